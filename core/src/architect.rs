@@ -1,0 +1,189 @@
+//! Gradients of the bi-level problem (SPEC §5): the weight gradient on a training batch, and the α
+//! gradient on a validation batch, first order or second order (DARTS' unrolled step with the
+//! finite-difference Hessian-vector product).
+
+use burn::tensor::{Device, Tensor};
+
+use crate::data::Batch;
+use crate::network::{Alpha, Supernet, correct, cross_entropy};
+use crate::params::{BnStats, Fwd, Mode, Weights, scalar, sq_norm};
+use crate::rng::Rng;
+
+/// Which α gradient to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// ∇α L_val(w, α).
+    First,
+    /// ∇α L_val(w − ξ ∇w L_train(w, α), α), by finite differences (DARTS "unrolled").
+    Second,
+}
+
+/// What a training-mode pass may touch besides weights and α.
+pub struct PassCtx<'a> {
+    /// Running statistics to update (or `None` to leave them alone).
+    pub stats: Option<&'a mut BnStats>,
+    /// Randomness for noise and drop-path.
+    pub rng: &'a mut Rng,
+    /// Drop-path probability.
+    pub drop_prob: f64,
+}
+
+/// Loss, number correct, and the gradients that were asked for.
+pub struct GradOut {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Correct predictions in the batch.
+    pub correct: usize,
+    /// Weight gradients, if the weights were leaves.
+    pub weights: Option<Vec<Tensor<1>>>,
+    /// α gradients, if α was a leaf.
+    pub alpha: Option<Alpha>,
+}
+
+/// Which of (weights, α) to differentiate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wrt {
+    /// Weights only.
+    Weights,
+    /// α only.
+    Alpha,
+    /// Both.
+    Both,
+}
+
+/// One training-mode forward and backward pass on `batch`.
+pub fn loss_and_grads(
+    net: &Supernet,
+    w: &Weights,
+    alpha: &Alpha,
+    batch: &Batch,
+    wrt: Wrt,
+    ctx: PassCtx,
+    device: &Device,
+) -> GradOut {
+    let want_w = matches!(wrt, Wrt::Weights | Wrt::Both);
+    let want_a = matches!(wrt, Wrt::Alpha | Wrt::Both);
+    let wl = if want_w { w.leaves() } else { w.constants() };
+    let al = if want_a { alpha.leaves() } else { alpha.constants() };
+    let x = batch.tensor(device).autodiff();
+    let mut f = Fwd { w: &wl, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob };
+    let logits = net.forward(&mut f, &al, x);
+    let correct = correct(&logits, &batch.y);
+    let loss = cross_entropy(logits, &batch.y);
+    let loss_value = scalar(&loss);
+    let grads = loss.backward();
+    GradOut {
+        loss: loss_value,
+        correct,
+        weights: want_w.then(|| wl.grads(&grads)),
+        alpha: want_a.then(|| al.grads(&grads)),
+    }
+}
+
+/// Settings of the second-order step that come from the weight optimiser.
+pub struct Unroll<'a> {
+    /// ξ: the current weight learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD weight decay.
+    pub weight_decay: f64,
+    /// SGD momentum buffers.
+    pub momentum_buf: &'a [Tensor<1>],
+}
+
+/// The relative step r of the finite-difference Hessian-vector product: ε = r / ‖v‖ (DARTS uses 0.01).
+pub const FD_RADIUS: f64 = 0.01;
+
+/// The α gradient of SPEC §5, first or second order; returns it with the validation loss and
+/// number correct on `val`.
+pub fn alpha_grad(
+    net: &Supernet,
+    w: &Weights,
+    alpha: &Alpha,
+    train: &Batch,
+    val: &Batch,
+    order: Order,
+    unroll: &Unroll,
+    ctx: PassCtx,
+    device: &Device,
+) -> GradOut {
+    match order {
+        Order::First => loss_and_grads(net, w, alpha, val, Wrt::Alpha, ctx, device),
+        Order::Second => {
+            let PassCtx { mut stats, rng, drop_prob } = ctx;
+            // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
+            let g = loss_and_grads(
+                net, w, alpha, train, Wrt::Weights,
+                PassCtx { stats: stats.as_deref_mut(), rng, drop_prob }, device,
+            );
+            let gw = g.weights.expect("weight gradients");
+            let step: Vec<Tensor<1>> = gw
+                .iter()
+                .zip(unroll.momentum_buf)
+                .zip(&w.tensors)
+                .map(|((g, b), p)| {
+                    b.clone().mul_scalar(unroll.momentum) + g.clone() + p.clone().mul_scalar(unroll.weight_decay)
+                })
+                .collect();
+            let w_prime = w.axpy(-unroll.lr, &step);
+            // ∇α and ∇w' of L_val(w', α).
+            let out = loss_and_grads(
+                net, &w_prime, alpha, val, Wrt::Both,
+                PassCtx { stats: stats.as_deref_mut(), rng, drop_prob }, device,
+            );
+            let v = out.weights.expect("w' gradients");
+            let dalpha = out.alpha.expect("α gradient");
+            let norm = scalar(&sq_norm(&v)).sqrt();
+            if norm == 0.0 || !norm.is_finite() {
+                return GradOut { loss: out.loss, correct: out.correct, weights: None, alpha: Some(dalpha) };
+            }
+            let eps = FD_RADIUS / norm;
+            // Both evaluations see the same batch, BN mode and random draws (noise, drop-path).
+            let saved = rng.clone();
+            let gp = loss_and_grads(
+                net, &w.axpy(eps, &v), alpha, train, Wrt::Alpha,
+                PassCtx { stats: None, rng, drop_prob }, device,
+            );
+            *rng = saved;
+            let gn = loss_and_grads(
+                net, &w.axpy(-eps, &v), alpha, train, Wrt::Alpha,
+                PassCtx { stats: None, rng, drop_prob }, device,
+            );
+            let (gp, gn) = (gp.alpha.expect("α grad"), gn.alpha.expect("α grad"));
+            let s = unroll.lr / (2.0 * eps);
+            let alpha = Alpha {
+                normal: dalpha.normal - (gp.normal - gn.normal).mul_scalar(s),
+                reduce: dalpha.reduce - (gp.reduce - gn.reduce).mul_scalar(s),
+            };
+            GradOut { loss: out.loss, correct: out.correct, weights: None, alpha: Some(alpha) }
+        }
+    }
+}
+
+/// Loss and accuracy of a batch in evaluation mode (running BN statistics, no drop-path, no graph).
+pub fn evaluate_batch(
+    net: &Supernet,
+    w: &Weights,
+    alpha: &Alpha,
+    batch: &Batch,
+    stats: &mut BnStats,
+    rng: &mut Rng,
+    device: &Device,
+) -> (f64, usize) {
+    let x = batch.tensor(device);
+    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0 };
+    let logits = net.forward(&mut f, alpha, x);
+    let c = correct(&logits, &batch.y);
+    (scalar(&cross_entropy(logits, &batch.y)), c)
+}
+
+/// The training-mode loss of a batch without building a graph (for finite-difference checks and
+/// curvature probes).
+pub fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx, device: &Device) -> f64 {
+    let x = batch.tensor(device);
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob };
+    let logits = net.forward(&mut f, alpha, x);
+    scalar(&cross_entropy(logits, &batch.y))
+}

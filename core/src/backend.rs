@@ -1,0 +1,97 @@
+//! Choosing where tensors live: a GPU through wgpu, or the CPU (SPEC: "the best backend available").
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// A hardware GPU adapter through wgpu if there is one, else the CPU.
+    #[default]
+    Auto,
+    /// The pure-Rust CPU backend.
+    Cpu,
+    /// wgpu on whatever adapter it finds, software ones (lavapipe) included.
+    Wgpu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "cpu" => Ok(BackendChoice::Cpu),
+            "wgpu" | "gpu" => Ok(BackendChoice::Wgpu),
+            _ => Err(CoreError::invalid("backend", format!("expected auto, cpu or wgpu, found '{s}'"))),
+        }
+    }
+}
+
+/// The chosen device and a sentence saying what it is and why it was chosen.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// Plain (non-autodiff) device.
+    pub device: Device,
+    /// `cpu` or `wgpu`.
+    pub kind: BackendChoice,
+    /// Human-readable description, e.g. `wgpu (Vulkan): NVIDIA H200 [DiscreteGpu]`.
+    pub description: String,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+/// The CPU backend.
+pub fn cpu() -> Backend {
+    Backend { device: Device::flex(), kind: BackendChoice::Cpu, description: "cpu (Burn flex backend)".into() }
+}
+
+/// Selects a backend. `Auto` takes wgpu only on a hardware adapter (discrete, integrated or
+/// virtual GPU); a software adapter such as lavapipe is slower than the CPU backend, so `Auto`
+/// then says so and uses the CPU.
+#[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
+pub fn select(choice: BackendChoice) -> Result<Backend, CoreError> {
+    use burn::tensor::wgpu::wgpu::DeviceType;
+    if choice == BackendChoice::Cpu {
+        return Ok(cpu());
+    }
+    let found = Device::wgpu_options().init_with_setup();
+    match (choice, found) {
+        (_, Ok((device, setup))) => {
+            let info = setup.adapter.get_info();
+            let description = format!("wgpu ({:?}): {} [{:?}]", info.backend, info.name, info.device_type);
+            let hardware = !matches!(info.device_type, DeviceType::Cpu | DeviceType::Other);
+            if choice == BackendChoice::Wgpu || hardware {
+                Ok(Backend { device, kind: BackendChoice::Wgpu, description })
+            } else {
+                let mut b = cpu();
+                b.description = format!("{} — wgpu found only a software adapter ({})", b.description, info.name);
+                Ok(b)
+            }
+        }
+        (BackendChoice::Wgpu, Err(e)) => Err(CoreError::Backend(format!("no wgpu adapter: {e}"))),
+        (_, Err(e)) => {
+            let mut b = cpu();
+            b.description = format!("{} — no wgpu adapter ({e})", b.description);
+            Ok(b)
+        }
+    }
+}
+
+/// Without the `wgpu` feature only the CPU exists.
+#[cfg(not(all(feature = "wgpu", not(target_family = "wasm"))))]
+pub fn select(choice: BackendChoice) -> Result<Backend, CoreError> {
+    match choice {
+        BackendChoice::Wgpu => Err(CoreError::Backend("this build has no wgpu support".into())),
+        _ => Ok(cpu()),
+    }
+}

@@ -1,0 +1,20 @@
+//! rdarts-core: DARTS and RobustDARTS (Zela et al., ICLR 2020) over Burn.
+//!
+//! The core holds all search logic and does no I/O: front ends pass bytes in and observe
+//! [`search::SearchEvent`]s. See ARCHITECTURE.md at the repository root for the code map.
+
+pub mod architect;
+pub mod backend;
+pub mod data;
+pub mod error;
+pub mod genotype;
+pub mod mixed;
+pub mod network;
+pub mod ops;
+pub mod optim;
+pub mod params;
+pub mod rng;
+pub mod search;
+pub mod space;
+
+pub use error::CoreError;

@@ -1,0 +1,447 @@
+//! The candidate operations of SPEC §2 and the layers they are made of.
+//!
+//! Every layer is a small struct holding the indices of its weights; `forward` reads the values from
+//! the [`Fwd`] context. Shapes follow PyTorch: activations `[N, C, H, W]`, conv weights
+//! `[C_out, C_in / groups, k, k]`.
+
+use burn::tensor::activation::{relu, silu};
+use serde::{Deserialize, Serialize};
+use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::{Tensor, TensorData};
+
+use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
+use crate::space::Primitive;
+
+/// The activation in front of every convolution block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// ReLU, as DARTS.
+    #[default]
+    Relu,
+    /// x · sigmoid(x): smooth everywhere. Only for finite-difference checks of second-order
+    /// quantities, which ReLU's kinks make meaningless at small steps.
+    Silu,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Activation::Relu => relu(x),
+            Activation::Silu => silu(x),
+        }
+    }
+}
+
+/// Output side length of a strided op with "same" padding: ceil(h / stride).
+pub fn strided(h: usize, stride: usize) -> usize {
+    h.div_ceil(stride)
+}
+
+/// A 2-D convolution without bias.
+#[derive(Clone, Debug)]
+pub struct Conv {
+    w: Pid,
+    shape: [usize; 4],
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+    groups: usize,
+}
+
+impl Conv {
+    /// Declares a `k`×`k` convolution from `c_in` to `c_out` channels.
+    pub fn new(
+        b: &mut Builder,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        dilation: usize,
+        groups: usize,
+    ) -> Self {
+        let shape = [c_out, c_in / groups, k, k];
+        let w = b.param(&format!("{name}.weight"), &shape, Init::FanIn(c_in / groups * k * k));
+        Conv { w, shape, stride, pad, dilation, groups }
+    }
+
+    /// # Shapes
+    /// `[N, C_in, H, W]` → `[N, C_out, H', W']`.
+    pub fn forward(&self, f: &Fwd, x: Tensor<4>) -> Tensor<4> {
+        let opts = ConvOptions::new(
+            [self.stride; 2],
+            [self.pad; 2],
+            [self.dilation; 2],
+            self.groups,
+        );
+        conv2d(x, f.get(self.w, self.shape), None, opts)
+    }
+}
+
+/// BatchNorm2d with optional affine parameters (search cells use none, SPEC §2).
+#[derive(Clone, Debug)]
+pub struct BatchNorm {
+    stats: Bid,
+    affine: Option<(Pid, Pid)>,
+    channels: usize,
+}
+
+/// BatchNorm's ε, as PyTorch.
+pub const BN_EPS: f64 = 1e-5;
+
+impl BatchNorm {
+    /// Declares a BatchNorm over `channels`.
+    pub fn new(b: &mut Builder, name: &str, channels: usize, affine: bool) -> Self {
+        let affine = affine.then(|| {
+            b.scope(name, |b| {
+                (b.param("weight", &[channels], Init::Ones), b.param("bias", &[channels], Init::Zeros))
+            })
+        });
+        BatchNorm { stats: b.batch_norm(channels), affine, channels }
+    }
+
+    /// # Shapes
+    /// `[N, C, H, W]` → same.
+    pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let c = self.channels;
+        let (gamma, beta) = match self.affine {
+            Some((g, b)) => (f.get(g, [c]), f.get(b, [c])),
+            None => (Tensor::ones([c], &device), Tensor::zeros([c], &device)),
+        };
+        match f.mode {
+            Mode::Train => {
+                let [n, _, h, w] = x.dims();
+                let out = batch_norm_train(x, gamma, beta, BN_EPS);
+                if let Some(stats) = f.stats.as_deref_mut() {
+                    let m = stats.momentum;
+                    let count = (n * h * w) as f64;
+                    let unbias = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
+                    let i = self.stats.0;
+                    let mean = out.mean.inner();
+                    let var = out.variance.inner().mul_scalar(unbias);
+                    stats.mean[i] = stats.mean[i].clone().mul_scalar(1.0 - m) + mean.mul_scalar(m);
+                    stats.var[i] = stats.var[i].clone().mul_scalar(1.0 - m) + var.mul_scalar(m);
+                }
+                out.output
+            }
+            Mode::Eval => {
+                let stats = f.stats.as_deref().expect("evaluation needs BatchNorm running statistics");
+                let i = self.stats.0;
+                let mean = stats.mean[i].clone().to_device(&device);
+                let var = stats.var[i].clone().to_device(&device);
+                batch_norm(x, gamma, beta, mean, var, BN_EPS)
+            }
+        }
+    }
+}
+
+/// ReLU → Conv → BN (the cells' preprocessing, SPEC §1).
+#[derive(Clone, Debug)]
+pub struct ReluConvBn {
+    act: Activation,
+    conv: Conv,
+    bn: BatchNorm,
+}
+
+impl ReluConvBn {
+    /// Declares the block.
+    pub fn new(
+        b: &mut Builder,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        affine: bool,
+    ) -> Self {
+        ReluConvBn {
+            act: b.activation,
+            conv: Conv::new(b, "op.1", c_in, c_out, k, stride, pad, 1, 1),
+            bn: BatchNorm::new(b, "op.2", c_out, affine),
+        }
+    }
+
+    /// # Shapes
+    /// `[N, C_in, H, W]` → `[N, C_out, H', W']`.
+    pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
+        let y = self.conv.forward(f, self.act.apply(x));
+        self.bn.forward(f, y)
+    }
+}
+
+/// ReLU, then two 1×1 stride-2 convs (one on x shifted by a pixel), concatenated, then BN.
+#[derive(Clone, Debug)]
+pub struct FactorizedReduce {
+    act: Activation,
+    conv1: Conv,
+    conv2: Conv,
+    bn: BatchNorm,
+}
+
+impl FactorizedReduce {
+    /// Declares the block; `c_out` must be even.
+    pub fn new(b: &mut Builder, c_in: usize, c_out: usize, affine: bool) -> Self {
+        assert!(c_out % 2 == 0, "FactorizedReduce needs an even channel count, found {c_out}");
+        FactorizedReduce {
+            act: b.activation,
+            conv1: Conv::new(b, "conv_1", c_in, c_out / 2, 1, 2, 0, 1, 1),
+            conv2: Conv::new(b, "conv_2", c_in, c_out / 2, 1, 2, 0, 1, 1),
+            bn: BatchNorm::new(b, "bn", c_out, affine),
+        }
+    }
+
+    /// # Shapes
+    /// `[N, C_in, H, W]` → `[N, C_out, H/2, W/2]` (H and W even).
+    pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
+        let x = self.act.apply(x);
+        let [_, _, h, w] = x.dims();
+        let shifted = x.clone().narrow(2, 1, h - 1).narrow(3, 1, w - 1);
+        let y = Tensor::cat(vec![self.conv1.forward(f, x), self.conv2.forward(f, shifted)], 1);
+        self.bn.forward(f, y)
+    }
+}
+
+/// Depthwise k×k (possibly dilated), then pointwise 1×1, then BN, after a ReLU.
+#[derive(Clone, Debug)]
+pub struct DwPwBn {
+    act: Activation,
+    dw: Conv,
+    pw: Conv,
+    bn: BatchNorm,
+}
+
+impl DwPwBn {
+    fn new(
+        b: &mut Builder,
+        first: usize,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        dilation: usize,
+        affine: bool,
+    ) -> Self {
+        DwPwBn {
+            act: b.activation,
+            dw: Conv::new(b, &format!("op.{}", first + 1), c_in, c_in, k, stride, pad, dilation, c_in),
+            pw: Conv::new(b, &format!("op.{}", first + 2), c_in, c_out, 1, 1, 0, 1, 1),
+            bn: BatchNorm::new(b, &format!("op.{}", first + 3), c_out, affine),
+        }
+    }
+
+    fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
+        let y = self.dw.forward(f, self.act.apply(x));
+        let y = self.pw.forward(f, y);
+        self.bn.forward(f, y)
+    }
+}
+
+/// One candidate operation of an edge (SPEC §2). `c` channels in and out.
+#[derive(Clone, Debug)]
+pub enum CandidateOp {
+    /// Zeros of the strided shape.
+    Zero {
+        /// Stride.
+        stride: usize,
+    },
+    /// Standard normal noise of the strided shape.
+    Noise {
+        /// Stride.
+        stride: usize,
+    },
+    /// Identity (skip at stride 1).
+    Identity,
+    /// Skip at stride 2.
+    Reduce(FactorizedReduce),
+    /// Max or average pooling 3×3, then BN.
+    Pool {
+        /// Max (true) or average (false).
+        max: bool,
+        /// Stride.
+        stride: usize,
+        /// The BN after the pool.
+        bn: BatchNorm,
+    },
+    /// One or two depthwise-pointwise blocks (sep conv: two; dil conv: one).
+    Conv(Vec<DwPwBn>),
+}
+
+impl CandidateOp {
+    /// Declares `prim` on `c` channels with `stride`; `affine` for the BN layers.
+    pub fn new(b: &mut Builder, prim: Primitive, c: usize, stride: usize, affine: bool) -> Self {
+        use Primitive::*;
+        match prim {
+            None => CandidateOp::Zero { stride },
+            Noise => CandidateOp::Noise { stride },
+            SkipConnect if stride == 1 => CandidateOp::Identity,
+            SkipConnect => CandidateOp::Reduce(FactorizedReduce::new(b, c, c, affine)),
+            MaxPool3x3 | AvgPool3x3 => CandidateOp::Pool {
+                max: prim == MaxPool3x3,
+                stride,
+                // The search code wraps pools as Sequential(pool, BN): the BN is module "1".
+                bn: BatchNorm::new(b, "1", c, false),
+            },
+            SepConv3x3 | SepConv5x5 => {
+                let k = if prim == SepConv3x3 { 3 } else { 5 };
+                let p = k / 2;
+                CandidateOp::Conv(vec![
+                    DwPwBn::new(b, 0, c, c, k, stride, p, 1, affine),
+                    DwPwBn::new(b, 4, c, c, k, 1, p, 1, affine),
+                ])
+            }
+            DilConv3x3 | DilConv5x5 => {
+                let k = if prim == DilConv3x3 { 3 } else { 5 };
+                CandidateOp::Conv(vec![DwPwBn::new(b, 0, c, c, k, stride, k - 1, 2, affine)])
+            }
+        }
+    }
+
+    /// Whether the op's output is identically zero (it can be skipped in sums).
+    pub fn is_zero(&self) -> bool {
+        matches!(self, CandidateOp::Zero { .. })
+    }
+
+    /// # Shapes
+    /// `[N, C, H, W]` → `[N, C, ceil(H/s), ceil(W/s)]`.
+    pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            CandidateOp::Zero { stride } => {
+                let [n, c, h, w] = x.dims();
+                Tensor::zeros([n, c, strided(h, *stride), strided(w, *stride)], &x.device())
+            }
+            CandidateOp::Noise { stride } => {
+                let [n, c, h, w] = x.dims();
+                let shape = [n, c, strided(h, *stride), strided(w, *stride)];
+                let values = f.rng.normal_vec(shape.iter().product());
+                Tensor::from_data(TensorData::new(values, shape), &x.device())
+            }
+            CandidateOp::Identity => x,
+            CandidateOp::Reduce(fr) => fr.forward(f, x),
+            CandidateOp::Pool { max, stride, bn } => {
+                let y = if *max {
+                    let o = MaxPoolOptions::new([3, 3]).with_stride([*stride; 2]).with_padding([1, 1]);
+                    max_pool2d(x, o)
+                } else {
+                    let o = AvgPoolOptions::new([3, 3])
+                        .with_stride([*stride; 2])
+                        .with_padding([1, 1])
+                        .with_count_include_pad(false);
+                    avg_pool2d(x, o)
+                };
+                bn.forward(f, y)
+            }
+            CandidateOp::Conv(blocks) => {
+                let mut y = x;
+                for blk in blocks {
+                    y = blk.forward(f, y);
+                }
+                y
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{BnStats, Weights, init_weights, to_vec};
+    use crate::rng::Rng;
+    use burn::tensor::Device;
+
+    fn run(op: &CandidateOp, b: &Builder, w: Option<Weights>, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        let d = x.device();
+        let mut rng = Rng::new(0);
+        let w = w.unwrap_or_else(|| init_weights(&b.specs, &mut rng, &d));
+        let mut stats = BnStats::new(&b.bn_channels, &d);
+        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0 };
+        op.forward(&mut f, x)
+    }
+
+    fn input(shape: [usize; 4], values: Vec<f32>) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+    }
+
+    #[test]
+    fn every_primitive_has_the_expected_shape() {
+        for prim in Primitive::ALL {
+            for (stride, size, out) in [(1, 8, 8), (2, 8, 4), (1, 7, 7)] {
+                let mut b = Builder::default();
+                let op = CandidateOp::new(&mut b, prim, 4, stride, false);
+                let x = input([2, 4, size, size], Rng::new(1).normal_vec(2 * 4 * size * size));
+                let y = run(&op, &b, None, x, Mode::Train);
+                assert_eq!(y.dims(), [2, 4, out, out], "{prim} stride {stride} on {size}×{size}");
+            }
+        }
+    }
+
+    const BN_SCALE: f32 = 0.999_995; // 1 / sqrt(1 + 1e-5): eval-mode BN with fresh statistics
+
+    #[test]
+    fn pools_match_hand_computed_values() {
+        let x = input([1, 1, 3, 3], (1..=9).map(|v| v as f32).collect());
+        let cases = [
+            (Primitive::MaxPool3x3, 1, vec![5., 6., 6., 8., 9., 9., 8., 9., 9.]),
+            // count_include_pad = false: the corner averages 4 values, the edge 6, the centre 9.
+            (Primitive::AvgPool3x3, 1, vec![3., 3.5, 4., 4.5, 5., 5.5, 6., 6.5, 7.]),
+            (Primitive::AvgPool3x3, 2, vec![3., 4., 6., 7.]),
+            (Primitive::MaxPool3x3, 2, vec![5., 6., 8., 9.]),
+        ];
+        for (prim, stride, want) in cases {
+            let mut b = Builder::default();
+            let op = CandidateOp::new(&mut b, prim, 1, stride, false);
+            let got = to_vec(&run(&op, &b, None, x.clone(), Mode::Eval));
+            assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w * BN_SCALE).abs() < 1e-5, "{prim} stride {stride}: {got:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn factorized_reduce_matches_hand_computed_values() {
+        // 1 input channel, 2 output channels: conv_1 sees even pixels, conv_2 odd (shifted) ones.
+        let xs: Vec<f32> = (0..16).map(|v| if v % 5 == 0 { -(v as f32) } else { v as f32 }).collect();
+        let x = input([1, 1, 4, 4], xs.clone());
+        let mut b = Builder::default();
+        let fr = FactorizedReduce::new(&mut b, 1, 2, false);
+        let d = Device::flex();
+        let w = Weights::from_host(&[vec![2.0], vec![-3.0]], &d);
+        let mut rng = Rng::new(0);
+        let mut stats = BnStats::new(&b.bn_channels, &d);
+        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0 };
+        let got = to_vec(&fr.forward(&mut f, x));
+        let relu = |v: f32| v.max(0.0);
+        let px = |r: usize, c: usize| relu(xs[r * 4 + c]);
+        let want = [
+            2.0 * px(0, 0), 2.0 * px(0, 2), 2.0 * px(2, 0), 2.0 * px(2, 2),
+            -3.0 * px(1, 1), -3.0 * px(1, 3), -3.0 * px(3, 1), -3.0 * px(3, 3),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w * BN_SCALE).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn noise_is_fresh_and_zero_is_zero() {
+        let mut b = Builder::default();
+        let noise = CandidateOp::new(&mut b, Primitive::Noise, 2, 1, false);
+        let zero = CandidateOp::new(&mut b, Primitive::None, 2, 2, false);
+        let x = input([1, 2, 4, 4], vec![1.0; 32]);
+        let w = Weights { tensors: vec![] };
+        let mut rng = Rng::new(3);
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0 };
+        let a = to_vec(&noise.forward(&mut f, x.clone()));
+        let c = to_vec(&noise.forward(&mut f, x.clone()));
+        assert_ne!(a, c, "each call draws new noise");
+        assert!(a.iter().any(|v| *v != 1.0));
+        let z = zero.forward(&mut f, x);
+        assert_eq!(z.dims(), [1, 2, 2, 2]);
+        assert!(to_vec(&z).iter().all(|v| *v == 0.0));
+    }
+}

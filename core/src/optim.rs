@@ -1,0 +1,192 @@
+//! Optimisers with PyTorch's exact update rules, over lists of plain tensors (SPEC §5).
+//!
+//! Burn's own optimisers work on modules and clip gradients per tensor; DARTS clips the global norm
+//! of all weight gradients and second-order DARTS reads SGD's momentum buffers, so the few lines of
+//! each rule live here, where the state is explicit and serialisable.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::params::{sq_norm, tensor1, to_vec};
+
+/// SGD with momentum and L2 weight decay (PyTorch `torch.optim.SGD`, no dampening, no Nesterov).
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    /// Momentum factor.
+    pub momentum: f64,
+    /// L2 weight decay, added to the gradient.
+    pub weight_decay: f64,
+    /// Momentum buffers, one per parameter (zeros before the first step).
+    pub buf: Vec<Tensor<1>>,
+}
+
+impl Sgd {
+    /// Zero buffers shaped like `params`.
+    pub fn new(params: &[Tensor<1>], momentum: f64, weight_decay: f64) -> Self {
+        Sgd { momentum, weight_decay, buf: params.iter().map(|p| p.zeros_like()).collect() }
+    }
+
+    /// One step: d = g + wd·p; buf = momentum·buf + d; p -= lr·buf.
+    pub fn step(&mut self, params: &mut [Tensor<1>], grads: &[Tensor<1>], lr: f64) {
+        for ((p, g), b) in params.iter_mut().zip(grads).zip(self.buf.iter_mut()) {
+            let d = g.clone() + p.clone().mul_scalar(self.weight_decay);
+            *b = b.clone().mul_scalar(self.momentum) + d;
+            *p = p.clone() - b.clone().mul_scalar(lr);
+        }
+    }
+
+    /// Host copy of the buffers.
+    pub fn state(&self) -> Vec<Vec<f32>> {
+        self.buf.iter().map(to_vec).collect()
+    }
+
+    /// Restores buffers from [`Sgd::state`].
+    pub fn load_state(&mut self, state: &[Vec<f32>], device: &burn::tensor::Device) {
+        self.buf = state.iter().map(|v| tensor1(v.clone(), device)).collect();
+    }
+}
+
+/// Adam with L2 weight decay added to the gradient (PyTorch `torch.optim.Adam`).
+#[derive(Clone, Debug)]
+pub struct Adam {
+    /// β1, β2.
+    pub betas: (f64, f64),
+    /// ε in the denominator.
+    pub eps: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// First moments.
+    pub m: Vec<Tensor<1>>,
+    /// Second moments.
+    pub v: Vec<Tensor<1>>,
+    /// Steps taken.
+    pub t: u64,
+}
+
+/// Serialisable Adam state.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AdamState {
+    /// First moments.
+    pub m: Vec<Vec<f32>>,
+    /// Second moments.
+    pub v: Vec<Vec<f32>>,
+    /// Steps taken.
+    pub t: u64,
+}
+
+impl Adam {
+    /// Zero moments shaped like `params`.
+    pub fn new(params: &[Tensor<1>], betas: (f64, f64), weight_decay: f64) -> Self {
+        Adam {
+            betas,
+            eps: 1e-8,
+            weight_decay,
+            m: params.iter().map(|p| p.zeros_like()).collect(),
+            v: params.iter().map(|p| p.zeros_like()).collect(),
+            t: 0,
+        }
+    }
+
+    /// One step with learning rate `lr`.
+    pub fn step(&mut self, params: &mut [Tensor<1>], grads: &[Tensor<1>], lr: f64) {
+        self.t += 1;
+        let (b1, b2) = self.betas;
+        let bc1 = 1.0 - b1.powi(self.t as i32);
+        let bc2 = 1.0 - b2.powi(self.t as i32);
+        for i in 0..params.len() {
+            let g = grads[i].clone() + params[i].clone().mul_scalar(self.weight_decay);
+            self.m[i] = self.m[i].clone().mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
+            self.v[i] = self.v[i].clone().mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
+            let denom = self.v[i].clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(self.eps);
+            params[i] = params[i].clone() - (self.m[i].clone() / denom).mul_scalar(lr / bc1);
+        }
+    }
+
+    /// Host copy of the state.
+    pub fn state(&self) -> AdamState {
+        AdamState { m: self.m.iter().map(to_vec).collect(), v: self.v.iter().map(to_vec).collect(), t: self.t }
+    }
+
+    /// Restores from [`Adam::state`].
+    pub fn load_state(&mut self, s: &AdamState, device: &burn::tensor::Device) {
+        self.m = s.m.iter().map(|v| tensor1(v.clone(), device)).collect();
+        self.v = s.v.iter().map(|v| tensor1(v.clone(), device)).collect();
+        self.t = s.t;
+    }
+}
+
+/// Scales `grads` so that their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`: factor max_norm / (norm + 1e-6), applied only when below 1). Runs on the
+/// device without a host read; returns the norm before clipping as a one-element tensor.
+pub fn clip_global_norm(grads: &mut [Tensor<1>], max_norm: f64) -> Tensor<1> {
+    let norm = sq_norm(grads).sqrt();
+    let factor = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+    for g in grads.iter_mut() {
+        *g = g.clone() * factor.clone();
+    }
+    norm
+}
+
+/// Cosine annealing from `lr_max` to `lr_min` over `epochs` (PyTorch `CosineAnnealingLR`, stepped per epoch).
+pub fn cosine_lr(lr_max: f64, lr_min: f64, epoch: usize, epochs: usize) -> f64 {
+    lr_min + (lr_max - lr_min) * (1.0 + (std::f64::consts::PI * epoch as f64 / epochs as f64).cos()) / 2.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn v(t: &Tensor<1>) -> Vec<f32> {
+        to_vec(t)
+    }
+
+    #[test]
+    fn sgd_matches_hand_computation() {
+        let d = Device::flex();
+        let mut p = vec![tensor1(vec![1.0, -2.0], &d)];
+        let g = vec![tensor1(vec![0.5, 0.5], &d)];
+        let mut o = Sgd::new(&p, 0.9, 0.1);
+        o.step(&mut p, &g, 0.1);
+        // d = g + 0.1 p = [0.6, 0.3]; buf = d; p = p - 0.1 d
+        assert_eq!(v(&p[0]), vec![0.94, -2.03]);
+        o.step(&mut p, &g, 0.1);
+        // d = [0.5 + 0.094, 0.5 - 0.203]; buf = 0.9 [0.6, 0.3] + d
+        let b = [0.9 * 0.6 + 0.594, 0.9 * 0.3 + 0.297];
+        let want = [0.94 - 0.1 * b[0], -2.03 - 0.1 * b[1]];
+        for (a, w) in v(&p[0]).iter().zip(want) {
+            assert!((*a as f64 - w).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn adam_first_step_moves_by_lr() {
+        // With bias correction the first step is lr · g / (|g| + eps) = lr · sign(g).
+        let d = Device::flex();
+        let mut p = vec![tensor1(vec![1.0, 1.0], &d)];
+        let g = vec![tensor1(vec![3.0, -0.01], &d)];
+        let mut o = Adam::new(&p, (0.5, 0.999), 0.0);
+        o.step(&mut p, &g, 0.01);
+        let got = v(&p[0]);
+        assert!((got[0] - 0.99).abs() < 1e-6 && (got[1] - 1.01).abs() < 1e-5, "{got:?}");
+    }
+
+    #[test]
+    fn clipping_is_global() {
+        let d = Device::flex();
+        let mut g = vec![tensor1(vec![3.0], &d), tensor1(vec![4.0], &d)];
+        let n = clip_global_norm(&mut g, 1.0);
+        assert!((crate::params::scalar(&n) - 5.0).abs() < 1e-6);
+        assert!((v(&g[0])[0] - 0.6).abs() < 1e-5 && (v(&g[1])[0] - 0.8).abs() < 1e-5);
+        let mut small = vec![tensor1(vec![0.3], &d)];
+        clip_global_norm(&mut small, 5.0);
+        assert_eq!(v(&small[0]), vec![0.3]);
+    }
+
+    #[test]
+    fn cosine_schedule_endpoints() {
+        assert_eq!(cosine_lr(0.025, 0.001, 0, 50), 0.025);
+        assert!((cosine_lr(0.025, 0.001, 25, 50) - 0.013).abs() < 1e-12);
+        assert!((cosine_lr(0.025, 0.001, 50, 50) - 0.001).abs() < 1e-12);
+    }
+}

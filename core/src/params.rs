@@ -1,0 +1,227 @@
+//! Trainable weights as a flat list of tensors, and the forward-pass context.
+//!
+//! A network is a tree of plain structs that refer to its weights by index ([`Pid`]); the weights
+//! themselves live in one `Vec<Tensor<1>>` ([`Weights`]). This keeps the bi-level optimisation
+//! simple and explicit: the unrolled weights w' of second-order DARTS, the perturbed weights w±,
+//! a restored checkpoint, or a set of gradient leaves are just other vectors passed to the same
+//! `forward`. Optimisers, gradient clipping and checkpoints work on the vector.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+
+/// Index of a trainable tensor in [`Weights`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pid(pub usize);
+
+/// Index of a BatchNorm layer's running statistics in [`BnStats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bid(pub usize);
+
+/// How a trainable tensor is initialised (PyTorch's defaults, so parameter statistics match).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Init {
+    /// Uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]: PyTorch's default for conv and linear layers.
+    FanIn(usize),
+    /// All ones (BatchNorm γ).
+    Ones,
+    /// All zeros (BatchNorm β).
+    Zeros,
+}
+
+/// Shape, name and initialisation of one trainable tensor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// Dotted path, e.g. `cells.3.edges.5.sep_conv_3x3.pw1`.
+    pub name: String,
+    /// Logical shape (PyTorch layout).
+    pub shape: Vec<usize>,
+    /// Initialisation.
+    pub init: Init,
+}
+
+impl ParamSpec {
+    /// Number of scalars.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Collects parameter and BatchNorm declarations while a network is built.
+#[derive(Debug, Default)]
+pub struct Builder {
+    /// Declared parameters, in [`Pid`] order.
+    pub specs: Vec<ParamSpec>,
+    /// Channel count of each BatchNorm layer, in [`Bid`] order.
+    pub bn_channels: Vec<usize>,
+    /// Activation of the blocks being declared.
+    pub activation: crate::ops::Activation,
+    prefix: Vec<String>,
+}
+
+impl Builder {
+    /// Runs `f` with `name` appended to the current name prefix.
+    pub fn scope<R>(&mut self, name: impl Into<String>, f: impl FnOnce(&mut Self) -> R) -> R {
+        self.prefix.push(name.into());
+        let r = f(self);
+        self.prefix.pop();
+        r
+    }
+
+    /// Declares a trainable tensor.
+    pub fn param(&mut self, name: &str, shape: &[usize], init: Init) -> Pid {
+        let mut full = self.prefix.join(".");
+        if !full.is_empty() {
+            full.push('.');
+        }
+        full.push_str(name);
+        self.specs.push(ParamSpec { name: full, shape: shape.to_vec(), init });
+        Pid(self.specs.len() - 1)
+    }
+
+    /// Declares the running statistics of a BatchNorm layer over `channels`.
+    pub fn batch_norm(&mut self, channels: usize) -> Bid {
+        self.bn_channels.push(channels);
+        Bid(self.bn_channels.len() - 1)
+    }
+}
+
+/// Draws initial values for every spec from `rng` (host side, so every backend starts equal).
+pub fn init_weights(specs: &[ParamSpec], rng: &mut Rng, device: &Device) -> Weights {
+    let tensors = specs
+        .iter()
+        .map(|s| {
+            let n = s.numel();
+            let values: Vec<f32> = match s.init {
+                Init::FanIn(fan_in) => {
+                    let bound = 1.0 / (fan_in as f64).sqrt();
+                    (0..n).map(|_| rng.uniform_range(-bound, bound) as f32).collect()
+                }
+                Init::Ones => vec![1.0; n],
+                Init::Zeros => vec![0.0; n],
+            };
+            tensor1(values, device)
+        })
+        .collect();
+    Weights { tensors }
+}
+
+/// Uploads a host vector as a rank-1 tensor.
+pub fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n]), device)
+}
+
+/// Reads a tensor back to the host as f32 values.
+pub fn to_vec<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    t.to_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
+}
+
+/// Reads a one-element tensor back to the host.
+pub fn scalar<const D: usize>(t: &Tensor<D>) -> f64 {
+    let v = to_vec(t);
+    debug_assert_eq!(v.len(), 1);
+    v[0] as f64
+}
+
+/// The values of every trainable tensor, flattened, in [`Pid`] order, on the plain (non-autodiff)
+/// device. Passes that need gradients take [`Weights::leaves`].
+#[derive(Clone, Debug)]
+pub struct Weights {
+    /// One flat tensor per parameter.
+    pub tensors: Vec<Tensor<1>>,
+}
+
+impl Weights {
+    /// Gradient leaves: the same values on the autodiff device, requiring a gradient.
+    pub fn leaves(&self) -> Weights {
+        Weights { tensors: self.tensors.iter().map(|t| t.clone().autodiff().require_grad()).collect() }
+    }
+
+    /// The same values on the autodiff device as constants (no gradient retained).
+    pub fn constants(&self) -> Weights {
+        Weights { tensors: self.tensors.iter().map(|t| t.clone().autodiff()).collect() }
+    }
+
+    /// Gradients of these leaves (plain tensors), zeros where a parameter did not take part.
+    pub fn grads(&self, grads: &burn::tensor::Gradients) -> Vec<Tensor<1>> {
+        self.tensors
+            .iter()
+            .map(|t| t.grad(grads).unwrap_or_else(|| t.clone().inner().zeros_like()))
+            .collect()
+    }
+
+    /// `self + s · v`, elementwise over the list.
+    pub fn axpy(&self, s: f64, v: &[Tensor<1>]) -> Weights {
+        Weights { tensors: self.tensors.iter().zip(v).map(|(w, d)| w.clone() + d.clone().mul_scalar(s)).collect() }
+    }
+
+    /// All values on the host, one vector per parameter.
+    pub fn to_host(&self) -> Vec<Vec<f32>> {
+        self.tensors.iter().map(to_vec).collect()
+    }
+
+    /// Uploads host values (one vector per parameter).
+    pub fn from_host(values: &[Vec<f32>], device: &Device) -> Weights {
+        Weights { tensors: values.iter().map(|v| tensor1(v.clone(), device)).collect() }
+    }
+}
+
+/// Squared L2 norm of a list of tensors, as one device scalar.
+pub fn sq_norm(ts: &[Tensor<1>]) -> Tensor<1> {
+    let parts: Vec<Tensor<1>> = ts.iter().map(|t| t.clone().powi_scalar(2).sum()).collect();
+    Tensor::cat(parts, 0).sum()
+}
+
+/// Running mean and (unbiased) variance of every BatchNorm layer, updated by training-mode passes.
+#[derive(Clone, Debug)]
+pub struct BnStats {
+    /// Running means.
+    pub mean: Vec<Tensor<1>>,
+    /// Running variances.
+    pub var: Vec<Tensor<1>>,
+    /// PyTorch's momentum convention: new = (1 − m) · old + m · batch.
+    pub momentum: f64,
+}
+
+impl BnStats {
+    /// Zeros for means, ones for variances (PyTorch's initial values), on a plain device.
+    pub fn new(channels: &[usize], device: &Device) -> Self {
+        BnStats {
+            mean: channels.iter().map(|&c| Tensor::zeros([c], device)).collect(),
+            var: channels.iter().map(|&c| Tensor::ones([c], device)).collect(),
+            momentum: 0.1,
+        }
+    }
+}
+
+/// Whether BatchNorm uses batch statistics (training) or running statistics (evaluation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch statistics; drop-path and noise active.
+    Train,
+    /// Running statistics; no drop-path.
+    Eval,
+}
+
+/// Everything a forward pass reads besides its input.
+pub struct Fwd<'a> {
+    /// The weights to use.
+    pub w: &'a Weights,
+    /// Train or eval.
+    pub mode: Mode,
+    /// Running statistics to read (eval) or update (train, when present).
+    pub stats: Option<&'a mut BnStats>,
+    /// Host randomness for noise and drop-path.
+    pub rng: &'a mut Rng,
+    /// Drop-path probability applied to each edge output (training only).
+    pub drop_prob: f64,
+}
+
+impl Fwd<'_> {
+    /// The parameter `p` reshaped to rank `D`.
+    pub fn get<const D: usize>(&self, p: Pid, shape: [usize; D]) -> Tensor<D> {
+        self.w.tensors[p.0].clone().reshape(shape)
+    }
+}

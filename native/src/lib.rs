@@ -1,0 +1,5 @@
+//! The `rdarts` command-line program as a library, so that integration tests can drive it.
+
+pub mod cli;
+pub mod datasets;
+pub mod rundir;

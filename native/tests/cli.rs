@@ -1,0 +1,139 @@
+//! The `rdarts` binary: a tiny search end to end, and bad input giving a one-line error and a
+//! non-zero exit, never a panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rdarts(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rdarts")).args(args).output().expect("run rdarts")
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("rdarts-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A tiny CPU search; `extra` flags are appended, replacing a default flag of the same name.
+fn tiny(extra: &[&str]) -> Vec<String> {
+    let defaults = [
+        ("--backend", "cpu"), ("--epochs", "1"), ("--max-images", "64"), ("--init-channels", "4"),
+        ("--layers", "3"), ("--nodes", "2"), ("--batch-size", "16"),
+    ];
+    let mut args = vec!["search".to_string(), "--quiet".to_string()];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run_tiny(extra: &[&str]) -> Output {
+    let args = tiny(extra);
+    rdarts(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn assert_clean_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic instead of an error: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected a one-line error, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "error should mention '{needle}': {stderr}");
+}
+
+#[test]
+fn tiny_search_writes_its_artifacts() {
+    let out_dir = tmp("ok");
+    let o = out_dir.to_str().unwrap();
+    let args = ["--out", o, "--space", "s2"];
+    let out = run_tiny(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout {stdout} stderr {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("backend: cpu"), "{stdout}");
+    assert!(stdout.contains("found: Genotype("), "{stdout}");
+    let text = std::fs::read_to_string(out_dir.join("genotype.txt")).unwrap();
+    let g: rdarts_core::genotype::Genotype = text.trim().parse().unwrap();
+    g.validate(Some(&rdarts_core::space::SearchSpace::new(rdarts_core::space::SpaceId::S2, 2).unwrap())).unwrap();
+    let json: rdarts_core::genotype::Genotype =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("genotype.json")).unwrap()).unwrap();
+    assert_eq!(json, g);
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.iter().filter(|e| e["event"] == "step").count(), 2, "32 training images / batch 16");
+    assert_eq!(events.iter().filter(|e| e["event"] == "epoch").count(), 1);
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["net"]["space"], "S2");
+    assert_eq!(config["net"]["in_channels"], 1);
+
+    // The finished run is not overwritten by accident.
+    let again = run_tiny(&args);
+    assert_clean_error(&again, "already holds a run");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+#[test]
+fn bad_input_gives_a_clear_error() {
+    let out_dir = tmp("bad");
+    let o = out_dir.to_str().unwrap();
+    let with = |extra: &[&str]| {
+        let mut a = vec!["--out", o];
+        a.extend(extra);
+        run_tiny(&a)
+    };
+    assert_clean_error(&with(&["--space", "s9"]), "unknown search space 's9'");
+    assert_clean_error(&with(&["--batch-size", "0"]), "batch_size");
+    assert_clean_error(&with(&["--init-channels", "5"]), "channels");
+    assert_clean_error(&with(&["--dataset", "cifar10"]), "--data");
+    assert_clean_error(&with(&["--dataset", "cifar10", "--data", "/nonexistent/rdarts-data"]), "does not exist");
+
+    // A CIFAR-10 folder with a truncated batch, and one with a batch missing.
+    let data = tmp("cifar");
+    let bin = data.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let record = |label: u8| { let mut r = vec![label]; r.extend(vec![7u8; 3072]); r };
+    for i in 1..=5 {
+        let mut bytes: Vec<u8> = (0..4).flat_map(|j| record(j as u8)).collect();
+        if i == 3 {
+            bytes.truncate(bytes.len() - 100);
+        }
+        std::fs::write(bin.join(format!("data_batch_{i}.bin")), bytes).unwrap();
+    }
+    let d = data.to_str().unwrap();
+    assert_clean_error(&with(&["--dataset", "cifar10", "--data", d]), "data_batch_3.bin");
+    std::fs::remove_file(bin.join("data_batch_4.bin")).unwrap();
+    let out = with(&["--dataset", "cifar10", "--data", d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("data_batch_3.bin") || stderr.contains("data_batch_4.bin"), "{stderr}");
+    assert_clean_error(&out, "cifar-10-batches-bin");
+
+    // Configuration files: unknown field and wrong type.
+    let cfg = data.join("bad.toml");
+    std::fs::write(&cfg, "epochs = 2\nbatchsize = 3\n").unwrap();
+    assert_clean_error(&with(&["--config", cfg.to_str().unwrap()]), "batchsize");
+    std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
+    assert_clean_error(&with(&["--config", cfg.to_str().unwrap()]), "epochs");
+    assert!(!Path::new(o).join("genotype.json").exists());
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_valid_cifar10_folder_is_read() {
+    let data = tmp("cifar-ok");
+    std::fs::create_dir_all(&data).unwrap();
+    // Flat layout (files directly in --data), 8 images per batch.
+    for i in 1..=5 {
+        let bytes: Vec<u8> = (0..8u8).flat_map(|j| { let mut r = vec![j % 10]; r.extend((0..3072).map(|p| ((p + j as usize * 31) % 256) as u8)); r }).collect();
+        std::fs::write(data.join(format!("data_batch_{i}.bin")), bytes).unwrap();
+    }
+    let out_dir = tmp("cifar-run");
+    let out = run_tiny(&["--dataset", "cifar10", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("40 images"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}

@@ -1,0 +1,73 @@
+//! Shared fixtures of the integration tests: tiny networks, random batches, and the devices to
+//! run on (the CPU backend always; wgpu where an adapter exists).
+
+use burn::tensor::Device;
+use rdarts_core::backend::{self, BackendChoice};
+use rdarts_core::data::Batch;
+use rdarts_core::network::{Alpha, NetConfig, Supernet};
+use rdarts_core::params::{Weights, init_weights};
+use rdarts_core::rng::Rng;
+use rdarts_core::space::SpaceId;
+
+/// A network small enough for finite differences: C = 4, 3 cells (both reduction types of
+/// cell and the FactorizedReduce preprocessing occur), 2 nodes, 8×8 single-channel input, 3 classes.
+pub fn tiny_config(space: SpaceId) -> NetConfig {
+    NetConfig { space, channels: 4, layers: 3, nodes: 2, classes: 3, in_channels: 1, image_size: 8, ..NetConfig::default() }
+}
+
+/// Network, weights and α (α drawn N(0, 0.5²) so that the softmax is far from uniform and the
+/// gradients are large enough to check in float32).
+pub fn tiny_setup(space: SpaceId, seed: u64, device: &Device) -> (Supernet, Weights, Alpha) {
+    setup(&tiny_config(space), seed, device)
+}
+
+/// Network, weights and α for any configuration (see [`tiny_setup`]).
+pub fn setup(config: &NetConfig, seed: u64, device: &Device) -> (Supernet, Weights, Alpha) {
+    let net = Supernet::new(config).expect("valid config");
+    let mut rng = Rng::new(seed);
+    let w = init_weights(&net.specs, &mut rng, device);
+    let (e, k) = (net.space.edges(), net.space.ops_per_edge());
+    let n: Vec<f32> = rng.normal_vec(e * k).iter().map(|v| 0.5 * v).collect();
+    let r: Vec<f32> = rng.normal_vec(e * k).iter().map(|v| 0.5 * v).collect();
+    let alpha = Alpha::from_host(&n, &r, e, k, device);
+    (net, w, alpha)
+}
+
+/// A batch of N(0, 1) pixels and uniform labels.
+pub fn random_batch(n: usize, cfg: &NetConfig, seed: u64) -> Batch {
+    let mut rng = Rng::new(seed);
+    let shape = [n, cfg.in_channels, cfg.image_size, cfg.image_size];
+    Batch { x: rng.normal_vec(shape.iter().product()), shape, y: (0..n).map(|_| rng.below(cfg.classes)).collect() }
+}
+
+/// The CPU device.
+pub fn cpu() -> Device {
+    backend::cpu().device
+}
+
+/// A wgpu device on any adapter (lavapipe in CI). Panics when there is none, unless
+/// `RDARTS_SKIP_WGPU=1` is set, in which case it returns `None` and the caller skips, loudly.
+pub fn wgpu() -> Option<Device> {
+    match backend::select(BackendChoice::Wgpu) {
+        Ok(b) => {
+            eprintln!("wgpu test device: {}", b.description);
+            Some(b.device)
+        }
+        Err(e) if std::env::var("RDARTS_SKIP_WGPU").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED wgpu test (RDARTS_SKIP_WGPU=1): {e}");
+            None
+        }
+        Err(e) => panic!("no wgpu adapter ({e}); install lavapipe (scripts/install-lavapipe.sh) or set RDARTS_SKIP_WGPU=1"),
+    }
+}
+
+/// Largest absolute difference between two equally long slices.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Largest absolute value.
+pub fn max_abs(a: &[f32]) -> f32 {
+    a.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}

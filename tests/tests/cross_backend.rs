@@ -1,0 +1,53 @@
+//! The same tiny network on the CPU backend and on wgpu (lavapipe in CI) gives the same loss and
+//! gradients.
+//!
+//! Tolerances: both backends compute in float32 but sum in different orders (and lavapipe's
+//! convolutions use different algorithms), so results differ by accumulated rounding, ≈ 1e-6
+//! relative per reduction over a few hundred terms. Loss: 1e-4 relative. Gradients: 1e-3 of the
+//! largest gradient entry plus 1e-6, element by element.
+
+use rdarts_core::architect::{PassCtx, Wrt, evaluate_batch, loss_and_grads};
+use rdarts_core::params::{BnStats, Weights, to_vec};
+use rdarts_core::rng::Rng;
+use rdarts_core::space::SpaceId;
+use rdarts_tests::{cpu, max_abs, max_abs_diff, random_batch, tiny_setup, wgpu};
+
+struct Result1 {
+    loss: f64,
+    grads_w: Vec<f32>,
+    grads_a: Vec<f32>,
+    eval_loss: f64,
+}
+
+fn run(space: SpaceId, dev: &burn::tensor::Device) -> Result1 {
+    let (net, w, alpha) = tiny_setup(space, 5, dev);
+    let batch = random_batch(8, &net.config, 6);
+    let mut stats = BnStats::new(&net.bn_channels, dev);
+    let mut rng = Rng::new(1);
+    let g = loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, PassCtx { stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0 }, dev);
+    let grads_w: Vec<f32> = g.weights.unwrap().iter().flat_map(to_vec).collect();
+    let grads_a = to_vec(&g.alpha.unwrap().flat());
+    // Evaluation mode reads the running statistics the training pass just updated.
+    let (eval_loss, _) = evaluate_batch(&net, &w, &alpha, &batch, &mut stats, &mut rng, dev);
+    let _ = Weights { tensors: vec![] };
+    Result1 { loss: g.loss, grads_w, grads_a, eval_loss }
+}
+
+#[test]
+fn cpu_and_wgpu_agree_on_loss_and_gradients() {
+    let Some(gpu) = wgpu() else { return };
+    let cpu = cpu();
+    for space in [SpaceId::S5, SpaceId::S2] {
+        let a = run(space, &cpu);
+        let b = run(space, &gpu);
+        let rel = |x: f64, y: f64| (x - y).abs() / x.abs().max(1e-12);
+        assert!(rel(a.loss, b.loss) < 1e-4, "{space} loss: cpu {} wgpu {}", a.loss, b.loss);
+        assert!(rel(a.eval_loss, b.eval_loss) < 1e-4, "{space} eval loss: cpu {} wgpu {}", a.eval_loss, b.eval_loss);
+        for (name, x, y) in [("weights", &a.grads_w, &b.grads_w), ("α", &a.grads_a, &b.grads_a)] {
+            let tol = 1e-3 * max_abs(x) + 1e-6;
+            let diff = max_abs_diff(x, y);
+            eprintln!("{space} {name}: max |cpu − wgpu| = {diff:.3e} (tol {tol:.3e}, max |g| {:.3e})", max_abs(x));
+            assert!(diff <= tol, "{space} {name} gradients differ by {diff:.3e} > {tol:.3e}");
+        }
+    }
+}
