@@ -1,8 +1,6 @@
 //! Image data sets: decoders from bytes, the embedded digits, the train/validation split, batching
 //! and augmentation (SPEC §5). No I/O: front ends read files and pass bytes.
 
-use std::io::Read;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
@@ -31,14 +29,56 @@ pub struct Dataset {
     pub flip: bool,
 }
 
-/// The per-channel statistics DARTS uses for CIFAR-10.
-pub const CIFAR10_MEAN: [f32; 3] = [0.491_399_68, 0.482_158_27, 0.446_531_24];
-/// See [`CIFAR10_MEAN`].
-pub const CIFAR10_STD: [f32; 3] = [0.247_032_33, 0.243_485_05, 0.261_587_68];
-/// The usual MNIST statistics.
-pub const MNIST_MEAN: f32 = 0.1307;
-/// See [`MNIST_MEAN`].
-pub const MNIST_STD: f32 = 0.3081;
+/// The data sets rdarts reads, with their standard statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataKind {
+    /// MNIST digits (IDX files, or the embedded 10 000).
+    Mnist,
+    /// Fashion-MNIST (IDX files).
+    FashionMnist,
+    /// CIFAR-10 (binary or python format).
+    Cifar10,
+    /// CIFAR-100, fine labels (binary or python format).
+    Cifar100,
+    /// SVHN cropped digits (MATLAB files).
+    Svhn,
+}
+
+impl DataKind {
+    /// Number of classes.
+    pub fn classes(self) -> usize {
+        match self {
+            DataKind::Cifar100 => 100,
+            _ => 10,
+        }
+    }
+
+    /// Per-channel mean and standard deviation of [0, 1] pixels: the values of the DARTS and
+    /// RobustDARTS code for CIFAR-10/100 and SVHN, and the usual ones for MNIST and Fashion-MNIST.
+    pub fn stats(self) -> (Vec<f32>, Vec<f32>) {
+        match self {
+            DataKind::Mnist => (vec![0.1307], vec![0.3081]),
+            DataKind::FashionMnist => (vec![0.2860], vec![0.3530]),
+            DataKind::Cifar10 => (vec![0.491_399_68, 0.482_158_27, 0.446_531_24], vec![0.247_032_33, 0.243_485_05, 0.261_587_68]),
+            DataKind::Cifar100 => (vec![0.5071, 0.4865, 0.4409], vec![0.2673, 0.2564, 0.2762]),
+            DataKind::Svhn => (vec![0.4377, 0.4438, 0.4728], vec![0.1980, 0.2010, 0.1970]),
+        }
+    }
+
+    /// Whether horizontal flips keep the class (not for digits).
+    pub fn flips(self) -> bool {
+        matches!(self, DataKind::Cifar10 | DataKind::Cifar100 | DataKind::FashionMnist)
+    }
+
+    /// Builds a data set of this kind from decoded pixels and labels.
+    pub fn dataset(self, name: &str, pixels: Vec<u8>, labels: Vec<u8>, channels: usize, size: usize) -> Result<Dataset, CoreError> {
+        let (mean, std) = self.stats();
+        let ds = Dataset { name: name.to_string(), pixels, labels, channels, size, classes: self.classes(), mean, std, flip: self.flips() };
+        ds.validate()?;
+        Ok(ds)
+    }
+}
 
 impl Dataset {
     /// Number of images.
@@ -88,139 +128,7 @@ impl Dataset {
 pub fn embedded_digits() -> Dataset {
     const IMAGES: &[u8] = include_bytes!("../data/digits-images-idx3-ubyte.gz");
     const LABELS: &[u8] = include_bytes!("../data/digits-labels-idx1-ubyte.gz");
-    digits_from_idx("embedded digits", IMAGES, LABELS, 10).expect("the embedded digits are valid")
-}
-
-/// Builds a 1-channel set from IDX image and label files (gzipped or not), padding 28×28 to 32×32.
-pub fn digits_from_idx(name: &str, images: &[u8], labels: &[u8], classes: usize) -> Result<Dataset, CoreError> {
-    let (dims, pixels) = decode_idx(&format!("{name} images"), images, 0x08, 3)?;
-    let (ldims, labels) = decode_idx(&format!("{name} labels"), labels, 0x08, 1)?;
-    if ldims[0] != dims[0] {
-        return Err(CoreError::data(name, format!("{} images but {} labels", dims[0], ldims[0])));
-    }
-    let (n, h, w) = (dims[0], dims[1], dims[2]);
-    if h != w || h > 32 {
-        return Err(CoreError::data(name, format!("expected square images of at most 32×32, found {h}×{w}")));
-    }
-    let pad = (32 - h) / 2;
-    let size = h + 2 * pad;
-    let mut out = vec![0u8; n * size * size];
-    for i in 0..n {
-        for r in 0..h {
-            let src = &pixels[(i * h + r) * w..(i * h + r + 1) * w];
-            let dst = (i * size + r + pad) * size + pad;
-            out[dst..dst + w].copy_from_slice(src);
-        }
-    }
-    let ds = Dataset {
-        name: name.to_string(),
-        pixels: out,
-        labels,
-        channels: 1,
-        size,
-        classes,
-        mean: vec![MNIST_MEAN],
-        std: vec![MNIST_STD],
-        flip: false,
-    };
-    ds.validate()?;
-    Ok(ds)
-}
-
-/// Inflates gzip data; returns the input unchanged when it has no gzip header.
-pub fn maybe_gunzip(name: &str, bytes: &[u8]) -> Result<Vec<u8>, CoreError> {
-    if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| CoreError::data(name, format!("corrupt gzip data: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(bytes.to_vec())
-    }
-}
-
-/// Decodes an IDX file (MNIST format): magic `0 0 type rank`, big-endian u32 dims, then data.
-/// Returns the dims and the payload bytes.
-pub fn decode_idx(name: &str, bytes: &[u8], dtype: u8, rank: usize) -> Result<(Vec<usize>, Vec<u8>), CoreError> {
-    let bytes = maybe_gunzip(name, bytes)?;
-    if bytes.len() < 4 {
-        return Err(CoreError::data(name, format!("file too short for an IDX header ({} bytes)", bytes.len())));
-    }
-    let expected = [0, 0, dtype, rank as u8];
-    if bytes[..4] != expected {
-        return Err(CoreError::data(
-            name,
-            format!("wrong IDX magic number: expected {:02x?}, found {:02x?}", expected, &bytes[..4]),
-        ));
-    }
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
-        return Err(CoreError::data(name, "truncated IDX header"));
-    }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
-        .collect();
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let Some(count) = count else {
-        return Err(CoreError::data(name, format!("IDX dimensions {dims:?} overflow")));
-    };
-    let payload = &bytes[header..];
-    if payload.len() != count {
-        return Err(CoreError::data(
-            name,
-            format!("IDX dimensions {dims:?} need {count} data bytes, found {}", payload.len()),
-        ));
-    }
-    Ok((dims, payload.to_vec()))
-}
-
-/// Decodes one CIFAR-10 binary batch file (records of 1 label byte + 3072 pixel bytes).
-pub fn decode_cifar10_bin(name: &str, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
-    const RECORD: usize = 1 + 3 * 32 * 32;
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
-        return Err(CoreError::data(
-            name,
-            format!(
-                "size {} is not a whole number of {RECORD}-byte CIFAR-10 records (truncated or not CIFAR-10 binary?)",
-                bytes.len()
-            ),
-        ));
-    }
-    let n = bytes.len() / RECORD;
-    let mut labels = Vec::with_capacity(n);
-    let mut pixels = Vec::with_capacity(n * (RECORD - 1));
-    for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
-        if rec[0] > 9 {
-            return Err(CoreError::data(name, format!("record {i}: label {} is out of range 0..9", rec[0])));
-        }
-        labels.push(rec[0]);
-        pixels.extend_from_slice(&rec[1..]);
-    }
-    Ok((pixels, labels))
-}
-
-/// Joins decoded CIFAR-10 batches into one set.
-pub fn cifar10_from_batches(name: &str, batches: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Dataset, CoreError> {
-    let mut pixels = Vec::new();
-    let mut labels = Vec::new();
-    for (p, l) in batches {
-        pixels.extend(p);
-        labels.extend(l);
-    }
-    let ds = Dataset {
-        name: name.to_string(),
-        pixels,
-        labels,
-        channels: 3,
-        size: 32,
-        classes: 10,
-        mean: CIFAR10_MEAN.to_vec(),
-        std: CIFAR10_STD.to_vec(),
-        flip: true,
-    };
-    ds.validate()?;
-    Ok(ds)
+    crate::formats::idx_dataset(DataKind::Mnist, "embedded digits", IMAGES, LABELS).expect("the embedded digits are valid")
 }
 
 /// Augmentation settings (SPEC §5).
@@ -357,15 +265,6 @@ pub fn epoch_batches(indices: &[usize], batch: usize, rng: &mut Rng) -> Vec<Vec<
 mod tests {
     use super::*;
 
-    fn idx_bytes(magic: [u8; 4], dims: &[u32], payload: &[u8]) -> Vec<u8> {
-        let mut v = magic.to_vec();
-        for d in dims {
-            v.extend_from_slice(&d.to_be_bytes());
-        }
-        v.extend_from_slice(payload);
-        v
-    }
-
     #[test]
     fn embedded_digits_are_balanced_and_padded() {
         let ds = embedded_digits();
@@ -385,54 +284,13 @@ mod tests {
     }
 
     #[test]
-    fn idx_round_trip_and_errors() {
-        let px: Vec<u8> = (0..2 * 28 * 28).map(|i| (i % 251) as u8).collect();
-        let images = idx_bytes([0, 0, 8, 3], &[2, 28, 28], &px);
-        let labels = idx_bytes([0, 0, 8, 1], &[2], &[3, 7]);
-        let ds = digits_from_idx("t", &images, &labels, 10).unwrap();
-        assert_eq!(ds.labels, vec![3, 7]);
-        // Pixel (r, c) of image 1 lands at (r + 2, c + 2).
-        assert_eq!(ds.pixels[1024 + 2 * 32 + 2], px[784]);
-        assert_eq!(ds.pixels[1024 + 29 * 32 + 29], px[784 + 27 * 28 + 27]);
-
-        let wrong_magic = idx_bytes([0, 0, 8, 2], &[2, 28], &px[..56]);
-        let e = digits_from_idx("t", &wrong_magic, &labels, 10).unwrap_err().to_string();
-        assert!(e.contains("magic"), "{e}");
-        let truncated = &images[..images.len() - 1];
-        let e = digits_from_idx("t", truncated, &labels, 10).unwrap_err().to_string();
-        assert!(e.contains("data bytes"), "{e}");
-        let bad_label = idx_bytes([0, 0, 8, 1], &[2], &[3, 12]);
-        let e = digits_from_idx("t", &images, &bad_label, 10).unwrap_err().to_string();
-        assert!(e.contains("out of range"), "{e}");
-        let mismatch = idx_bytes([0, 0, 8, 1], &[1], &[3]);
-        assert!(digits_from_idx("t", &images, &mismatch, 10).is_err());
-    }
-
-    #[test]
-    fn cifar_binary_decodes_and_rejects_truncation() {
-        let mut bytes = Vec::new();
-        for i in 0..3u8 {
-            bytes.push(i);
-            bytes.extend((0..3072).map(|j| ((j + i as usize) % 256) as u8));
-        }
-        let (px, labels) = decode_cifar10_bin("b", &bytes).unwrap();
-        assert_eq!(labels, vec![0, 1, 2]);
-        assert_eq!(px.len(), 3 * 3072);
-        assert_eq!(px[3072], 1);
-        let e = decode_cifar10_bin("data_batch_1.bin", &bytes[..bytes.len() - 10]).unwrap_err().to_string();
-        assert!(e.starts_with("data_batch_1.bin:") && e.contains("records"), "{e}");
-        bytes[0] = 10;
-        assert!(decode_cifar10_bin("b", &bytes).unwrap_err().to_string().contains("label 10"));
-    }
-
-    #[test]
     fn batches_normalise_and_augment() {
         let ds = embedded_digits().truncate(8);
         let mut rng = Rng::new(1);
         let b = make_batch(&ds, &[0, 1], None, &mut rng);
         assert_eq!(b.shape, [2, 1, 32, 32]);
         let raw = ds.pixels[5 * 32 + 10] as f32 / 255.0;
-        assert!((b.x[5 * 32 + 10] - (raw - MNIST_MEAN) / MNIST_STD).abs() < 1e-6);
+        assert!((b.x[5 * 32 + 10] - (raw - 0.1307) / 0.3081).abs() < 1e-6);
         // Crop keeps the shape and the pixel values come from the image or the black padding.
         let aug = Augment { crop_padding: 4, flip: true, cutout: 8, cutout_prob: 1.0 };
         let a = make_batch(&ds, &[0, 1, 2], Some(&aug), &mut rng);

@@ -240,28 +240,28 @@ impl<'a> Parser<'a> {
         self.pos = end + 1;
         Ok(&self.s[start..end])
     }
-    fn gene(&mut self) -> Result<Vec<(Primitive, usize)>, CoreError> {
+    /// `[item, item, ...]`, a trailing comma allowed.
+    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T, CoreError>) -> Result<Vec<T>, CoreError> {
         self.eat("[")?;
         let mut v = Vec::new();
-        if self.try_eat("]") {
-            return Ok(v);
-        }
-        loop {
-            self.eat("(")?;
-            let op: Primitive = self.string()?.parse().map_err(|e: CoreError| CoreError::Genotype(e.to_string()))?;
-            self.eat(",")?;
-            let input = self.number()?;
-            self.eat(")")?;
-            v.push((op, input));
-            if self.try_eat(",") {
-                if self.try_eat("]") {
-                    return Ok(v);
-                }
-                continue;
+        while !self.try_eat("]") {
+            v.push(item(self)?);
+            if !self.try_eat(",") {
+                self.eat("]")?;
+                break;
             }
-            self.eat("]")?;
-            return Ok(v);
         }
+        Ok(v)
+    }
+    fn gene(&mut self) -> Result<Vec<(Primitive, usize)>, CoreError> {
+        self.list(|p| {
+            p.eat("(")?;
+            let op: Primitive = p.string()?.parse().map_err(|e: CoreError| CoreError::Genotype(e.to_string()))?;
+            p.eat(",")?;
+            let input = p.number()?;
+            p.eat(")")?;
+            Ok((op, input))
+        })
     }
     fn concat(&mut self) -> Result<Vec<usize>, CoreError> {
         if self.try_eat("range") {
@@ -272,22 +272,7 @@ impl<'a> Parser<'a> {
             self.eat(")")?;
             return Ok((a..b).collect());
         }
-        self.eat("[")?;
-        let mut v = Vec::new();
-        if self.try_eat("]") {
-            return Ok(v);
-        }
-        loop {
-            v.push(self.number()?);
-            if self.try_eat(",") {
-                if self.try_eat("]") {
-                    return Ok(v);
-                }
-                continue;
-            }
-            self.eat("]")?;
-            return Ok(v);
-        }
+        self.list(Self::number)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod architect;
 pub mod backend;
 pub mod data;
 pub mod error;
+pub mod formats;
 pub mod genotype;
 pub mod mixed;
 pub mod network;

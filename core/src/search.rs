@@ -56,6 +56,8 @@ pub struct SearchConfig {
     pub augment: Augment,
     /// Maximum ScheduledDropPath probability (0 = off).
     pub drop_path_prob: f64,
+    /// Ramp the Cutout probability up with the epochs, as drop-path (SPEC §9).
+    pub schedule_cutout: bool,
 }
 
 impl Default for SearchConfig {
@@ -80,9 +82,15 @@ impl Default for SearchConfig {
             eval_images: 0,
             augment: Augment::default(),
             drop_path_prob: 0.0,
+            schedule_cutout: false,
         }
     }
 }
+
+/// R-DARTS(L2): the weight-decay grid of SPEC §9, 3e-4 · 3^level.
+pub const RDARTS_L2_GRID: [f64; 5] = [3e-4, 9e-4, 27e-4, 81e-4, 243e-4];
+/// R-DARTS(DP): the maximum drop-path probabilities of SPEC §9.
+pub const RDARTS_DP_GRID: [f64; 4] = [0.0, 0.2, 0.4, 0.6];
 
 impl SearchConfig {
     /// The paper's setting (SPEC §1, §5).
@@ -131,6 +139,11 @@ impl SearchConfig {
             check((0.0..1.0).contains(&v), name, format!("must be in [0, 1), found {v}"))?;
         }
         check(
+            (0.0..=1.0).contains(&self.augment.cutout_prob),
+            "augment.cutout_prob",
+            format!("must be in [0, 1], found {}", self.augment.cutout_prob),
+        )?;
+        check(
             (0.0..1.0).contains(&self.drop_path_prob),
             "drop_path_prob",
             format!("must be in [0, 1), found {}", self.drop_path_prob),
@@ -143,12 +156,50 @@ impl SearchConfig {
         Ok(())
     }
 
+    /// R-DARTS(L2) at grid `level` (0–4): the weights' weight decay from [`RDARTS_L2_GRID`].
+    pub fn with_rdarts_l2(mut self, level: usize) -> Result<Self, CoreError> {
+        self.weight_decay = *RDARTS_L2_GRID.get(level).ok_or_else(|| {
+            CoreError::invalid("rdarts_l2", format!("level must be 0..4 (weight decay {RDARTS_L2_GRID:?}), found {level}"))
+        })?;
+        Ok(self)
+    }
+
+    /// R-DARTS(DP) at grid `level` (0–3): ScheduledDropPath with the maximum probability from
+    /// [`RDARTS_DP_GRID`] and, when it is not 0, Cutout 16 with the same schedule (SPEC §9).
+    pub fn with_rdarts_dp(mut self, level: usize) -> Result<Self, CoreError> {
+        let p = *RDARTS_DP_GRID.get(level).ok_or_else(|| {
+            CoreError::invalid("rdarts_dp", format!("level must be 0..3 (drop-path {RDARTS_DP_GRID:?}), found {level}"))
+        })?;
+        self.drop_path_prob = p;
+        if p > 0.0 {
+            self.augment.cutout = 16;
+            self.augment.cutout_prob = 1.0;
+            self.schedule_cutout = true;
+        } else {
+            self.augment.cutout = 0;
+            self.schedule_cutout = false;
+        }
+        Ok(self)
+    }
+
+    /// Fraction of the way through the search at `epoch`: e / (epochs − 1), 1 for a single epoch.
+    fn ramp(&self, epoch: usize) -> f64 {
+        if self.epochs <= 1 { 1.0 } else { epoch as f64 / (self.epochs - 1) as f64 }
+    }
+
+    /// Cutout probability at `epoch`: fixed, or cutout_prob · e / (epochs − 1) when scheduled.
+    pub fn cutout_prob_at(&self, epoch: usize) -> f64 {
+        if self.schedule_cutout { self.augment.cutout_prob * self.ramp(epoch) } else { self.augment.cutout_prob }
+    }
+
+    /// The augmentation of training batches at `epoch`.
+    pub fn augment_at(&self, epoch: usize) -> Augment {
+        Augment { cutout_prob: self.cutout_prob_at(epoch), ..self.augment.clone() }
+    }
+
     /// Drop-path probability at `epoch`: p · e / (epochs − 1) (SPEC §9).
     pub fn drop_prob_at(&self, epoch: usize) -> f64 {
-        if self.epochs <= 1 {
-            return self.drop_path_prob;
-        }
-        self.drop_path_prob * epoch as f64 / (self.epochs - 1) as f64
+        self.drop_path_prob * self.ramp(epoch)
     }
 }
 
@@ -297,6 +348,7 @@ impl Search {
         let cfg = self.config.clone();
         let lr = cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs);
         let drop_prob = cfg.drop_prob_at(epoch);
+        let augment = cfg.augment_at(epoch);
         let train_batches = epoch_batches(&self.split.train, cfg.batch_size, &mut self.data_rng);
         let mut val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
         let steps = train_batches.len();
@@ -306,8 +358,8 @@ impl Search {
                 val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
             }
             let val_idx = val_batches.remove(0);
-            let train = make_batch(&self.data, idx, Some(&cfg.augment), &mut self.data_rng);
-            let val = make_batch(&self.data, &val_idx, Some(&cfg.augment), &mut self.data_rng);
+            let train = make_batch(&self.data, idx, Some(&augment), &mut self.data_rng);
+            let val = make_batch(&self.data, &val_idx, Some(&augment), &mut self.data_rng);
 
             // α step.
             let unroll = Unroll {
@@ -405,4 +457,33 @@ pub fn web_time_now() -> f64 {
     use std::sync::OnceLock;
     static START: OnceLock<web_time::Instant> = OnceLock::new();
     START.get_or_init(web_time::Instant::now).elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_follow_spec_section_9() {
+        let c = SearchConfig { epochs: 51, ..SearchConfig::default() }.with_rdarts_dp(2).unwrap();
+        assert_eq!(c.drop_path_prob, 0.4);
+        assert_eq!(c.drop_prob_at(0), 0.0);
+        assert!((c.drop_prob_at(25) - 0.2).abs() < 1e-12);
+        assert!((c.drop_prob_at(50) - 0.4).abs() < 1e-12);
+        assert_eq!(c.augment.cutout, 16);
+        assert_eq!(c.cutout_prob_at(0), 0.0);
+        assert!((c.cutout_prob_at(25) - 0.5).abs() < 1e-12);
+        assert!((c.cutout_prob_at(50) - 1.0).abs() < 1e-12);
+        assert!((c.augment_at(25).cutout_prob - 0.5).abs() < 1e-12);
+        // p = 0 switches both off.
+        let off = c.clone().with_rdarts_dp(0).unwrap();
+        assert_eq!((off.drop_prob_at(50), off.augment.cutout), (0.0, 0));
+        assert!(c.clone().with_rdarts_dp(4).is_err());
+        let l2 = SearchConfig::default().with_rdarts_l2(3).unwrap();
+        assert_eq!(l2.weight_decay, 81e-4);
+        assert!(SearchConfig::default().with_rdarts_l2(5).unwrap_err().to_string().contains("0..4"));
+        // Unscheduled Cutout keeps its probability.
+        let fixed = SearchConfig { augment: Augment { cutout: 16, cutout_prob: 0.7, ..Augment::default() }, ..SearchConfig::default() };
+        assert_eq!(fixed.cutout_prob_at(0), 0.7);
+    }
 }

@@ -107,6 +107,19 @@ pub struct SearchArgs {
     /// Maximum ScheduledDropPath probability.
     #[arg(long)]
     pub drop_path_prob: Option<f64>,
+    /// Cutout side length (0 = off).
+    #[arg(long)]
+    pub cutout: Option<usize>,
+    /// Probability of Cutout per image (its maximum when scheduled).
+    #[arg(long)]
+    pub cutout_prob: Option<f64>,
+    /// R-DARTS(L2): weight decay from the paper's grid, level 0–4 = 3e-4, 9e-4, 27e-4, 81e-4, 243e-4.
+    #[arg(long, value_name = "LEVEL")]
+    pub rdarts_l2: Option<usize>,
+    /// R-DARTS(DP): ScheduledDropPath from the paper's grid, level 0–3 = 0, 0.2, 0.4, 0.6, with
+    /// Cutout 16 on the same schedule when above 0.
+    #[arg(long, value_name = "LEVEL")]
+    pub rdarts_dp: Option<usize>,
     /// Data set.
     #[arg(long, value_enum, default_value_t = DatasetName::Digits)]
     pub dataset: DatasetName,
@@ -162,6 +175,13 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
     set!(epochs => epochs, batch_size => batch_size, seed => seed, lr => lr, arch_lr => arch_lr,
          weight_decay => weight_decay, init_channels => net.channels, layers => net.layers,
          nodes => net.nodes, max_images => max_images, drop_path_prob => drop_path_prob);
+    if let Some(level) = a.rdarts_l2 {
+        c = c.with_rdarts_l2(level)?;
+    }
+    if let Some(level) = a.rdarts_dp {
+        c = c.with_rdarts_dp(level)?;
+    }
+    set!(cutout => augment.cutout, cutout_prob => augment.cutout_prob);
     c.validate()?;
     Ok(c)
 }
@@ -175,7 +195,9 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn search(a: SearchArgs) -> Result<()> {
     let config = search_config(&a)?;
+    let loading = std::time::Instant::now();
     let data = datasets::load(a.dataset, a.data.as_deref())?;
+    let load_seconds = loading.elapsed().as_secs_f64();
     let choice = match a.backend {
         BackendArg::Auto => BackendChoice::Auto,
         BackendArg::Cpu => BackendChoice::Cpu,
@@ -188,7 +210,7 @@ fn search(a: SearchArgs) -> Result<()> {
     let cfg = search.config.clone();
     run.write("config.json", serde_json::to_string_pretty(&cfg)?.as_bytes())?;
     println!(
-        "search: space {}, {} order, {} epochs, batch {}, C = {}, {} cells, {} nodes, {} weights, {} α, data: {} ({} images)",
+        "search: space {}, {} order, {} epochs, batch {}, C = {}, {} cells, {} nodes, {} weights, {} α, data: {} ({} images, loaded in {:.2}s)",
         cfg.net.space,
         if cfg.order == Order::First { "first" } else { "second" },
         cfg.epochs,
@@ -200,6 +222,7 @@ fn search(a: SearchArgs) -> Result<()> {
         search.net.space.alpha_len(),
         search.data().name,
         search.data().len(),
+        load_seconds,
     );
     while !search.finished() {
         let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };

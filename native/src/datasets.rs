@@ -1,60 +1,117 @@
-//! Finding data sets on disk and handing their bytes to the core decoders.
+//! Finding data sets on disk, laid out the way users have them (torchvision's downloads and the
+//! authors' archives), and handing their bytes to the core decoders.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use rdarts_core::data::{Dataset, cifar10_from_batches, decode_cifar10_bin, embedded_digits};
+use rdarts_core::data::{DataKind, Dataset, embedded_digits};
+use rdarts_core::formats;
 
 /// The data sets the CLI knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DatasetName {
     /// 10 000 real MNIST digits embedded in the binary (no files needed).
     Digits,
-    /// CIFAR-10, binary version (`cifar-10-batches-bin/data_batch_{1..5}.bin`).
+    /// MNIST IDX files (`train-images-idx3-ubyte[.gz]`, …), in DIR or DIR/MNIST/raw.
+    Mnist,
+    /// Fashion-MNIST IDX files, in DIR or DIR/FashionMNIST/raw.
+    FashionMnist,
+    /// CIFAR-10, binary (`cifar-10-batches-bin/`) or python (`cifar-10-batches-py/`) version.
     Cifar10,
+    /// CIFAR-100, binary (`cifar-100-binary/`) or python (`cifar-100-python/`) version.
+    Cifar100,
+    /// SVHN cropped digits, `train_32x32.mat`.
+    Svhn,
 }
 
 /// Loads the training data of `name`, reading files under `dir` where the set needs them.
 pub fn load(name: DatasetName, dir: Option<&Path>) -> Result<Dataset> {
-    match name {
-        DatasetName::Digits => {
-            if dir.is_some() {
-                bail!("--data is not used with --dataset digits (the digits are embedded)");
-            }
-            Ok(embedded_digits())
+    if name == DatasetName::Digits {
+        if dir.is_some() {
+            bail!("--data is not used with --dataset digits (the digits are embedded)");
         }
+        return Ok(embedded_digits());
+    }
+    let dir = dir.with_context(|| format!("--dataset {name:?} needs --data DIR (the folder holding its files)"))?;
+    if !dir.is_dir() {
+        bail!("{}: data directory does not exist", dir.display());
+    }
+    match name {
+        DatasetName::Digits => unreachable!(),
+        DatasetName::Mnist => load_idx(DataKind::Mnist, dir, "MNIST"),
+        DatasetName::FashionMnist => load_idx(DataKind::FashionMnist, dir, "FashionMNIST"),
         DatasetName::Cifar10 => {
-            let dir = dir.context("--dataset cifar10 needs --data DIR (the folder holding cifar-10-batches-bin)")?;
-            load_cifar10_bin(dir)
+            let bin: Vec<String> = (1..=5).map(|i| format!("data_batch_{i}.bin")).collect();
+            let py: Vec<String> = (1..=5).map(|i| format!("data_batch_{i}")).collect();
+            load_cifar(DataKind::Cifar10, dir, ("cifar-10-batches-bin", &bin), ("cifar-10-batches-py", &py))
+        }
+        DatasetName::Cifar100 => load_cifar(
+            DataKind::Cifar100,
+            dir,
+            ("cifar-100-binary", &["train.bin".to_string()]),
+            ("cifar-100-python", &["train".to_string()]),
+        ),
+        DatasetName::Svhn => {
+            let path = [dir.join("train_32x32.mat"), dir.join("svhn").join("train_32x32.mat")]
+                .into_iter()
+                .find(|p| p.is_file())
+                .with_context(|| format!("{}: no train_32x32.mat here or in svhn/", dir.display()))?;
+            let bytes = read(&path)?;
+            Ok(formats::svhn_dataset(&path.display().to_string(), &bytes)?)
         }
     }
 }
 
-/// Finds the CIFAR-10 binary batches in `dir` or `dir/cifar-10-batches-bin` and decodes the five
-/// training batches.
-pub fn load_cifar10_bin(dir: &Path) -> Result<Dataset> {
-    if !dir.is_dir() {
-        bail!("{}: data directory does not exist", dir.display());
-    }
-    let candidates = [dir.join("cifar-10-batches-bin"), dir.to_path_buf()];
-    let root: PathBuf = candidates
-        .iter()
-        .find(|d| d.join("data_batch_1.bin").is_file())
-        .cloned()
-        .with_context(|| {
-            format!(
-                "{}: no CIFAR-10 binary batches found (expected data_batch_1.bin … data_batch_5.bin here or in cifar-10-batches-bin/)",
-                dir.display()
-            )
-        })?;
-    let mut batches = Vec::new();
-    for i in 1..=5 {
-        let path = root.join(format!("data_batch_{i}.bin"));
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Finds the folder among `candidates` that holds `first`.
+fn find(candidates: &[PathBuf], first: &str) -> Option<PathBuf> {
+    candidates.iter().find(|d| d.join(first).is_file()).cloned()
+}
+
+fn load_cifar(kind: DataKind, dir: &Path, bin: (&str, &[String]), py: (&str, &[String])) -> Result<Dataset> {
+    let (bin_dir, bin_files) = bin;
+    let (py_dir, py_files) = py;
+    let (root, files, python) = if let Some(r) = find(&[dir.join(bin_dir), dir.to_path_buf()], &bin_files[0]) {
+        (r, bin_files, false)
+    } else if let Some(r) = find(&[dir.join(py_dir), dir.to_path_buf()], &py_files[0]) {
+        (r, py_files, true)
+    } else {
+        bail!(
+            "{}: no {kind:?} files found (expected {bin_dir}/{} or {py_dir}/{}, or those files directly in the folder)",
+            dir.display(),
+            bin_files[0],
+            py_files[0]
+        );
+    };
+    let mut parts = Vec::new();
+    for f in files {
+        let path = root.join(f);
         let bytes = fs::read(&path).with_context(|| {
-            format!("{}: cannot read (CIFAR-10 needs all five training batches)", path.display())
+            format!("{}: cannot read ({kind:?} needs all of {})", path.display(), files.join(", "))
         })?;
-        batches.push(decode_cifar10_bin(&path.display().to_string(), &bytes)?);
+        let name = path.display().to_string();
+        parts.push(if python {
+            formats::decode_cifar_py(kind, &name, &bytes)?
+        } else {
+            formats::decode_cifar_bin(kind, &name, &bytes)?
+        });
     }
-    Ok(cifar10_from_batches(&format!("CIFAR-10 ({})", root.display()), batches)?)
+    Ok(formats::cifar_dataset(kind, &format!("{kind:?} ({})", root.display()), parts)?)
+}
+
+fn load_idx(kind: DataKind, dir: &Path, torchvision: &str) -> Result<Dataset> {
+    let roots = [dir.to_path_buf(), dir.join(torchvision).join("raw"), dir.join(torchvision)];
+    let pick = |stem: &str| -> Option<PathBuf> {
+        roots.iter().flat_map(|r| [r.join(stem), r.join(format!("{stem}.gz"))]).find(|p| p.is_file())
+    };
+    let images = pick("train-images-idx3-ubyte")
+        .with_context(|| format!("{}: no train-images-idx3-ubyte[.gz] here or in {torchvision}/raw", dir.display()))?;
+    let labels = pick("train-labels-idx1-ubyte")
+        .with_context(|| format!("{}: no train-labels-idx1-ubyte[.gz] beside {}", dir.display(), images.display()))?;
+    let name = format!("{kind:?} ({})", images.parent().unwrap_or(dir).display());
+    Ok(formats::idx_dataset(kind, &name, &read(&images)?, &read(&labels)?)?)
 }

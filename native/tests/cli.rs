@@ -137,3 +137,62 @@ fn a_valid_cifar10_folder_is_read() {
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/formats").join(name)).unwrap()
+}
+
+/// Each data set in the layout its users have on disk, searched for one tiny epoch.
+#[test]
+fn every_dataset_layout_is_found() {
+    let root = tmp("layouts");
+    let gz = |b: &[u8]| {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    };
+    let mut idx_images = vec![0, 0, 8, 3, 0, 0, 0, 40, 0, 0, 0, 28, 0, 0, 0, 28];
+    idx_images.extend((0..40 * 784).map(|i| (i % 253) as u8));
+    let mut idx_labels = vec![0, 0, 8, 1, 0, 0, 0, 40];
+    idx_labels.extend((0..40).map(|i| (i % 10) as u8));
+    let layouts: Vec<(&str, &str, Vec<(&str, Vec<u8>)>, usize)> = vec![
+        ("svhn", "svhn", vec![("train_32x32.mat", fixture("svhn-compressed.mat"))], 6),
+        ("cifar10-py", "cifar10", (1..=5).map(|i| {
+            (["cifar-10-batches-py/data_batch_1", "cifar-10-batches-py/data_batch_2", "cifar-10-batches-py/data_batch_3",
+              "cifar-10-batches-py/data_batch_4", "cifar-10-batches-py/data_batch_5"][i - 1], fixture("cifar10-py2.pkl"))
+        }).collect(), 35),
+        ("cifar100-py", "cifar100", vec![("cifar-100-python/train", fixture("cifar100-p4.pkl"))], 5),
+        ("mnist", "mnist", vec![
+            ("MNIST/raw/train-images-idx3-ubyte.gz", gz(&idx_images)),
+            ("MNIST/raw/train-labels-idx1-ubyte.gz", gz(&idx_labels)),
+        ], 40),
+        ("fashion", "fashion-mnist", vec![
+            ("train-images-idx3-ubyte", idx_images.clone()),
+            ("train-labels-idx1-ubyte", idx_labels.clone()),
+        ], 40),
+    ];
+    for (dir, dataset, files, n) in layouts {
+        let d = root.join(dir);
+        for (rel, bytes) in files {
+            let p = d.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        let out_dir = root.join(format!("{dir}-run"));
+        let out = run_tiny(&["--dataset", dataset, "--data", d.to_str().unwrap(), "--out", out_dir.to_str().unwrap(),
+            "--batch-size", "2", "--rdarts-dp", "1"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{dataset}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("({n} images")), "{dataset}: {stdout}");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["drop_path_prob"], 0.2, "{dataset}");
+        assert_eq!(config["augment"]["cutout"], 16, "{dataset}");
+    }
+    // A folder with half the batches names the missing one.
+    std::fs::remove_file(root.join("cifar10-py/cifar-10-batches-py/data_batch_4")).unwrap();
+    let out = run_tiny(&["--dataset", "cifar10", "--data", root.join("cifar10-py").to_str().unwrap(), "--out", root.join("x").to_str().unwrap()]);
+    assert_clean_error(&out, "data_batch_4");
+    let _ = std::fs::remove_dir_all(&root);
+}
