@@ -4,7 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-lavapipe.sh
-# Pin the software Vulkan driver so the wgpu tests run the same everywhere; silence XDG warnings.
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}
+# Pin the software Vulkan driver so the wgpu tests run the same everywhere (Mesa 25 names its
+# manifest lvp_icd.json, older Mesa lvp_icd.<arch>.json), and require that wgpu really runs on it
+# rather than falling back to OpenGL. Silence XDG warnings.
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+  for f in /usr/share/vulkan/icd.d/lvp_icd.json /usr/share/vulkan/icd.d/lvp_icd.*.json; do
+    if [ -f "$f" ]; then export VK_DRIVER_FILES="$f"; break; fi
+  done
+fi
+export RDARTS_WGPU_ADAPTER=${RDARTS_WGPU_ADAPTER:-Vulkan}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 cargo test --workspace --no-fail-fast "$@"

@@ -55,26 +55,36 @@ pub fn cpu() -> Backend {
     Backend { device: Device::flex(), kind: BackendChoice::Cpu, description: "cpu (Burn flex backend)".into() }
 }
 
+/// The wgpu device of this process, initialised once (a wgpu runtime can be registered only once
+/// per process): the device, its description, and whether it is a hardware adapter.
+#[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
+fn wgpu_device() -> &'static Result<(Device, String, bool), String> {
+    use burn::tensor::wgpu::wgpu::DeviceType;
+    static WGPU: std::sync::OnceLock<Result<(Device, String, bool), String>> = std::sync::OnceLock::new();
+    WGPU.get_or_init(|| {
+        let (device, setup) = Device::wgpu_options().init_with_setup().map_err(|e| e.to_string())?;
+        let info = setup.adapter.get_info();
+        let description = format!("wgpu ({:?}): {} [{:?}]", info.backend, info.name, info.device_type);
+        let hardware = !matches!(info.device_type, DeviceType::Cpu | DeviceType::Other);
+        Ok((device, description, hardware))
+    })
+}
+
 /// Selects a backend. `Auto` takes wgpu only on a hardware adapter (discrete, integrated or
 /// virtual GPU); a software adapter such as lavapipe is slower than the CPU backend, so `Auto`
 /// then says so and uses the CPU.
 #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
 pub fn select(choice: BackendChoice) -> Result<Backend, CoreError> {
-    use burn::tensor::wgpu::wgpu::DeviceType;
     if choice == BackendChoice::Cpu {
         return Ok(cpu());
     }
-    let found = Device::wgpu_options().init_with_setup();
-    match (choice, found) {
-        (_, Ok((device, setup))) => {
-            let info = setup.adapter.get_info();
-            let description = format!("wgpu ({:?}): {} [{:?}]", info.backend, info.name, info.device_type);
-            let hardware = !matches!(info.device_type, DeviceType::Cpu | DeviceType::Other);
-            if choice == BackendChoice::Wgpu || hardware {
-                Ok(Backend { device, kind: BackendChoice::Wgpu, description })
+    match (choice, wgpu_device()) {
+        (_, Ok((device, description, hardware))) => {
+            if choice == BackendChoice::Wgpu || *hardware {
+                Ok(Backend { device: device.clone(), kind: BackendChoice::Wgpu, description: description.clone() })
             } else {
                 let mut b = cpu();
-                b.description = format!("{} — wgpu found only a software adapter ({})", b.description, info.name);
+                b.description = format!("{} — wgpu found only a software adapter ({description})", b.description);
                 Ok(b)
             }
         }

@@ -47,10 +47,15 @@ pub fn cpu() -> Device {
 
 /// A wgpu device on any adapter (lavapipe in CI). Panics when there is none, unless
 /// `RDARTS_SKIP_WGPU=1` is set, in which case it returns `None` and the caller skips, loudly.
+/// When `RDARTS_WGPU_ADAPTER` is set (test.sh sets `Vulkan`), the adapter's description must
+/// contain it, so that a silent fallback to another graphics API fails the test.
 pub fn wgpu() -> Option<Device> {
     match backend::select(BackendChoice::Wgpu) {
         Ok(b) => {
             eprintln!("wgpu test device: {}", b.description);
+            if let Ok(want) = std::env::var("RDARTS_WGPU_ADAPTER") {
+                assert!(b.description.contains(&want), "wgpu chose '{}', expected an adapter matching '{want}'", b.description);
+            }
             Some(b.device)
         }
         Err(e) if std::env::var("RDARTS_SKIP_WGPU").as_deref() == Ok("1") => {
