@@ -1,0 +1,319 @@
+//! Curvature of the validation loss with respect to α (SPEC §6): Hessian-vector products by
+//! central differences of first-order gradients, λmax and λmin by Lanczos with full
+//! reorthogonalisation, and the dense Hessian (symmetrised) with all its eigenvalues for small α.
+//!
+//! Burn 0.22 has no second-order autodiff through the tensor API, so H·v comes from
+//! [g(α + εv) − g(α − εv)] / (2ε) with g = ∇α L_val, both gradients on the same batch, in the same
+//! BatchNorm mode, with the same random draws. The step ε (for a unit v) balances the central
+//! difference's truncation error O(ε²·‖∇³L‖) against float32 rounding of the gradient,
+//! ≈ 1e-7·‖g‖/ε: ε = 1e-3 keeps both near 1e-4 relative for α of order 1 (see [`HVP_EPS`]).
+//!
+//! Known limitation (measured, open in issue 4 of the tracker): with ReLU and max-pool the loss is
+//! only piecewise smooth in α. A finite difference then also counts the gradient jumps of units
+//! that cross their kink within ±ε, which does not vanish as ε → 0 (the number of crossings
+//! shrinks like ε, each jump is divided by ε). On a tiny ReLU supernet the dense finite-difference
+//! Hessian's λmax moved from 1.44 (ε = 1e-2) to 3.78 (ε = 1e-3), and Lanczos on the same operator
+//! gave 5.06, whereas on a smooth (SiLU) network all agree to 1e-4. Matching double backprop
+//! (the reference) needs the products taken with the activation pattern of the base point frozen.
+
+/// Finite-difference step of the Hessian-vector product for a unit direction.
+pub const HVP_EPS: f64 = 1e-3;
+
+/// Eigenvalues and eigenvectors of a small symmetric matrix (row-major `n × n`) by cyclic Jacobi
+/// rotations; eigenvalues ascending, eigenvector k is column k of the returned row-major matrix.
+pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    assert_eq!(a.len(), n * n);
+    let mut a = a.to_vec();
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| a[i * n + j].powi(2)).sum();
+        let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
+        if off <= 1e-30 * scale {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let akp = a[k * n + p];
+                    let akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let apk = a[p * n + k];
+                    let aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let vkp = v[k * n + p];
+                    let vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| a[i * n + i].total_cmp(&a[j * n + j]));
+    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    let mut vecs = vec![0.0; n * n];
+    for (new, &old) in order.iter().enumerate() {
+        for k in 0..n {
+            vecs[k * n + new] = v[k * n + old];
+        }
+    }
+    (values, vecs)
+}
+
+/// Result of [`lanczos`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Extremes {
+    /// Largest algebraic eigenvalue (RobustDARTS' "dominant eigenvalue").
+    pub max: f64,
+    /// Smallest algebraic eigenvalue.
+    pub min: f64,
+    /// Hessian-vector products used.
+    pub products: usize,
+}
+
+/// λmax and λmin of the symmetric operator `hvp` on R^n by Lanczos with full reorthogonalisation,
+/// at most `steps` products (fewer when the Krylov space is exhausted). Starts from `start`
+/// (normalised here); the Ritz values of the tridiagonal matrix give the extremes, which converge
+/// first. Unlike power iteration this returns the largest *algebraic* eigenvalue even when a
+/// negative eigenvalue has larger magnitude.
+pub fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl FnMut(&[f64]) -> Vec<f64>) -> Extremes {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let norm0 = dot(start, start).sqrt();
+    assert!(norm0 > 0.0, "Lanczos needs a non-zero start vector");
+    let mut basis: Vec<Vec<f64>> = vec![start.iter().map(|x| x / norm0).collect()];
+    let (mut alphas, mut betas) = (Vec::new(), Vec::new());
+    let steps = steps.min(n).max(1);
+    for j in 0..steps {
+        let mut w = hvp(&basis[j]);
+        let a = dot(&w, &basis[j]);
+        alphas.push(a);
+        // Full reorthogonalisation (twice, for float safety) against every basis vector.
+        for _ in 0..2 {
+            for q in &basis {
+                let c = dot(&w, q);
+                for (wi, qi) in w.iter_mut().zip(q) {
+                    *wi -= c * qi;
+                }
+            }
+        }
+        let b = dot(&w, &w).sqrt();
+        if j + 1 == steps || b < 1e-10 * a.abs().max(1e-30) {
+            break;
+        }
+        betas.push(b);
+        basis.push(w.iter().map(|x| x / b).collect());
+    }
+    let k = alphas.len();
+    let mut t = vec![0.0; k * k];
+    for i in 0..k {
+        t[i * k + i] = alphas[i];
+        if i + 1 < k {
+            t[i * k + i + 1] = betas[i];
+            t[(i + 1) * k + i] = betas[i];
+        }
+    }
+    let (values, _) = symmetric_eigen(&t, k);
+    Extremes { max: *values.last().unwrap(), min: values[0], products: k }
+}
+
+/// The dense Hessian from `n` products with the unit vectors, symmetrised ((H + Hᵀ)/2, removing
+/// the finite differences' asymmetry), row-major.
+pub fn dense_hessian(n: usize, mut hvp: impl FnMut(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let mut h = vec![0.0; n * n];
+    for j in 0..n {
+        let mut e = vec![0.0; n];
+        e[j] = 1.0;
+        let col = hvp(&e);
+        for i in 0..n {
+            h[i * n + j] = col[i];
+        }
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            let m = 0.5 * (h[i * n + j] + h[j * n + i]);
+            h[i * n + j] = m;
+            h[j * n + i] = m;
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn matvec(a: &[f64], n: usize, v: &[f64]) -> Vec<f64> {
+        (0..n).map(|i| (0..n).map(|j| a[i * n + j] * v[j]).sum()).collect()
+    }
+
+    /// A random symmetric matrix with the given spectrum: Q diag(λ) Qᵀ, Q from Jacobi of a random matrix.
+    fn with_spectrum(lambdas: &[f64], seed: u64) -> Vec<f64> {
+        let n = lambdas.len();
+        let mut rng = Rng::new(seed);
+        let mut r = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..=i {
+                let x = rng.normal();
+                r[i * n + j] = x;
+                r[j * n + i] = x;
+            }
+        }
+        let (_, q) = symmetric_eigen(&r, n);
+        let mut a = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                a[i * n + j] = (0..n).map(|k| q[i * n + k] * lambdas[k] * q[j * n + k]).sum();
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn jacobi_finds_known_eigenvalues() {
+        let lambdas = [-3.0, -0.5, 0.0, 1.0, 2.5, 7.0];
+        let a = with_spectrum(&lambdas, 1);
+        let (values, vecs) = symmetric_eigen(&a, 6);
+        for (v, l) in values.iter().zip(lambdas) {
+            assert!((v - l).abs() < 1e-10, "{values:?}");
+        }
+        // A v = λ v for the top pair.
+        let top: Vec<f64> = (0..6).map(|k| vecs[k * 6 + 5]).collect();
+        let av = matvec(&a, 6, &top);
+        for k in 0..6 {
+            assert!((av[k] - 7.0 * top[k]).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn lanczos_gives_the_largest_algebraic_eigenvalue_not_the_largest_magnitude() {
+        // The dominant-magnitude eigenvalue is −9; power iteration would return it.
+        let mut lambdas: Vec<f64> = (0..60).map(|i| -1.0 + 0.05 * i as f64).collect();
+        lambdas[0] = -9.0;
+        lambdas[59] = 4.0;
+        let n = lambdas.len();
+        let a = with_spectrum(&lambdas, 2);
+        let start = Rng::new(3).normal_vec(n).iter().map(|&x| x as f64).collect::<Vec<_>>();
+        let e = lanczos(n, 30, &start, |v| matvec(&a, n, v));
+        assert!((e.max - 4.0).abs() < 1e-6, "λmax {}", e.max);
+        assert!((e.min + 9.0).abs() < 1e-6, "λmin {}", e.min);
+        assert_eq!(e.products, 30);
+        // The dense route agrees.
+        let h = dense_hessian(n, |v| matvec(&a, n, v));
+        let (vals, _) = symmetric_eigen(&h, n);
+        assert!((vals[n - 1] - 4.0).abs() < 1e-9 && (vals[0] + 9.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn softmax_regression_hessian_matches_its_closed_form() {
+        // L(θ) = mean_i CE(softmax(θᵀ x_i), y_i) with θ: d × k. Closed form:
+        // H = mean_i (x_i x_iᵀ) ⊗ (diag(p_i) − p_i p_iᵀ), indexed [a·k + c][b·k + e].
+        let (d, k, m) = (3, 4, 5);
+        let mut rng = Rng::new(4);
+        let xs: Vec<Vec<f64>> = (0..m).map(|_| (0..d).map(|_| rng.normal()).collect()).collect();
+        let ys: Vec<usize> = (0..m).map(|_| rng.below(k)).collect();
+        let theta: Vec<f64> = (0..d * k).map(|_| 0.5 * rng.normal()).collect();
+        let probs = |th: &[f64], x: &[f64]| -> Vec<f64> {
+            let z: Vec<f64> = (0..k).map(|c| (0..d).map(|a| th[a * k + c] * x[a]).sum()).collect();
+            let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - mx).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        let grad = |th: &[f64]| -> Vec<f64> {
+            let mut g = vec![0.0; d * k];
+            for (x, &y) in xs.iter().zip(&ys) {
+                let p = probs(th, x);
+                for a in 0..d {
+                    for c in 0..k {
+                        g[a * k + c] += x[a] * (p[c] - if c == y { 1.0 } else { 0.0 }) / m as f64;
+                    }
+                }
+            }
+            g
+        };
+        let n = d * k;
+        let mut exact = vec![0.0; n * n];
+        for x in &xs {
+            let p = probs(&theta, x);
+            for a in 0..d {
+                for b in 0..d {
+                    for c in 0..k {
+                        for e in 0..k {
+                            let s = if c == e { p[c] } else { 0.0 } - p[c] * p[e];
+                            exact[(a * k + c) * n + b * k + e] += x[a] * x[b] * s / m as f64;
+                        }
+                    }
+                }
+            }
+        }
+        // The same central-difference product the search uses (float64 here, so ε can be small).
+        let hvp = |v: &[f64]| -> Vec<f64> {
+            let eps = 1e-5;
+            let plus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t + eps * d).collect();
+            let minus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t - eps * d).collect();
+            grad(&plus).iter().zip(grad(&minus)).map(|(a, b)| (a - b) / (2.0 * eps)).collect()
+        };
+        let h = dense_hessian(n, hvp);
+        for (a, b) in h.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-7, "{a} vs {b}");
+        }
+        let (exact_vals, _) = symmetric_eigen(&exact, n);
+        let start: Vec<f64> = Rng::new(5).normal_vec(n).iter().map(|&x| x as f64).collect();
+        let e = lanczos(n, n, &start, hvp);
+        assert!((e.max - exact_vals[n - 1]).abs() < 1e-6 * exact_vals[n - 1].abs().max(1.0));
+        // Softmax regression's Hessian is positive semi-definite with a null space (shift invariance).
+        assert!(exact_vals[0].abs() < 1e-10 && e.min.abs() < 1e-6, "λmin {} / {}", exact_vals[0], e.min);
+    }
+}
+
+/// H·v of the validation loss with respect to α (normal and reduce, flattened as [`Alpha::flat`]),
+/// plus the α weight-decay term `arch_weight_decay · v` (SPEC §6), for a unit or non-unit `v`
+/// (the step is scaled to ε/‖v‖). Both gradients see the same batch, training-mode BatchNorm and
+/// random stream; running statistics are not touched.
+pub fn alpha_hvp(
+    net: &crate::network::Supernet,
+    w: &crate::params::Weights,
+    alpha: &crate::network::Alpha,
+    batch: &crate::data::Batch,
+    arch_weight_decay: f64,
+    rng: &crate::rng::Rng,
+    v: &[f64],
+    device: &burn::tensor::Device,
+) -> Vec<f64> {
+    use crate::architect::{PassCtx, Wrt, loss_and_grads};
+    use crate::network::Alpha;
+    let (edges, k) = (net.space.edges(), net.space.ops_per_edge());
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        return vec![0.0; v.len()];
+    }
+    let eps = HVP_EPS / norm;
+    let grad_at = |s: f64| -> Vec<f64> {
+        let shift: Vec<f32> = v.iter().map(|x| (s * x) as f32).collect();
+        let a = Alpha::from_flat(alpha.flat() + crate::params::tensor1(shift, device), edges, k);
+        let mut r = rng.clone();
+        let g = loss_and_grads(net, w, &a, batch, Wrt::Alpha, PassCtx { stats: None, rng: &mut r, drop_prob: 0.0 }, device);
+        crate::params::to_vec(&g.alpha.expect("α gradient").flat()).into_iter().map(f64::from).collect()
+    };
+    let (gp, gm) = (grad_at(eps), grad_at(-eps));
+    gp.iter().zip(&gm).zip(v).map(|((p, m), x)| (p - m) / (2.0 * eps) + arch_weight_decay * x).collect()
+}
