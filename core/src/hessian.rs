@@ -8,7 +8,7 @@
 //! difference's truncation error O(ε²·‖∇³L‖) against float32 rounding of the gradient,
 //! ≈ 1e-7·‖g‖/ε: ε = 1e-3 keeps both near 1e-4 relative for α of order 1 (see [`HVP_EPS`]).
 //!
-//! Known limitation (measured, open in issue 4 of the tracker): with ReLU and max-pool the loss is
+//! Known limitation (measured; open work of the curvature issue, #5): with ReLU and max-pool the loss is
 //! only piecewise smooth in α. A finite difference then also counts the gradient jumps of units
 //! that cross their kink within ±ε, which does not vanish as ε → 0 (the number of crossings
 //! shrinks like ε, each jump is divided by ε). On a tiny ReLU supernet the dense finite-difference
