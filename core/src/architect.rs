@@ -27,6 +27,16 @@ pub struct PassCtx<'a> {
     pub rng: &'a mut Rng,
     /// Drop-path probability.
     pub drop_prob: f64,
+    /// Kink pattern to record or replay (curvature probes only).
+    pub tape: Option<&'a mut crate::params::KinkTape>,
+}
+
+impl<'a> PassCtx<'a> {
+    /// A pass that updates `stats` (if given), draws from `rng`, drops paths with `drop_prob`, and
+    /// has no kink tape.
+    pub fn new(stats: Option<&'a mut BnStats>, rng: &'a mut Rng, drop_prob: f64) -> Self {
+        PassCtx { stats, rng, drop_prob, tape: None }
+    }
 }
 
 /// Loss, number correct, and the gradients that were asked for.
@@ -67,7 +77,7 @@ pub fn loss_and_grads(
     let wl = if want_w { w.leaves() } else { w.constants() };
     let al = if want_a { alpha.leaves() } else { alpha.constants() };
     let x = batch.tensor(device).autodiff();
-    let mut f = Fwd { w: &wl, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob };
+    let mut f = Fwd { w: &wl, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
     let logits = net.forward(&mut f, &al, x);
     let correct = correct(&logits, &batch.y);
     let loss = cross_entropy(logits, &batch.y);
@@ -112,11 +122,11 @@ pub fn alpha_grad(
     match order {
         Order::First => loss_and_grads(net, w, alpha, val, Wrt::Alpha, ctx, device),
         Order::Second => {
-            let PassCtx { mut stats, rng, drop_prob } = ctx;
+            let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
             let g = loss_and_grads(
                 net, w, alpha, train, Wrt::Weights,
-                PassCtx { stats: stats.as_deref_mut(), rng, drop_prob }, device,
+                PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device,
             );
             let gw = g.weights.expect("weight gradients");
             let step: Vec<Tensor<1>> = gw
@@ -131,7 +141,7 @@ pub fn alpha_grad(
             // ∇α and ∇w' of L_val(w', α).
             let out = loss_and_grads(
                 net, &w_prime, alpha, val, Wrt::Both,
-                PassCtx { stats: stats.as_deref_mut(), rng, drop_prob }, device,
+                PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device,
             );
             let v = out.weights.expect("w' gradients");
             let dalpha = out.alpha.expect("α gradient");
@@ -144,12 +154,12 @@ pub fn alpha_grad(
             let saved = rng.clone();
             let gp = loss_and_grads(
                 net, &w.axpy(eps, &v), alpha, train, Wrt::Alpha,
-                PassCtx { stats: None, rng, drop_prob }, device,
+                PassCtx::new(None, rng, drop_prob), device,
             );
             *rng = saved;
             let gn = loss_and_grads(
                 net, &w.axpy(-eps, &v), alpha, train, Wrt::Alpha,
-                PassCtx { stats: None, rng, drop_prob }, device,
+                PassCtx::new(None, rng, drop_prob), device,
             );
             let (gp, gn) = (gp.alpha.expect("α grad"), gn.alpha.expect("α grad"));
             let s = unroll.lr / (2.0 * eps);
@@ -173,7 +183,7 @@ pub fn evaluate_batch(
     device: &Device,
 ) -> (f64, usize) {
     let x = batch.tensor(device);
-    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0 };
+    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None };
     let logits = net.forward(&mut f, alpha, x);
     let c = correct(&logits, &batch.y);
     (scalar(&cross_entropy(logits, &batch.y)), c)
@@ -183,7 +193,7 @@ pub fn evaluate_batch(
 /// curvature probes).
 pub fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx, device: &Device) -> f64 {
     let x = batch.tensor(device);
-    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob };
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
     let logits = net.forward(&mut f, alpha, x);
     scalar(&cross_entropy(logits, &batch.y))
 }

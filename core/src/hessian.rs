@@ -4,20 +4,24 @@
 //!
 //! Burn 0.22 has no second-order autodiff through the tensor API, so H·v comes from
 //! [g(α + εv) − g(α − εv)] / (2ε) with g = ∇α L_val, both gradients on the same batch, in the same
-//! BatchNorm mode, with the same random draws. The step ε (for a unit v) balances the central
-//! difference's truncation error O(ε²·‖∇³L‖) against float32 rounding of the gradient,
-//! ≈ 1e-7·‖g‖/ε: ε = 1e-3 keeps both near 1e-4 relative for α of order 1 (see [`HVP_EPS`]).
+//! BatchNorm mode, with the same random draws and the same kink pattern. The step ε (for a unit v)
+//! balances the central difference's truncation error O(ε²·‖∇³L‖) against float32 rounding of the
+//! gradient, ≈ 1e-7·‖g‖/ε. Measured on a small ReLU supernet (`tests/tests/curvature.rs`): the
+//! product moved by 1.6e-3 relative from ε = 1e-2 to 1e-3 and by 4.3e-3 to 3e-4 (rounding, ∝ 1/ε),
+//! but only by 1.6e-4 to 3e-2 (truncation, ∝ ε²): ε = 1e-2 keeps both near 1e-4 (see [`HVP_EPS`]).
 //!
-//! Known limitation (measured; open work of the curvature issue, #5): with ReLU and max-pool the loss is
-//! only piecewise smooth in α. A finite difference then also counts the gradient jumps of units
-//! that cross their kink within ±ε, which does not vanish as ε → 0 (the number of crossings
-//! shrinks like ε, each jump is divided by ε). On a tiny ReLU supernet the dense finite-difference
-//! Hessian's λmax moved from 1.44 (ε = 1e-2) to 3.78 (ε = 1e-3), and Lanczos on the same operator
-//! gave 5.06, whereas on a smooth (SiLU) network all agree to 1e-4. Matching double backprop
-//! (the reference) needs the products taken with the activation pattern of the base point frozen.
+//! With ReLU and max-pool the loss is only piecewise smooth in α. A plain finite difference would
+//! also count the gradient jumps of units that cross their kink within ±ε, which does not vanish
+//! as ε → 0 (the number of crossings shrinks like ε, each jump is divided by ε): measured on a tiny
+//! ReLU supernet, the dense finite-difference Hessian's λmax moved from 1.44 (ε = 1e-2) to 3.78
+//! (ε = 1e-3). [`AlphaHessian`] therefore replays the kink pattern of the base point
+//! ([`KinkTape`]): the products are then those of double backprop, which the PyTorch fixture test
+//! (`tests/tests/torch_reference.rs`) checks.
+
+use crate::params::KinkTape;
 
 /// Finite-difference step of the Hessian-vector product for a unit direction.
-pub const HVP_EPS: f64 = 1e-3;
+pub const HVP_EPS: f64 = 1e-2;
 
 /// Eigenvalues and eigenvectors of a small symmetric matrix (row-major `n × n`) by cyclic Jacobi
 /// rotations; eigenvalues ascending, eigenvector k is column k of the returned row-major matrix.
@@ -211,15 +215,26 @@ mod tests {
         lambdas[59] = 4.0;
         let n = lambdas.len();
         let a = with_spectrum(&lambdas, 2);
+        // f(x) = ½ xᵀAx + bᵀx, its gradient Ax + b, and H·v by the same central difference the
+        // search uses (exact for a quadratic up to rounding).
+        let b: Vec<f64> = Rng::new(6).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
+        let x0: Vec<f64> = Rng::new(7).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
+        let grad = |x: &[f64]| -> Vec<f64> { matvec(&a, n, x).iter().zip(&b).map(|(p, q)| p + q).collect() };
+        let hvp = |v: &[f64]| -> Vec<f64> {
+            let eps = 1e-3;
+            let xp: Vec<f64> = x0.iter().zip(v).map(|(x, d)| x + eps * d).collect();
+            let xm: Vec<f64> = x0.iter().zip(v).map(|(x, d)| x - eps * d).collect();
+            grad(&xp).iter().zip(grad(&xm)).map(|(p, m)| (p - m) / (2.0 * eps)).collect()
+        };
         let start = Rng::new(3).normal_vec(n).iter().map(|&x| x as f64).collect::<Vec<_>>();
-        let e = lanczos(n, 30, &start, |v| matvec(&a, n, v));
+        let e = lanczos(n, 30, &start, hvp);
         assert!((e.max - 4.0).abs() < 1e-6, "λmax {}", e.max);
         assert!((e.min + 9.0).abs() < 1e-6, "λmin {}", e.min);
         assert_eq!(e.products, 30);
         // The dense route agrees.
-        let h = dense_hessian(n, |v| matvec(&a, n, v));
+        let h = dense_hessian(n, hvp);
         let (vals, _) = symmetric_eigen(&h, n);
-        assert!((vals[n - 1] - 4.0).abs() < 1e-9 && (vals[0] + 9.0).abs() < 1e-9);
+        assert!((vals[n - 1] - 4.0).abs() < 1e-8 && (vals[0] + 9.0).abs() < 1e-8, "{} {}", vals[n - 1], vals[0]);
     }
 
     #[test]
@@ -285,35 +300,126 @@ mod tests {
     }
 }
 
-/// H·v of the validation loss with respect to α (normal and reduce, flattened as [`Alpha::flat`]),
-/// plus the α weight-decay term `arch_weight_decay · v` (SPEC §6), for a unit or non-unit `v`
-/// (the step is scaled to ε/‖v‖). Both gradients see the same batch, training-mode BatchNorm and
-/// random stream; running statistics are not touched.
-pub fn alpha_hvp(
-    net: &crate::network::Supernet,
-    w: &crate::params::Weights,
-    alpha: &crate::network::Alpha,
-    batch: &crate::data::Batch,
+/// The Hessian of the validation loss with respect to α (normal and reduce, flattened as
+/// [`Alpha::flat`](crate::network::Alpha::flat)) at one point, as an operator (SPEC §6): the α
+/// weight-decay term `arch_weight_decay · I` included, on one batch, BatchNorm in training mode
+/// (batch statistics, running statistics untouched), drop-path at the given probability.
+///
+/// Every evaluation replays the same random stream (S4's noise, drop-path masks) and the kink
+/// pattern recorded at the base point ([`KinkTape`]), so a central difference compares two points of
+/// one smooth function; its limit is the Hessian that double backprop computes.
+pub struct AlphaHessian<'a> {
+    net: &'a crate::network::Supernet,
+    w: &'a crate::params::Weights,
+    alpha: crate::network::Alpha,
+    batch: &'a crate::data::Batch,
     arch_weight_decay: f64,
-    rng: &crate::rng::Rng,
-    v: &[f64],
-    device: &burn::tensor::Device,
-) -> Vec<f64> {
-    use crate::architect::{PassCtx, Wrt, loss_and_grads};
-    use crate::network::Alpha;
-    let (edges, k) = (net.space.edges(), net.space.ops_per_edge());
-    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    if norm == 0.0 {
-        return vec![0.0; v.len()];
-    }
-    let eps = HVP_EPS / norm;
-    let grad_at = |s: f64| -> Vec<f64> {
-        let shift: Vec<f32> = v.iter().map(|x| (s * x) as f32).collect();
-        let a = Alpha::from_flat(alpha.flat() + crate::params::tensor1(shift, device), edges, k);
+    drop_prob: f64,
+    rng: crate::rng::Rng,
+    tape: KinkTape,
+    device: burn::tensor::Device,
+    /// Loss at the base point (training-mode BatchNorm).
+    pub loss: f64,
+    /// Gradient evaluations used so far (two per product).
+    pub gradient_evals: usize,
+    /// Length of the central difference's step in α space ([`HVP_EPS`] unless changed).
+    pub step: f64,
+    /// Replay the base point's kink pattern (default); `false` gives the plain finite difference
+    /// of the piecewise-smooth network, for comparison only.
+    pub replay_kinks: bool,
+}
+
+impl<'a> AlphaHessian<'a> {
+    /// Sets the operator up at (`w`, `alpha`) on `batch`: one forward pass records the kink pattern.
+    /// `rng` is the random stream every evaluation starts from (it is not advanced).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        net: &'a crate::network::Supernet,
+        w: &'a crate::params::Weights,
+        alpha: &crate::network::Alpha,
+        batch: &'a crate::data::Batch,
+        arch_weight_decay: f64,
+        drop_prob: f64,
+        rng: &crate::rng::Rng,
+        device: &burn::tensor::Device,
+    ) -> Self {
+        let mut tape = KinkTape::new();
         let mut r = rng.clone();
-        let g = loss_and_grads(net, w, &a, batch, Wrt::Alpha, PassCtx { stats: None, rng: &mut r, drop_prob: 0.0 }, device);
+        let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob, tape: Some(&mut tape) };
+        let loss = crate::architect::train_mode_loss(net, w, alpha, batch, ctx, device);
+        tape.rewind();
+        AlphaHessian {
+            net,
+            w,
+            alpha: alpha.clone(),
+            batch,
+            arch_weight_decay,
+            drop_prob,
+            rng: rng.clone(),
+            tape,
+            device: device.clone(),
+            loss,
+            gradient_evals: 0,
+            step: HVP_EPS,
+            replay_kinks: true,
+        }
+    }
+
+    /// Number of α entries (the operator's dimension).
+    pub fn dim(&self) -> usize {
+        2 * self.net.space.edges() * self.net.space.ops_per_edge()
+    }
+
+    /// ∇α L_val at `alpha + shift` on the recorded kink pattern (no weight-decay term).
+    fn gradient_at(&mut self, shift: Option<&[f64]>) -> Vec<f64> {
+        use crate::network::Alpha;
+        let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
+        let a = match shift {
+            None => self.alpha.clone(),
+            Some(d) => {
+                let d: Vec<f32> = d.iter().map(|&x| x as f32).collect();
+                Alpha::from_flat(self.alpha.flat() + crate::params::tensor1(d, &self.device), edges, k)
+            }
+        };
+        let mut r = self.rng.clone();
+        self.tape.rewind();
+        let tape = if self.replay_kinks { Some(&mut self.tape) } else { None };
+        let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob: self.drop_prob, tape };
+        let g = crate::architect::loss_and_grads(self.net, self.w, &a, self.batch, crate::architect::Wrt::Alpha, ctx, &self.device);
+        self.gradient_evals += 1;
         crate::params::to_vec(&g.alpha.expect("α gradient").flat()).into_iter().map(f64::from).collect()
-    };
-    let (gp, gm) = (grad_at(eps), grad_at(-eps));
-    gp.iter().zip(&gm).zip(v).map(|((p, m), x)| (p - m) / (2.0 * eps) + arch_weight_decay * x).collect()
+    }
+
+    /// ∇α L_val at the base point (the loss's gradient alone, without the weight-decay term).
+    pub fn gradient(&mut self) -> Vec<f64> {
+        self.gradient_at(None)
+    }
+
+    /// H·v by a central difference with step `self.step`/‖v‖, plus `arch_weight_decay · v`.
+    pub fn apply(&mut self, v: &[f64]) -> Vec<f64> {
+        assert_eq!(v.len(), self.dim(), "Hessian-vector product: direction has the wrong length");
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return vec![0.0; v.len()];
+        }
+        let eps = self.step / norm;
+        let plus: Vec<f64> = v.iter().map(|x| eps * x).collect();
+        let minus: Vec<f64> = v.iter().map(|x| -eps * x).collect();
+        let (gp, gm) = (self.gradient_at(Some(&plus)), self.gradient_at(Some(&minus)));
+        gp.iter().zip(&gm).zip(v).map(|((p, m), x)| (p - m) / (2.0 * eps) + self.arch_weight_decay * x).collect()
+    }
+
+    /// λmax and λmin by [`lanczos`] with at most `steps` products (2 gradient evaluations each),
+    /// from a start vector drawn from `seed`.
+    pub fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
+        let n = self.dim();
+        let start: Vec<f64> = crate::rng::Rng::new(seed).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
+        lanczos(n, steps, &start, |v| self.apply(v))
+    }
+
+    /// The dense symmetrised Hessian (`dim()` products), row-major.
+    pub fn dense(&mut self) -> Vec<f64> {
+        let n = self.dim();
+        dense_hessian(n, |v| self.apply(v))
+    }
 }

@@ -6,8 +6,8 @@
 
 use burn::tensor::activation::{relu, silu};
 use serde::{Deserialize, Serialize};
-use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
+use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
@@ -169,7 +169,8 @@ impl ReluConvBn {
     /// # Shapes
     /// `[N, C_in, H, W]` → `[N, C_out, H', W']`.
     pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
-        let y = self.conv.forward(f, self.act.apply(x));
+        let x = f.activate(self.act, x);
+        let y = self.conv.forward(f, x);
         self.bn.forward(f, y)
     }
 }
@@ -198,7 +199,7 @@ impl FactorizedReduce {
     /// # Shapes
     /// `[N, C_in, H, W]` → `[N, C_out, H/2, W/2]` (H and W even).
     pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
-        let x = self.act.apply(x);
+        let x = f.activate(self.act, x);
         let [_, _, h, w] = x.dims();
         let shifted = x.clone().narrow(2, 1, h - 1).narrow(3, 1, w - 1);
         let y = Tensor::cat(vec![self.conv1.forward(f, x), self.conv2.forward(f, shifted)], 1);
@@ -236,7 +237,8 @@ impl DwPwBn {
     }
 
     fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
-        let y = self.dw.forward(f, self.act.apply(x));
+        let x = f.activate(self.act, x);
+        let y = self.dw.forward(f, x);
         let y = self.pw.forward(f, y);
         self.bn.forward(f, y)
     }
@@ -325,8 +327,7 @@ impl CandidateOp {
             CandidateOp::Reduce(fr) => fr.forward(f, x),
             CandidateOp::Pool { max, stride, bn } => {
                 let y = if *max {
-                    let o = MaxPoolOptions::new([3, 3]).with_stride([*stride; 2]).with_padding([1, 1]);
-                    max_pool2d(x, o)
+                    f.max_pool3(x, *stride)
                 } else {
                     let o = AvgPoolOptions::new([3, 3])
                         .with_stride([*stride; 2])
@@ -359,7 +360,7 @@ mod tests {
         let mut rng = Rng::new(0);
         let w = w.unwrap_or_else(|| init_weights(&b.specs, &mut rng, &d));
         let mut stats = BnStats::new(&b.bn_channels, &d);
-        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0 };
+        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None };
         op.forward(&mut f, x)
     }
 
@@ -414,7 +415,7 @@ mod tests {
         let w = Weights::from_host(&[vec![2.0], vec![-3.0]], &d);
         let mut rng = Rng::new(0);
         let mut stats = BnStats::new(&b.bn_channels, &d);
-        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0 };
+        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None };
         let got = to_vec(&fr.forward(&mut f, x));
         let relu = |v: f32| v.max(0.0);
         let px = |r: usize, c: usize| relu(xs[r * 4 + c]);
@@ -435,7 +436,7 @@ mod tests {
         let x = input([1, 2, 4, 4], vec![1.0; 32]);
         let w = Weights { tensors: vec![] };
         let mut rng = Rng::new(3);
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0 };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None };
         let a = to_vec(&noise.forward(&mut f, x.clone()));
         let c = to_vec(&noise.forward(&mut f, x.clone()));
         assert_ne!(a, c, "each call draws new noise");

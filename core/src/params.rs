@@ -217,6 +217,95 @@ pub struct Fwd<'a> {
     pub rng: &'a mut Rng,
     /// Drop-path probability applied to each edge output (training only).
     pub drop_prob: f64,
+    /// Records or replays the kink pattern of ReLU and max-pool (see [`KinkTape`]); `None` for
+    /// the ordinary piecewise-smooth forward.
+    pub tape: Option<&'a mut KinkTape>,
+}
+
+/// The kink pattern of one forward pass: which ReLU inputs were positive and which input won each
+/// max-pool window. Recorded at a base point and replayed at nearby points, it makes the network a
+/// smooth function that agrees with the real one at the base point in value and gradient, and whose
+/// second derivatives are those double backprop computes (ReLU'' = 0, max-pool routing fixed). Finite
+/// differences of gradients then converge to the autodiff Hessian instead of counting the gradient
+/// jumps of units that cross a kink between the two evaluation points (SPEC §6, `hessian`).
+#[derive(Debug, Default)]
+pub struct KinkTape {
+    kinks: Vec<Kink>,
+    pos: usize,
+    replay: bool,
+}
+
+#[derive(Debug)]
+enum Kink {
+    /// `true` where the ReLU input was ≤ 0 (output held at zero).
+    Relu(Tensor<4, burn::tensor::Bool>),
+    /// Flat index (h·W + w, unpadded input) of each window's maximum, `[N, C, Ho·Wo]`, and the output shape.
+    MaxPool(Tensor<3, burn::tensor::Int>, [usize; 4]),
+}
+
+impl KinkTape {
+    /// An empty tape that records the next forward pass.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Switches to replaying the recorded pattern from the start (call before each replayed pass).
+    pub fn rewind(&mut self) {
+        self.replay = true;
+        self.pos = 0;
+    }
+
+    /// Number of recorded kinks (ReLU and max-pool applications).
+    pub fn len(&self) -> usize {
+        self.kinks.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.kinks.is_empty()
+    }
+
+    fn next(&mut self) -> &Kink {
+        let k = self.kinks.get(self.pos).expect("replayed forward pass has more kinks than the recorded one");
+        self.pos += 1;
+        k
+    }
+}
+
+impl Fwd<'_> {
+    /// `act(x)`; with ReLU and a tape, records or replays which inputs were cut to zero.
+    pub fn activate(&mut self, act: crate::ops::Activation, x: Tensor<4>) -> Tensor<4> {
+        match (act, self.tape.as_deref_mut()) {
+            (crate::ops::Activation::Relu, Some(tape)) if tape.replay => match tape.next() {
+                Kink::Relu(off) => x.mask_fill(off.clone(), 0.0),
+                Kink::MaxPool(..) => panic!("kink tape out of step: expected a ReLU"),
+            },
+            (crate::ops::Activation::Relu, Some(tape)) => {
+                let off = x.clone().lower_equal_elem(0.0);
+                tape.kinks.push(Kink::Relu(off.clone()));
+                x.mask_fill(off, 0.0)
+            }
+            (act, _) => act.apply(x),
+        }
+    }
+
+    /// 3×3 max-pool with padding 1 and the given stride; with a tape, records or replays the winners.
+    pub fn max_pool3(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
+        use burn::tensor::module::{max_pool2d, max_pool2d_with_indices};
+        use burn::tensor::ops::MaxPoolOptions;
+        let o = MaxPoolOptions::new([3, 3]).with_stride([stride; 2]).with_padding([1, 1]);
+        let Some(tape) = self.tape.as_deref_mut() else { return max_pool2d(x, o) };
+        let [n, c, h, w] = x.dims();
+        if tape.replay {
+            let Kink::MaxPool(idx, shape) = tape.next() else { panic!("kink tape out of step: expected a max-pool") };
+            let shape = *shape;
+            return x.reshape([n, c, h * w]).gather(2, idx.clone()).reshape(shape);
+        }
+        let (y, idx) = max_pool2d_with_indices(x, o);
+        let shape = y.dims();
+        tape.kinks.push(Kink::MaxPool(idx.reshape([n, c, shape[2] * shape[3]]), shape));
+        y
+    }
 }
 
 impl Fwd<'_> {

@@ -370,7 +370,7 @@ impl Search {
             };
             let a = alpha_grad(
                 &self.net, &self.weights, &self.alpha, &train, &val, cfg.order, &unroll,
-                PassCtx { stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob },
+                PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
                 &self.device,
             );
             let ga = a.alpha.expect("α gradient");
@@ -379,7 +379,7 @@ impl Search {
             // Weight step.
             let g = loss_and_grads(
                 &self.net, &self.weights, &self.alpha, &train, Wrt::Weights,
-                PassCtx { stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob },
+                PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
                 &self.device,
             );
             if !g.loss.is_finite() || !a.loss.is_finite() {

@@ -25,7 +25,7 @@ fn run(space: SpaceId, dev: &burn::tensor::Device) -> Result1 {
     let batch = random_batch(8, &net.config, 6);
     let mut stats = BnStats::new(&net.bn_channels, dev);
     let mut rng = Rng::new(1);
-    let g = loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, PassCtx { stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0 }, dev);
+    let g = loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, PassCtx::new(Some(&mut stats), &mut rng, 0.0), dev);
     let grads_w: Vec<f32> = g.weights.unwrap().iter().flat_map(to_vec).collect();
     let grads_a = to_vec(&g.alpha.unwrap().flat());
     // Evaluation mode reads the running statistics the training pass just updated.
@@ -71,7 +71,7 @@ fn large_batch_norm_reductions_agree() {
         let w = Weights { tensors: vec![] };
         let mut stats = BnStats::new(&b.bn_channels, dev);
         let mut r = Rng::new(0);
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut stats), rng: &mut r, drop_prob: 0.0 };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut stats), rng: &mut r, drop_prob: 0.0, tape: None };
         let x = Tensor::<4>::from_data(TensorData::new(values.clone(), shape), dev);
         let y = to_vec(&bn.forward(&mut f, x));
         (y, to_vec(&stats.mean[0]), to_vec(&stats.var[0]))

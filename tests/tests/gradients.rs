@@ -28,7 +28,7 @@ use rdarts_core::ops::Activation;
 use rdarts_tests::{cpu, random_batch, setup, tiny_config, tiny_setup};
 
 fn ctx(rng: &mut Rng) -> PassCtx<'_> {
-    PassCtx { stats: None, rng, drop_prob: 0.0 }
+    PassCtx::new(None, rng, 0.0)
 }
 
 fn unit(v: &[f32]) -> Vec<f32> {
