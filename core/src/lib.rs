@@ -10,6 +10,7 @@ pub mod error;
 pub mod formats;
 pub mod genotype;
 pub mod hessian;
+pub mod interop;
 pub mod mixed;
 pub mod network;
 pub mod ops;

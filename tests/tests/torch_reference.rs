@@ -1,0 +1,111 @@
+//! rdarts against PyTorch's double backprop (SPEC §6). `tests/fixtures/torch/make_torch_fixture.py`
+//! builds a small DARTS search network (S5: ReLU, max- and avg-pool, separable and dilated
+//! convolutions, FactorizedReduce), draws weights, α and a batch, and records the training-mode
+//! loss, ∇α L, the full Hessian ∇²α L and two Hessian-vector products. Here the same state dict and
+//! batch are loaded through `rdarts_core::interop` (as `rdarts hessian --torch` does) and compared.
+//!
+//! Tolerances, from the arithmetic involved:
+//! - loss: 1e-5 relative (float32 forward, different summation order: ~1e-6 expected);
+//! - ∇α L: 1e-4 · max|g| per entry (float32 backward through ~40 ops);
+//! - H·v: 2e-3 relative in L2 (our central difference: rounding ≈ 2e-4 at the default step, see
+//!   `rdarts_core::hessian`; PyTorch's float32 double backprop adds its own ~1e-5);
+//! - λmax by Lanczos in 20 products (40 gradient evaluations): 1e-3 relative to the exact
+//!   eigenvalue of the reference Hessian plus the α weight decay (1e-3·I).
+
+use rdarts_core::hessian::AlphaHessian;
+use rdarts_core::interop::{TensorFile, infer_config, load_batch, load_darts_state};
+use rdarts_core::network::Supernet;
+use rdarts_core::rng::Rng;
+use rdarts_core::space::SpaceId;
+use rdarts_tests::cpu;
+use serde_json::Value;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/torch").join(name)
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect()
+}
+
+fn rel_l2(a: &[f64], b: &[f64]) -> f64 {
+    let d = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    d / b.iter().map(|y| y * y).sum::<f64>().sqrt()
+}
+
+#[test]
+fn loss_gradient_and_curvature_match_pytorch_double_backprop() {
+    let dev = cpu();
+    let expected: Value = serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap();
+    let model_bytes = std::fs::read(fixture("model.safetensors")).unwrap();
+    let batch_bytes = std::fs::read(fixture("batch.safetensors")).unwrap();
+    let model = TensorFile::parse("model.safetensors", &model_bytes).unwrap();
+    let batch_file = TensorFile::parse("batch.safetensors", &batch_bytes).unwrap();
+    let image_size = batch_file.shape("x").unwrap()[2];
+    let config = infer_config(&model, SpaceId::S5, image_size).unwrap();
+    let cfg = &expected["config"];
+    assert_eq!(
+        (config.channels, config.layers, config.nodes, config.classes, config.in_channels),
+        (cfg["channels"].as_u64().unwrap() as usize, cfg["layers"].as_u64().unwrap() as usize, cfg["nodes"].as_u64().unwrap() as usize,
+         cfg["classes"].as_u64().unwrap() as usize, cfg["in_channels"].as_u64().unwrap() as usize),
+        "settings inferred from the state dict"
+    );
+    let net = Supernet::new(&config).unwrap();
+    let (w, alpha) = load_darts_state(&model, &net, &dev).unwrap();
+    let batch = load_batch(&batch_file, &config).unwrap();
+
+    let wd = 1e-3;
+    let mut h = AlphaHessian::new(&net, &w, &alpha, &batch, wd, 0.0, &Rng::new(0), &dev);
+    let loss = expected["loss"].as_f64().unwrap();
+    eprintln!("loss: rdarts {:.7} PyTorch {loss:.7}", h.loss);
+    assert!((h.loss - loss).abs() <= 1e-5 * loss.abs(), "loss {} vs {loss}", h.loss);
+
+    let g = h.gradient();
+    let g_ref = floats(&expected["grad"]);
+    let scale = g_ref.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let worst = g.iter().zip(&g_ref).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    eprintln!("∇α L: max |Δ| {worst:.2e} of max |g| {scale:.2e}");
+    assert!(worst <= 1e-4 * scale, "gradient differs by {worst:e} (max |g| {scale:e})");
+
+    for (i, p) in expected["products"].as_array().unwrap().iter().enumerate() {
+        let v = floats(&p["v"]);
+        let hv_ref: Vec<f64> = floats(&p["hv"]).iter().zip(&v).map(|(h, x)| h + wd * x).collect();
+        let e = rel_l2(&h.apply(&v), &hv_ref);
+        eprintln!("H·v #{i}: relative L2 error {e:.2e}");
+        assert!(e <= 2e-3, "H·v #{i}: relative error {e:e}");
+    }
+
+    let e = h.extremes(20, 3);
+    let (lmax, lmin) = (expected["lambda_max"].as_f64().unwrap() + wd, expected["lambda_min"].as_f64().unwrap() + wd);
+    eprintln!("λmax: rdarts {:.6} PyTorch {lmax:.6}; λmin: rdarts {:.6} PyTorch {lmin:.6} ({} products)", e.max, e.min, e.products);
+    assert!(e.products <= 20);
+    assert!((e.max - lmax).abs() <= 1e-3 * lmax.abs(), "λmax {} vs {lmax}", e.max);
+    assert!((e.min - lmin).abs() <= 1e-2 * lmax.abs(), "λmin {} vs {lmin}", e.min);
+}
+
+#[test]
+fn a_state_dict_for_another_network_is_refused_with_the_reason() {
+    let dev = cpu();
+    let bytes = std::fs::read(fixture("model.safetensors")).unwrap();
+    let model = TensorFile::parse("model.safetensors", &bytes).unwrap();
+    let config = infer_config(&model, SpaceId::S5, 8).unwrap();
+    let refuse = |config: &rdarts_core::network::NetConfig| {
+        load_darts_state(&model, &Supernet::new(config).unwrap(), &dev).err().expect("refused").to_string()
+    };
+    // More cells: the reduction cells move, so a shape differs first.
+    let err = refuse(&rdarts_core::network::NetConfig { layers: 6, ..config.clone() });
+    assert!(err.starts_with("model.safetensors: tensor 'cells.") && err.contains("expected ["), "{err}");
+    // Another space: its candidate ops have other parameters.
+    let err = refuse(&rdarts_core::network::NetConfig { space: SpaceId::S2, ..config.clone() });
+    assert!(err.contains("missing parameter 'cells.0._ops.0._ops.1.op.1.weight'") && err.contains("S2 network"), "{err}");
+    // Fewer nodes: fewer channels enter the next cell.
+    let err = refuse(&rdarts_core::network::NetConfig { nodes: 2, ..config.clone() });
+    assert!(err.ends_with("tensor 'cells.1.preprocess1.op.1.weight' has shape [8, 12, 1, 1], expected [8, 8, 1, 1]"), "{err}");
+    // The batch must fit the network.
+    let batch = std::fs::read(fixture("batch.safetensors")).unwrap();
+    let batch = TensorFile::parse("batch.safetensors", &batch).unwrap();
+    let err = load_batch(&batch, &rdarts_core::network::NetConfig { image_size: 16, ..config.clone() }).err().unwrap().to_string();
+    assert_eq!(err, "batch.safetensors: 'x' has shape [16, 3, 8, 8], expected [N, 3, 16, 16]");
+    let err = load_batch(&batch, &rdarts_core::network::NetConfig { classes: 2, ..config }).err().unwrap().to_string();
+    assert_eq!(err, "batch.safetensors: 'y' holds a label outside 0..2");
+}
