@@ -20,5 +20,6 @@ pub mod robust;
 pub mod rng;
 pub mod search;
 pub mod space;
+pub mod state;
 
 pub use error::CoreError;

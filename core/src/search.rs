@@ -12,6 +12,7 @@ use crate::network::{Alpha, NetConfig, Supernet};
 use crate::optim::{Adam, Sgd, clip_global_norm, cosine_lr};
 use crate::params::{BnStats, Weights, init_weights};
 use crate::rng::Rng;
+use crate::robust::{EsRule, EsStop, EsTracker};
 
 /// Every knob of a search. `Default` is the paper's setting (SPEC §1, §5); [`SearchConfig::demo`]
 /// is a small setting that finishes in minutes on a laptop CPU.
@@ -58,6 +59,112 @@ pub struct SearchConfig {
     pub drop_path_prob: f64,
     /// Ramp the Cutout probability up with the epochs, as drop-path (SPEC §9).
     pub schedule_cutout: bool,
+    /// Tracking of the dominant eigenvalue of the α Hessian (SPEC §6).
+    pub hessian: HessianConfig,
+    /// DARTS-ES / DARTS-ADA (SPEC §7, §8).
+    pub robust: RobustConfig,
+}
+
+/// When and how λmax is computed during a search (SPEC §6).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HessianConfig {
+    /// Compute λmax and λmin every this many epochs (epochs 0, every, 2·every, …) and at the last
+    /// epoch; 0 = never (then DARTS-ES/ADA cannot run).
+    pub every: usize,
+    /// Lanczos products per batch (each costs 2 gradient evaluations).
+    pub lanczos_steps: usize,
+    /// Validation batches λ is averaged over: 1 = the epoch's last α-step batch, as the reference;
+    /// more reduce the noise of a single batch (the extra batches are drawn from a stream of their
+    /// own, so the search's trajectory does not change).
+    pub batches: usize,
+}
+
+impl Default for HessianConfig {
+    fn default() -> Self {
+        HessianConfig { every: 2, lanczos_steps: 20, batches: 1 }
+    }
+}
+
+/// What the DARTS-ES rule's firing does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RobustMode {
+    /// Nothing (the rule is still evaluated, and where it would have stopped is reported).
+    Off,
+    /// DARTS-ES: stop; the result is the genotype of the rolled-back epoch.
+    Es,
+    /// DARTS-ADA: roll back to that epoch, raise the regularisation, continue.
+    Ada,
+}
+
+/// Which regularisation DARTS-ADA raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaTarget {
+    /// The weights' L2 factor, multiplied by `mul_factor` up to `max_weight_decay` (the reference).
+    WeightDecay,
+    /// The maximum ScheduledDropPath probability, raised by `drop_path_step` up to
+    /// `max_drop_path`, with Cutout 16 on the same schedule once it is above 0 (as R-DARTS(DP)).
+    DropPath,
+}
+
+/// DARTS-ES / DARTS-ADA settings; defaults are the reference code's (SPEC §7, §8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RobustConfig {
+    /// What a firing of the rule does.
+    pub mode: RobustMode,
+    /// Local-average window, in eigenvalue samples.
+    pub window: usize,
+    /// How many local averages back the comparison looks.
+    pub delta: usize,
+    /// Stop when current / previous local average exceeds this.
+    pub factor: f64,
+    /// No stop at a rolled-back epoch before this one.
+    pub start_epoch: usize,
+    /// What DARTS-ADA raises.
+    pub target: AdaTarget,
+    /// Weight-decay multiplier per DARTS-ADA rollback.
+    pub mul_factor: f64,
+    /// Largest weight decay DARTS-ADA sets; once reached, no further stop is taken.
+    pub max_weight_decay: f64,
+    /// Drop-path increment per rollback (target `drop_path`).
+    pub drop_path_step: f64,
+    /// Largest drop-path probability (target `drop_path`).
+    pub max_drop_path: f64,
+    /// Roll back this many epochs further than the stop epoch.
+    pub extra_rollback_epochs: usize,
+}
+
+impl Default for RobustConfig {
+    fn default() -> Self {
+        RobustConfig {
+            mode: RobustMode::Off,
+            window: 5,
+            delta: 4,
+            factor: 1.3,
+            start_epoch: 10,
+            target: AdaTarget::WeightDecay,
+            mul_factor: 3.0,
+            max_weight_decay: 243e-4,
+            drop_path_step: 0.2,
+            max_drop_path: 0.6,
+            extra_rollback_epochs: 0,
+        }
+    }
+}
+
+impl RobustConfig {
+    /// DARTS-ADA as the authors' published launch scripts ran it: ×10 up to 0.03 (SPEC §8).
+    pub fn launch_scripts() -> Self {
+        RobustConfig { mode: RobustMode::Ada, mul_factor: 10.0, max_weight_decay: 3e-2, ..Self::default() }
+    }
+
+    /// The stopping rule with eigenvalues every `every` epochs.
+    pub fn rule(&self, every: usize) -> EsRule {
+        EsRule { window: self.window, delta: self.delta, factor: self.factor, start_epoch: self.start_epoch, every }
+    }
 }
 
 impl Default for SearchConfig {
@@ -83,6 +190,8 @@ impl Default for SearchConfig {
             augment: Augment::default(),
             drop_path_prob: 0.0,
             schedule_cutout: false,
+            hessian: HessianConfig::default(),
+            robust: RobustConfig::default(),
         }
     }
 }
@@ -100,7 +209,8 @@ impl SearchConfig {
 
     /// A small search that finishes in a few minutes on a 2-core CPU: S5, C = 8, 4 cells,
     /// 3 nodes per cell, first order, 1 024 digits, 3 epochs, batch 32. α learns faster than the
-    /// paper's 3e-4 (1e-2) so that a short run visibly moves it.
+    /// paper's 3e-4 (1e-2) so that a short run visibly moves it. λmax every 2 epochs by 10 Lanczos
+    /// products (an epoch has only 16 steps here, so the paper's 20 would cost more than the epoch).
     pub fn demo() -> Self {
         SearchConfig {
             net: NetConfig { channels: 8, layers: 4, nodes: 3, ..NetConfig::default() },
@@ -110,6 +220,7 @@ impl SearchConfig {
             arch_lr: 1e-2,
             max_images: 1024,
             eval_images: 256,
+            hessian: HessianConfig { lanczos_steps: 10, ..HessianConfig::default() },
             ..Self::default()
         }
     }
@@ -147,6 +258,23 @@ impl SearchConfig {
             (0.0..1.0).contains(&self.drop_path_prob),
             "drop_path_prob",
             format!("must be in [0, 1), found {}", self.drop_path_prob),
+        )?;
+        let r = &self.robust;
+        check(r.window > 0, "robust.window", format!("must be at least 1, found {}", r.window))?;
+        check(r.factor.is_finite() && r.factor > 0.0, "robust.factor", format!("must be a positive number, found {}", r.factor))?;
+        check(r.mul_factor.is_finite() && r.mul_factor > 1.0, "robust.mul_factor", format!("must be above 1, found {}", r.mul_factor))?;
+        check(r.max_weight_decay.is_finite() && r.max_weight_decay > 0.0, "robust.max_weight_decay", format!("must be a positive number, found {}", r.max_weight_decay))?;
+        check(r.drop_path_step > 0.0 && r.drop_path_step < 1.0, "robust.drop_path_step", format!("must be in (0, 1), found {}", r.drop_path_step))?;
+        check((0.0..1.0).contains(&r.max_drop_path), "robust.max_drop_path", format!("must be in [0, 1), found {}", r.max_drop_path))?;
+        check(
+            r.mode == RobustMode::Off || self.hessian.every > 0,
+            "robust.mode",
+            format!("{:?} needs λmax: set hessian.every above 0", r.mode),
+        )?;
+        check(
+            self.hessian.every == 0 || (self.hessian.lanczos_steps > 0 && self.hessian.batches > 0),
+            "hessian",
+            format!("lanczos_steps and batches must be at least 1, found {} and {}", self.hessian.lanczos_steps, self.hessian.batches),
         )?;
         check(
             self.train_portion > 0.0 && self.train_portion < 1.0,
@@ -201,6 +329,11 @@ impl SearchConfig {
     pub fn drop_prob_at(&self, epoch: usize) -> f64 {
         self.drop_path_prob * self.ramp(epoch)
     }
+
+    /// Whether λmax is computed at the end of `epoch`: every `hessian.every` epochs and at the last.
+    pub fn hessian_due(&self, epoch: usize) -> bool {
+        self.hessian.every > 0 && (epoch % self.hessian.every == 0 || epoch + 1 == self.epochs)
+    }
 }
 
 /// Per-step progress.
@@ -241,8 +374,90 @@ pub struct EpochReport {
     pub alpha_normal: Vec<Vec<f32>>,
     /// softmax(α) of reduction cells.
     pub alpha_reduce: Vec<Vec<f32>>,
-    /// Seconds the epoch took.
+    /// Seconds the epoch's training and evaluation took (curvature excluded).
     pub seconds: f64,
+    /// λmax and λmin of the α Hessian at the end of the epoch, where computed.
+    pub curvature: Option<Curvature>,
+    /// Weight decay in effect (DARTS-ADA raises it).
+    pub weight_decay: f64,
+    /// Maximum drop-path probability in effect (DARTS-ADA's drop-path variant raises it).
+    pub drop_path_prob: f64,
+    /// DARTS-ADA iteration: 1 until the first rollback.
+    pub iteration: usize,
+}
+
+/// The extremes of the α Hessian's spectrum at the end of an epoch (SPEC §6).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Curvature {
+    /// Largest algebraic eigenvalue (averaged over `batches`).
+    pub lambda_max: f64,
+    /// Smallest algebraic eigenvalue (averaged over `batches`).
+    pub lambda_min: f64,
+    /// Validation batches used.
+    pub batches: usize,
+    /// Gradient evaluations used (two per Hessian-vector product).
+    pub gradient_evals: usize,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+/// What the DARTS-ES rule's firing led to.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RobustAction {
+    /// DARTS-ES: the search ended; its result is the genotype of the stop epoch.
+    Stop,
+    /// DARTS-ADA: the state of the stop epoch was restored and the regularisation raised.
+    Rollback,
+    /// DARTS-ADA at its maximum regularisation: no further stop is taken.
+    AtMaximum,
+    /// No ES/ADA configured: where DARTS-ES would have stopped, for the record.
+    WouldStop,
+}
+
+/// A firing of the DARTS-ES rule and what was done.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RobustReport {
+    /// What was done.
+    pub action: RobustAction,
+    /// The rule's decision (epochs, local averages).
+    pub stop: EsStop,
+    /// Genotype at the stop epoch (DARTS-ES's answer for the first firing).
+    pub genotype: Genotype,
+    /// Validation accuracy at the stop epoch.
+    pub valid_acc: f64,
+    /// The next epoch that runs (after a rollback: the restored epoch + 1).
+    pub next_epoch: usize,
+    /// Weight decay from now on.
+    pub weight_decay: f64,
+    /// Maximum drop-path probability from now on.
+    pub drop_path_prob: f64,
+    /// DARTS-ADA iteration from now on.
+    pub iteration: usize,
+}
+
+/// Progress of DARTS-ES/ADA; survives rollbacks (it is not restored with the search state).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RobustState {
+    /// DARTS-ADA iteration, 1-based.
+    pub iteration: usize,
+    /// The first firing of the rule: DARTS-ES's answer, in every mode.
+    pub first: Option<RobustReport>,
+    /// Every firing, in order.
+    pub events: Vec<RobustReport>,
+    /// DARTS-ES ended the search.
+    pub stopped: bool,
+}
+
+/// What is kept of each finished epoch (for the rolled-back genotype and accuracy).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochSummary {
+    /// Genotype at the end of the epoch.
+    pub genotype: Genotype,
+    /// Validation accuracy.
+    pub valid_acc: f64,
+    /// λmax, where computed.
+    pub lambda_max: Option<f64>,
 }
 
 /// What a running search reports. Closed: front ends match on every variant.
@@ -253,6 +468,8 @@ pub enum SearchEvent {
     Step(StepReport),
     /// An epoch finished and was evaluated.
     Epoch(EpochReport),
+    /// The DARTS-ES rule fired.
+    Robust(RobustReport),
 }
 
 /// The whole state of a search.
@@ -277,6 +494,14 @@ pub struct Search {
     pub data_rng: Rng,
     /// Noise-op and drop-path randomness.
     pub model_rng: Rng,
+    /// The λmax history and its local averages.
+    pub tracker: EsTracker,
+    /// One entry per finished epoch (truncated by a rollback).
+    pub history: Vec<EpochSummary>,
+    /// DARTS-ES/ADA progress.
+    pub robust: RobustState,
+    /// States at the ends of recent epochs, oldest first, for DARTS-ADA's rollback.
+    pub snapshots: std::collections::VecDeque<crate::state::Snapshot>,
     data: Dataset,
     split: Split,
     device: Device,
@@ -305,6 +530,10 @@ impl Search {
         Ok(Search {
             data_rng: root.fork(2),
             model_rng: root.fork(3),
+            tracker: EsTracker::new(config.robust.rule(config.hessian.every), config.epochs),
+            history: Vec::new(),
+            robust: RobustState { iteration: 1, ..RobustState::default() },
+            snapshots: Default::default(),
             config,
             net,
             weights,
@@ -329,9 +558,17 @@ impl Search {
         &self.data
     }
 
-    /// Whether every epoch has run.
+    /// Whether every epoch has run, or DARTS-ES stopped the search.
     pub fn finished(&self) -> bool {
-        self.epoch >= self.config.epochs
+        self.epoch >= self.config.epochs || self.robust.stopped
+    }
+
+    /// The search's answer: the genotype of the current α, or of the stop epoch after DARTS-ES.
+    pub fn result_genotype(&self) -> Genotype {
+        match (&self.robust.first, self.robust.stopped) {
+            (Some(r), true) => r.genotype.clone(),
+            _ => self.genotype(),
+        }
     }
 
     /// The genotype of the current α.
@@ -353,6 +590,7 @@ impl Search {
         let mut val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
         let steps = train_batches.len();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let mut last_val = None;
         for (step, idx) in train_batches.iter().enumerate() {
             if val_batches.is_empty() {
                 val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
@@ -392,6 +630,7 @@ impl Search {
             clip_global_norm(&mut gw, cfg.grad_clip);
             self.sgd.step(&mut self.weights.tensors, &gw, lr);
 
+            last_val = Some(val);
             loss_sum += g.loss * train.y.len() as f64;
             correct += g.correct;
             seen += train.y.len();
@@ -405,6 +644,11 @@ impl Search {
             }));
         }
         let (valid_loss, valid_acc) = self.evaluate();
+        let seconds = web_time_now() - start;
+        let curvature = match (&last_val, cfg.hessian_due(epoch)) {
+            (Some(val), true) => Some(self.curvature(epoch, val, drop_prob)),
+            _ => None,
+        };
         self.epoch += 1;
         let (an, ar) = self.alpha.to_host();
         let k = self.net.space.ops_per_edge();
@@ -418,10 +662,182 @@ impl Search {
             genotype: Genotype::derive(&self.net.space, &an, &ar),
             alpha_normal: crate::genotype::softmax_rows(&an, k),
             alpha_reduce: crate::genotype::softmax_rows(&ar, k),
-            seconds: web_time_now() - start,
+            seconds,
+            curvature,
+            weight_decay: cfg.weight_decay,
+            drop_path_prob: cfg.drop_path_prob,
+            iteration: self.robust.iteration,
         };
         observe(&SearchEvent::Epoch(report.clone()));
+        self.history.truncate(epoch);
+        self.history.push(EpochSummary {
+            genotype: report.genotype.clone(),
+            valid_acc,
+            lambda_max: report.curvature.as_ref().map(|c| c.lambda_max),
+        });
+        if let Some(c) = &report.curvature {
+            self.tracker.push(epoch, c.lambda_max, Some(report.genotype.clone()));
+            if let Some(stop) = self.tracker.check(epoch)
+                && let Some(r) = self.on_stop(stop)?
+            {
+                observe(&SearchEvent::Robust(r));
+            }
+        }
+        if self.config.robust.mode == RobustMode::Ada && !self.finished() && self.epoch == epoch + 1 {
+            let horizon = self.rollback_horizon();
+            self.snapshots.push_back(self.snapshot());
+            while self.snapshots.len() > horizon {
+                self.snapshots.pop_front();
+            }
+        }
         Ok(report)
+    }
+
+    /// Epochs of state DARTS-ADA may need to go back to: the rule looks every·(⌊window/2⌋ + delta)
+    /// epochs back, plus the extra rollback, plus the current epoch.
+    fn rollback_horizon(&self) -> usize {
+        let r = &self.config.robust;
+        self.config.hessian.every * (r.window / 2 + r.delta) + r.extra_rollback_epochs + 2
+    }
+
+    /// λmax and λmin on `val` (the epoch's last α-step batch) and, when asked, further validation
+    /// batches from a stream of their own; the search's random streams are not advanced.
+    fn curvature(&mut self, epoch: usize, val: &crate::data::Batch, drop_prob: f64) -> Curvature {
+        let start = web_time_now();
+        let cfg = &self.config;
+        let mut batches = vec![val.clone()];
+        if cfg.hessian.batches > 1 {
+            let mut r = Rng::new(cfg.seed).fork(1000 + epoch as u64);
+            let augment = cfg.augment_at(epoch);
+            for idx in epoch_batches(&self.split.valid, cfg.batch_size, &mut r).iter().take(cfg.hessian.batches - 1) {
+                batches.push(make_batch(&self.data, idx, Some(&augment), &mut r));
+            }
+        }
+        let (mut max, mut min, mut evals) = (0.0, 0.0, 0);
+        for (i, b) in batches.iter().enumerate() {
+            let mut h = crate::hessian::AlphaHessian::new(
+                &self.net, &self.weights, &self.alpha, b, cfg.arch_weight_decay, drop_prob, &self.model_rng, &self.device,
+            );
+            let e = h.extremes(cfg.hessian.lanczos_steps, cfg.seed ^ ((epoch as u64) << 16) ^ i as u64);
+            max += e.max;
+            min += e.min;
+            evals += h.gradient_evals;
+        }
+        let n = batches.len() as f64;
+        Curvature { lambda_max: max / n, lambda_min: min / n, batches: batches.len(), gradient_evals: evals, seconds: web_time_now() - start }
+    }
+
+    /// Acts on a firing of the DARTS-ES rule (SPEC §7, §8). Without ES/ADA only the first firing is
+    /// reported (where DARTS-ES would have stopped); at DARTS-ADA's maximum, only the first after it.
+    fn on_stop(&mut self, stop: EsStop) -> Result<Option<RobustReport>, CoreError> {
+        let at = self.history.get(stop.stop_epoch).cloned().ok_or_else(|| {
+            CoreError::Numerical(format!("DARTS-ES rolled back to epoch {}, which has no record", stop.stop_epoch))
+        })?;
+        let r = self.config.robust.clone();
+        let raisable = match r.target {
+            AdaTarget::WeightDecay => self.config.weight_decay < r.max_weight_decay * (1.0 - 1e-9),
+            AdaTarget::DropPath => self.config.drop_path_prob < r.max_drop_path - 1e-9,
+        };
+        let action = match r.mode {
+            RobustMode::Off => RobustAction::WouldStop,
+            RobustMode::Es => RobustAction::Stop,
+            RobustMode::Ada if raisable => RobustAction::Rollback,
+            RobustMode::Ada => RobustAction::AtMaximum,
+        };
+        let last = self.robust.events.last().map(|e| e.action);
+        if (action == RobustAction::WouldStop && last.is_some()) || (action == RobustAction::AtMaximum && last == Some(action)) {
+            return Ok(None);
+        }
+        match action {
+            RobustAction::Stop => self.robust.stopped = true,
+            RobustAction::Rollback => {
+                let target = stop.stop_epoch.saturating_sub(r.extra_rollback_epochs);
+                let snap = self
+                    .snapshots
+                    .iter()
+                    .find(|s| s.meta.epoch == target + 1)
+                    .cloned()
+                    .ok_or_else(|| CoreError::Numerical(format!("DARTS-ADA: no saved state of epoch {target} to roll back to")))?;
+                self.restore(&snap)?;
+                self.snapshots.retain(|s| s.meta.epoch <= target + 1);
+                match r.target {
+                    AdaTarget::WeightDecay => {
+                        self.config.weight_decay = (self.config.weight_decay * r.mul_factor).min(r.max_weight_decay);
+                        self.sgd.weight_decay = self.config.weight_decay;
+                    }
+                    AdaTarget::DropPath => {
+                        self.config.drop_path_prob = (self.config.drop_path_prob + r.drop_path_step).min(r.max_drop_path);
+                        if self.config.augment.cutout == 0 {
+                            self.config.augment.cutout = 16;
+                            self.config.augment.cutout_prob = 1.0;
+                            self.config.schedule_cutout = true;
+                        }
+                    }
+                }
+                self.robust.iteration += 1;
+            }
+            RobustAction::AtMaximum | RobustAction::WouldStop => {}
+        }
+        let report = RobustReport {
+            action,
+            stop,
+            genotype: at.genotype,
+            valid_acc: at.valid_acc,
+            next_epoch: self.epoch,
+            weight_decay: self.config.weight_decay,
+            drop_path_prob: self.config.drop_path_prob,
+            iteration: self.robust.iteration,
+        };
+        if self.robust.first.is_none() {
+            self.robust.first = Some(report.clone());
+        }
+        self.robust.events.push(report.clone());
+        Ok(Some(report))
+    }
+
+    /// The state at the end of the last finished epoch, on the host.
+    pub fn snapshot(&self) -> crate::state::Snapshot {
+        crate::state::Snapshot {
+            meta: crate::state::SnapshotMeta {
+                format: crate::state::FORMAT.to_string(),
+                version: crate::state::VERSION,
+                config: self.config.clone(),
+                epoch: self.epoch,
+                data_rng: self.data_rng.clone(),
+                model_rng: self.model_rng.clone(),
+                tracker: self.tracker.clone(),
+                history: self.history.clone(),
+                robust: self.robust.clone(),
+                param_names: self.net.specs.iter().map(|p| p.name.clone()).collect(),
+            },
+            weights: self.weights.to_host(),
+            momentum: self.sgd.state(),
+            alpha: self.alpha.to_host(),
+            adam: self.adam.state(),
+            bn_mean: self.stats.mean.iter().map(crate::params::to_vec).collect(),
+            bn_var: self.stats.var.iter().map(crate::params::to_vec).collect(),
+        }
+    }
+
+    /// Restores the training state of `snap` (made by [`Search::snapshot`] for the same network):
+    /// weights, α, optimisers, BatchNorm statistics, random streams, epoch, λ history. The
+    /// configuration and the DARTS-ES/ADA progress are left as they are (a rollback keeps them).
+    pub fn restore(&mut self, snap: &crate::state::Snapshot) -> Result<(), CoreError> {
+        snap.check_fits(&self.net)?;
+        let d = &self.device;
+        let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
+        self.weights = Weights::from_host(&snap.weights, d);
+        self.sgd.load_state(&snap.momentum, d);
+        self.alpha = Alpha::from_host(&snap.alpha.0, &snap.alpha.1, edges, k, d);
+        self.adam.load_state(&snap.adam, d);
+        self.stats.mean = snap.bn_mean.iter().map(|v| crate::params::tensor1(v.clone(), d)).collect();
+        self.stats.var = snap.bn_var.iter().map(|v| crate::params::tensor1(v.clone(), d)).collect();
+        self.epoch = snap.meta.epoch;
+        self.data_rng = snap.meta.data_rng.clone();
+        self.model_rng = snap.meta.model_rng.clone();
+        self.tracker = snap.meta.tracker.clone();
+        self.history = snap.meta.history.clone();
+        Ok(())
     }
 
     fn adam_step(&mut self, grad: Alpha) {

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdarts_core::architect::Order;
 use rdarts_core::backend::{self, BackendChoice};
-use rdarts_core::search::{Search, SearchConfig, SearchEvent};
+use rdarts_core::search::{AdaTarget, RobustAction, RobustMode, RobustReport, Search, SearchConfig, SearchEvent};
 use rdarts_core::space::SpaceId;
 
 use crate::datasets::{self, DatasetName};
@@ -28,6 +28,11 @@ pub struct Cli {
 pub enum Command {
     /// Run an architecture search (default: a small demo on the embedded digits).
     Search(SearchArgs),
+    /// λmax, λmin (and optionally the whole spectrum) of the α Hessian of the validation loss, for
+    /// a PyTorch DARTS state dict and batch saved as safetensors.
+    Hessian(crate::curvature::HessianArgs),
+    /// Replay the DARTS-ES rule over a λmax history (a run's metrics.jsonl or a plain list).
+    EarlyStop(crate::curvature::EarlyStopArgs),
 }
 
 /// Starting points for a search's settings.
@@ -57,6 +62,45 @@ pub enum BackendArg {
     Cpu,
     /// wgpu on any adapter, software ones included.
     Wgpu,
+}
+
+/// DARTS-ES/ADA on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RobustArg {
+    /// Track λmax only (where DARTS-ES would stop is still reported).
+    Off,
+    /// DARTS-ES.
+    Es,
+    /// DARTS-ADA.
+    Ada,
+}
+
+/// DARTS-ADA presets (SPEC §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AdaPreset {
+    /// The reference code's defaults: weight decay ×3 up to 243e-4.
+    Reference,
+    /// The authors' launch scripts: ×10 up to 0.03.
+    LaunchScripts,
+}
+
+/// What DARTS-ADA raises, on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AdaTargetArg {
+    /// The weights' L2 factor.
+    WeightDecay,
+    /// The maximum drop-path probability (+0.2 up to 0.6, with Cutout).
+    DropPath,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::Wgpu => BackendChoice::Wgpu,
+        }
+    }
 }
 
 /// Arguments of `rdarts search`. Flags override the config file, which overrides the preset.
@@ -120,6 +164,42 @@ pub struct SearchArgs {
     /// Cutout 16 on the same schedule when above 0.
     #[arg(long, value_name = "LEVEL")]
     pub rdarts_dp: Option<usize>,
+    /// Compute λmax every N epochs and at the last (0 = never; default 2).
+    #[arg(long, value_name = "N")]
+    pub hessian_every: Option<usize>,
+    /// Lanczos products per λ computation (2 gradient evaluations each).
+    #[arg(long)]
+    pub lanczos_steps: Option<usize>,
+    /// Average λ over this many validation batches (1 = the reference's single batch).
+    #[arg(long)]
+    pub hessian_batches: Option<usize>,
+    /// DARTS-ES (stop when λmax climbs), DARTS-ADA (roll back and raise the regularisation), or off.
+    #[arg(long, value_enum)]
+    pub robust: Option<RobustArg>,
+    /// DARTS-ADA settings: the reference code's (×3 up to 243e-4) or its launch scripts' (×10 up to 0.03).
+    #[arg(long, value_enum)]
+    pub ada_preset: Option<AdaPreset>,
+    /// What DARTS-ADA raises.
+    #[arg(long, value_enum)]
+    pub ada_target: Option<AdaTargetArg>,
+    /// DARTS-ES window (eigenvalue samples per local average).
+    #[arg(long)]
+    pub es_window: Option<usize>,
+    /// DARTS-ES delta (local averages back).
+    #[arg(long)]
+    pub es_delta: Option<usize>,
+    /// DARTS-ES factor (stop when current / earlier average exceeds it).
+    #[arg(long)]
+    pub es_factor: Option<f64>,
+    /// No DARTS-ES stop at a rolled-back epoch before this one.
+    #[arg(long)]
+    pub es_start_epoch: Option<usize>,
+    /// DARTS-ADA weight-decay multiplier.
+    #[arg(long)]
+    pub ada_mul_factor: Option<f64>,
+    /// DARTS-ADA's largest weight decay.
+    #[arg(long)]
+    pub ada_max_weight_decay: Option<f64>,
     /// Data set.
     #[arg(long, value_enum, default_value_t = DatasetName::Digits)]
     pub dataset: DatasetName,
@@ -182,14 +262,59 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
         c = c.with_rdarts_dp(level)?;
     }
     set!(cutout => augment.cutout, cutout_prob => augment.cutout_prob);
+    if let Some(p) = a.ada_preset {
+        let mode = c.robust.mode;
+        c.robust = match p {
+            AdaPreset::Reference => rdarts_core::search::RobustConfig::default(),
+            AdaPreset::LaunchScripts => rdarts_core::search::RobustConfig::launch_scripts(),
+        };
+        c.robust.mode = mode;
+    }
+    if let Some(m) = a.robust {
+        c.robust.mode = match m {
+            RobustArg::Off => RobustMode::Off,
+            RobustArg::Es => RobustMode::Es,
+            RobustArg::Ada => RobustMode::Ada,
+        };
+    }
+    if let Some(t) = a.ada_target {
+        c.robust.target = match t {
+            AdaTargetArg::WeightDecay => AdaTarget::WeightDecay,
+            AdaTargetArg::DropPath => AdaTarget::DropPath,
+        };
+    }
+    set!(hessian_every => hessian.every, lanczos_steps => hessian.lanczos_steps, hessian_batches => hessian.batches,
+         es_window => robust.window, es_delta => robust.delta, es_factor => robust.factor,
+         es_start_epoch => robust.start_epoch, ada_mul_factor => robust.mul_factor,
+         ada_max_weight_decay => robust.max_weight_decay);
     c.validate()?;
     Ok(c)
+}
+
+/// One line saying what a firing of the DARTS-ES rule led to.
+pub fn describe_robust(r: &RobustReport) -> String {
+    let rule = format!(
+        "λmax local average {:.4} > {:.4} × factor at epoch {}",
+        r.stop.current, r.stop.previous, r.stop.at_epoch + 1
+    );
+    let at = format!("epoch {} (valid acc {:.1}%)", r.stop.stop_epoch + 1, 100.0 * r.valid_acc);
+    match r.action {
+        RobustAction::Stop => format!("DARTS-ES: {rule}; stopped, result is the genotype of {at}"),
+        RobustAction::Rollback => format!(
+            "DARTS-ADA: {rule}; rolled back to {at}, weight decay now {:.2e}, drop-path {:.2}, continuing at epoch {}",
+            r.weight_decay, r.drop_path_prob, r.next_epoch + 1
+        ),
+        RobustAction::AtMaximum => format!("DARTS-ADA: {rule}; regularisation already at its maximum, continuing"),
+        RobustAction::WouldStop => format!("DARTS-ES would stop here: {rule}; its answer would be the genotype of {at}"),
+    }
 }
 
 /// Entry point: parses arguments and runs the command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Search(a) => search(a),
+        Command::Hessian(a) => crate::curvature::hessian(a),
+        Command::EarlyStop(a) => crate::curvature::early_stop(a),
     }
 }
 
@@ -198,12 +323,7 @@ fn search(a: SearchArgs) -> Result<()> {
     let loading = std::time::Instant::now();
     let data = datasets::load(a.dataset, a.data.as_deref())?;
     let load_seconds = loading.elapsed().as_secs_f64();
-    let choice = match a.backend {
-        BackendArg::Auto => BackendChoice::Auto,
-        BackendArg::Cpu => BackendChoice::Cpu,
-        BackendArg::Wgpu => BackendChoice::Wgpu,
-    };
-    let backend = backend::select(choice)?;
+    let backend = backend::select(a.backend.into())?;
     println!("backend: {backend}");
     let mut run = RunDir::create(&a.out, a.overwrite)?;
     let mut search = Search::new(config, data, &backend.device)?;
@@ -233,11 +353,19 @@ fn search(a: SearchArgs) -> Result<()> {
         );
         bar.set_prefix(format!("{}/{}", search.epoch + 1, cfg.epochs));
         let mut metric_err = None;
+        let mut robust_events = Vec::new();
+        if search.config.hessian_due(search.epoch) {
+            bar.set_message("then λmax");
+        }
         let report = search.run_epoch(&mut |ev| {
-            if let SearchEvent::Step(s) = ev {
-                bar.set_length(s.steps as u64);
-                bar.set_position(s.step as u64 + 1);
-                bar.set_message(format!("loss {:.3} acc {:.1}%", s.train_loss, 100.0 * s.train_acc));
+            match ev {
+                SearchEvent::Step(s) => {
+                    bar.set_length(s.steps as u64);
+                    bar.set_position(s.step as u64 + 1);
+                    bar.set_message(format!("loss {:.3} acc {:.1}%", s.train_loss, 100.0 * s.train_acc));
+                }
+                SearchEvent::Epoch(_) => {}
+                SearchEvent::Robust(r) => robust_events.push(r.clone()),
             }
             if let Err(e) = run.metric(&serde_json::to_value(ev).expect("events serialise")) {
                 metric_err.get_or_insert(e);
@@ -247,8 +375,18 @@ fn search(a: SearchArgs) -> Result<()> {
         if let Some(e) = metric_err {
             return Err(e);
         }
+        let curvature = report.curvature.as_ref().map_or(String::new(), |c| {
+            format!(
+                " | λmax {:.4} λmin {:.4} ({} gradients, {:.0}% of the epoch's time)",
+                c.lambda_max,
+                c.lambda_min,
+                c.gradient_evals,
+                100.0 * c.seconds / report.seconds.max(1e-9)
+            )
+        });
+        let ada = if report.iteration > 1 { format!(" | ADA #{} wd {:.2e} dp {:.2}", report.iteration, report.weight_decay, report.drop_path_prob) } else { String::new() };
         println!(
-            "epoch {}/{}: train loss {:.3} acc {:.1}% | valid loss {:.3} acc {:.1}% | lr {:.4} | {:.1}s",
+            "epoch {}/{}: train loss {:.3} acc {:.1}% | valid loss {:.3} acc {:.1}% | lr {:.4} | {:.1}s{curvature}{ada}",
             report.epoch + 1,
             cfg.epochs,
             report.train_loss,
@@ -259,11 +397,21 @@ fn search(a: SearchArgs) -> Result<()> {
             report.seconds
         );
         run.append("genotypes.txt", &format!("epoch {} {}", report.epoch, report.genotype))?;
+        for r in &robust_events {
+            println!("{}", describe_robust(r));
+        }
+        if let Some(first) = robust_events.iter().find(|r| search.robust.events.first() == Some(*r)) {
+            run.write("genotype_es.txt", format!("{}\n", first.genotype).as_bytes())?;
+            run.write("genotype_es.json", serde_json::to_string_pretty(&first.genotype)?.as_bytes())?;
+        }
     }
-    let g = search.genotype();
+    let g = search.result_genotype();
     run.write("genotype.txt", format!("{g}\n").as_bytes())?;
     run.write("genotype.json", serde_json::to_string_pretty(&g)?.as_bytes())?;
     println!("found: {g}");
+    if let Some(first) = search.robust.first.as_ref().filter(|f| f.action != RobustAction::Stop) {
+        println!("DARTS-ES's answer (stop epoch {}): {}", first.stop.stop_epoch + 1, first.genotype);
+    }
     println!(
         "normal cell: {} of {} chosen ops are parameter-free; results in {}",
         g.parameter_free_normal(),

@@ -1,5 +1,6 @@
 //! The `rdarts` command-line program as a library, so that integration tests can drive it.
 
 pub mod cli;
+pub mod curvature;
 pub mod datasets;
 pub mod rundir;

@@ -18,7 +18,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 fn tiny(extra: &[&str]) -> Vec<String> {
     let defaults = [
         ("--backend", "cpu"), ("--epochs", "1"), ("--max-images", "64"), ("--init-channels", "4"),
-        ("--layers", "3"), ("--nodes", "2"), ("--batch-size", "16"),
+        ("--layers", "3"), ("--nodes", "2"), ("--batch-size", "16"), ("--lanczos-steps", "3"),
     ];
     let mut args = vec!["search".to_string(), "--quiet".to_string()];
     for (flag, value) in defaults {
@@ -65,6 +65,10 @@ fn tiny_search_writes_its_artifacts() {
     let events: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.iter().filter(|e| e["event"] == "step").count(), 2, "32 training images / batch 16");
     assert_eq!(events.iter().filter(|e| e["event"] == "epoch").count(), 1);
+    let epoch = events.iter().find(|e| e["event"] == "epoch").unwrap();
+    assert!(epoch["curvature"]["lambda_max"].as_f64().unwrap().is_finite(), "λmax at the last epoch: {epoch}");
+    assert_eq!(epoch["curvature"]["gradient_evals"], 6, "3 Lanczos products");
+    assert!(stdout.contains("λmax "), "{stdout}");
     let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["net"]["space"], "S2");
     assert_eq!(config["net"]["in_channels"], 1);
@@ -195,4 +199,85 @@ fn every_dataset_layout_is_found() {
     let out = run_tiny(&["--dataset", "cifar10", "--data", root.join("cifar10-py").to_str().unwrap(), "--out", root.join("x").to_str().unwrap()]);
     assert_clean_error(&out, "data_batch_4");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// DARTS-ADA on the embedded digits with a rule that fires at its second sample: the metrics show
+/// the rollback to the stop epoch, the raised weight decay, and the stop at the maximum.
+#[test]
+fn darts_ada_run_restarts_from_the_stop_epoch_with_the_raised_factor() {
+    let out_dir = tmp("ada");
+    let o = out_dir.to_str().unwrap();
+    let out = run_tiny(&[
+        "--out", o, "--epochs", "3", "--hessian-every", "1", "--robust", "ada", "--es-window", "1", "--es-delta", "1",
+        "--es-factor", "1e-9", "--es-start-epoch", "0", "--ada-max-weight-decay", "9e-4",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("DARTS-ADA: ") && stdout.contains("rolled back to epoch 1"), "{stdout}");
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let epochs: Vec<(u64, u64, f64)> = events
+        .iter()
+        .filter(|e| e["event"] == "epoch")
+        .map(|e| (e["epoch"].as_u64().unwrap(), e["iteration"].as_u64().unwrap(), e["weight_decay"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(epochs, [(0, 1, 3e-4), (1, 1, 3e-4), (1, 2, 9e-4), (2, 2, 9e-4)]);
+    let robust: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "robust").collect();
+    assert_eq!(robust.len(), 2, "{robust:?}");
+    assert_eq!(robust[0]["action"], "rollback");
+    assert_eq!((robust[0]["stop"]["stop_epoch"].as_u64(), robust[0]["next_epoch"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(robust[0]["weight_decay"], 9e-4);
+    assert_eq!(robust[1]["action"], "at_maximum");
+    let es: rdarts_core::genotype::Genotype = std::fs::read_to_string(out_dir.join("genotype_es.txt")).unwrap().trim().parse().unwrap();
+    assert_eq!(serde_json::to_value(&es).unwrap(), robust[0]["genotype"]);
+
+    // The same history through `rdarts early-stop`: the rule fires at epoch 1 (first iteration only).
+    let metrics_path = out_dir.join("metrics.jsonl");
+    let replay = rdarts(&["early-stop", metrics_path.to_str().unwrap(), "--window", "1", "--delta", "1", "--factor", "1e-9", "--start-epoch", "0", "--every", "1"]);
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success() && text.contains("stop at epoch 1") && text.contains("genotype of epoch 0"), "{text}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+#[test]
+fn early_stop_replays_the_rule_over_a_plain_list() {
+    let dir = tmp("es");
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("lambda.txt");
+    // Flat at 1.0 for epochs 0..22 (every 2), then 1.2 and 2.5: the average of the last five
+    // reaches 1.34 > 1.3 × 1.0 at epoch 26, rolling back to epoch 26 − 4 − 8 = 14.
+    let mut values = vec!["1.0"; 12];
+    values.extend(["1.2", "2.5"]);
+    std::fs::write(&list, values.join("\n")).unwrap();
+    let out = rdarts(&["early-stop", list.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("stop at epoch 26") && text.contains("genotype of epoch 14"), "{text}");
+    // A stricter factor: no stop.
+    let out = rdarts(&["early-stop", list.to_str().unwrap(), "--factor", "1.5"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no stop"));
+    // Bad input names the file and line.
+    std::fs::write(&list, "1.0\nabc\n").unwrap();
+    assert_clean_error(&rdarts(&["early-stop", list.to_str().unwrap()]), "lambda.txt:2: 'abc' is not a number");
+    std::fs::write(&list, "4 1.0\n2 1.0\n").unwrap();
+    assert_clean_error(&rdarts(&["early-stop", list.to_str().unwrap()]), "epochs must increase");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rdarts hessian` on the PyTorch fixture (tests/fixtures/torch) reproduces its λmax.
+#[test]
+fn hessian_command_reproduces_the_pytorch_fixture() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch");
+    let (model, batch) = (dir.join("model.safetensors"), dir.join("batch.safetensors"));
+    let out = rdarts(&["hessian", "--torch", model.to_str().unwrap(), "--batch", batch.to_str().unwrap(), "--backend", "cpu", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let want = expected["lambda_max"].as_f64().unwrap() + 1e-3;
+    let lmax = got["lambda_max"].as_f64().unwrap();
+    assert!((lmax - want).abs() <= 1e-3 * want, "λmax {lmax} vs {want}");
+    assert_eq!(got["alpha_entries"], 144);
+    // The batch given as the model is refused with the file's name.
+    let out = rdarts(&["hessian", "--torch", batch.to_str().unwrap(), "--batch", batch.to_str().unwrap(), "--backend", "cpu"]);
+    assert_clean_error(&out, "batch.safetensors: no tensor named 'stem.0.weight'");
 }

@@ -3,7 +3,7 @@
 use rdarts_core::architect::Order;
 use rdarts_core::data::embedded_digits;
 use rdarts_core::network::NetConfig;
-use rdarts_core::search::{Search, SearchConfig};
+use rdarts_core::search::{HessianConfig, Search, SearchConfig};
 use rdarts_core::space::SpaceId;
 use rdarts_tests::cpu;
 
@@ -17,6 +17,7 @@ fn tiny_search(seed: u64, order: Order) -> (Vec<f32>, Vec<f32>) {
         max_images: 48,
         eval_images: 16,
         drop_path_prob: 0.3,
+        hessian: HessianConfig { every: 0, ..HessianConfig::default() },
         ..SearchConfig::default()
     };
     let mut s = Search::new(cfg, embedded_digits(), &cpu()).unwrap();

@@ -1,0 +1,196 @@
+//! `rdarts hessian` and `rdarts early-stop`: curvature of a PyTorch DARTS network, and the
+//! DARTS-ES rule replayed over a λ history.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use rdarts_core::backend;
+use rdarts_core::hessian::{AlphaHessian, symmetric_eigen};
+use rdarts_core::interop::{TensorFile, infer_config, load_batch, load_darts_state};
+use rdarts_core::network::Supernet;
+use rdarts_core::rng::Rng;
+use rdarts_core::robust::{EsRule, EsTracker};
+use rdarts_core::space::SpaceId;
+
+use crate::cli::BackendArg;
+
+/// Arguments of `rdarts hessian`.
+#[derive(Args, Debug)]
+pub struct HessianArgs {
+    /// The network: a DARTS search model's state dict with `alphas_normal` / `alphas_reduce`, as
+    /// safetensors (the reference code's parameter names).
+    #[arg(long)]
+    pub torch: PathBuf,
+    /// The batch: safetensors with `x` (f32, N×C×H×W, normalised) and `y` (integer labels, N).
+    #[arg(long)]
+    pub batch: PathBuf,
+    /// Search space the state dict was made for (its cell count, C, nodes and classes are read
+    /// from the file).
+    #[arg(long, default_value = "s5")]
+    pub space: String,
+    /// Lanczos products (2 gradient evaluations each).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Also build the dense Hessian (one product per α entry) and print every eigenvalue.
+    #[arg(long)]
+    pub spectrum: bool,
+    /// α weight decay added to the Hessian (SPEC §6: the search's 1e-3).
+    #[arg(long, default_value_t = 1e-3)]
+    pub arch_weight_decay: f64,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Runs `rdarts hessian`.
+pub fn hessian(a: HessianArgs) -> Result<()> {
+    let space: SpaceId = a.space.parse()?;
+    let (model_bytes, batch_bytes) = (read(&a.torch)?, read(&a.batch)?);
+    let model = TensorFile::parse(&a.torch.display().to_string(), &model_bytes)?;
+    let batch_file = TensorFile::parse(&a.batch.display().to_string(), &batch_bytes)?;
+    let xs = batch_file.shape("x")?;
+    if xs.len() != 4 || xs[2] != xs[3] {
+        bail!("{}: 'x' has shape {xs:?}, expected [N, C, S, S]", a.batch.display());
+    }
+    let config = infer_config(&model, space, xs[2])?;
+    let net = Supernet::new(&config)?;
+    let backend = backend::select(a.backend.into())?;
+    let (w, alpha) = load_darts_state(&model, &net, &backend.device)?;
+    let batch = load_batch(&batch_file, &config)?;
+    let start = std::time::Instant::now();
+    let mut h = AlphaHessian::new(&net, &w, &alpha, &batch, a.arch_weight_decay, 0.0, &Rng::new(0), &backend.device);
+    let e = h.extremes(a.steps, 1);
+    let seconds = start.elapsed().as_secs_f64();
+    let spectrum = a.spectrum.then(|| {
+        let n = h.dim();
+        symmetric_eigen(&h.dense(), n).0
+    });
+    if a.json {
+        let v = serde_json::json!({
+            "space": config.space.to_string(), "channels": config.channels, "layers": config.layers,
+            "nodes": config.nodes, "classes": config.classes, "batch": batch.y.len(), "alpha_entries": h.dim(),
+            "loss": h.loss, "lambda_max": e.max, "lambda_min": e.min, "products": e.products,
+            "seconds": seconds, "spectrum": spectrum, "backend": backend.description,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("backend: {backend}");
+    println!(
+        "network: {} C = {}, {} cells, {} nodes, {} classes; batch of {}; {} α entries",
+        config.space, config.channels, config.layers, config.nodes, config.classes, batch.y.len(), h.dim()
+    );
+    println!("loss (training-mode BatchNorm): {:.6}", h.loss);
+    println!(
+        "λmax {:.6}  λmin {:.6}  (Lanczos, {} products = {} gradient evaluations, {seconds:.2}s; α weight decay {} included)",
+        e.max,
+        e.min,
+        e.products,
+        2 * e.products,
+        a.arch_weight_decay
+    );
+    if let Some(s) = spectrum {
+        let text: Vec<String> = s.iter().rev().map(|v| format!("{v:.6}")).collect();
+        println!("spectrum (descending): {}", text.join(" "));
+    }
+    Ok(())
+}
+
+/// Arguments of `rdarts early-stop`.
+#[derive(Args, Debug)]
+pub struct EarlyStopArgs {
+    /// A run's metrics.jsonl (epochs with λmax), or a text file with one λmax per line (samples
+    /// every `--every` epochs from epoch 0) or `epoch λmax` pairs (0-based epochs).
+    pub history: PathBuf,
+    /// Local-average window, in eigenvalue samples.
+    #[arg(long, default_value_t = 5)]
+    pub window: usize,
+    /// How many local averages back the comparison looks.
+    #[arg(long, default_value_t = 4)]
+    pub delta: usize,
+    /// Stop when current / earlier local average exceeds this.
+    #[arg(long, default_value_t = 1.3)]
+    pub factor: f64,
+    /// No stop at a rolled-back epoch before this one.
+    #[arg(long, default_value_t = 10)]
+    pub start_epoch: usize,
+    /// Epochs between eigenvalue samples.
+    #[arg(long, default_value_t = 2)]
+    pub every: usize,
+}
+
+/// Reads a λ history: metrics.jsonl or a plain list (see [`EarlyStopArgs::history`]). For a run
+/// with DARTS-ADA rollbacks only the first iteration is taken (the others restart from earlier
+/// epochs).
+pub fn read_history(path: &Path, every: usize) -> Result<Vec<(usize, f64)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+        let at = || format!("{}:{}", path.display(), i + 1);
+        if line.trim_start().starts_with('{') {
+            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: invalid JSON", at()))?;
+            if v["event"] != "epoch" || v["iteration"].as_u64().unwrap_or(1) != 1 {
+                continue;
+            }
+            if let Some(l) = v["curvature"]["lambda_max"].as_f64() {
+                let epoch = v["epoch"].as_u64().with_context(|| format!("{}: epoch event without 'epoch'", at()))?;
+                out.push((epoch as usize, l));
+            }
+            continue;
+        }
+        let fields: Vec<&str> = line.split([' ', '\t', ',']).filter(|f| !f.is_empty()).collect();
+        let num = |s: &str| s.parse::<f64>().with_context(|| format!("{}: '{s}' is not a number", at()));
+        match fields.as_slice() {
+            [l] => out.push((out.len() * every, num(l)?)),
+            [e, l] => {
+                let e = num(e)?;
+                if e < 0.0 || e.fract() != 0.0 {
+                    bail!("{}: epoch '{e}' is not a non-negative integer", at());
+                }
+                out.push((e as usize, num(l)?));
+            }
+            _ => bail!("{}: expected 'λmax' or 'epoch λmax', found '{line}'", at()),
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no λmax values found", path.display());
+    }
+    if let Some(w) = out.windows(2).find(|w| w[1].0 <= w[0].0) {
+        bail!("{}: epochs must increase, found {} after {}", path.display(), w[1].0, w[0].0);
+    }
+    Ok(out)
+}
+
+/// Runs `rdarts early-stop`.
+pub fn early_stop(a: EarlyStopArgs) -> Result<()> {
+    if a.window == 0 || a.every == 0 || !(a.factor > 0.0) {
+        bail!("--window and --every must be at least 1 and --factor positive");
+    }
+    let history = read_history(&a.history, a.every)?;
+    let rule = EsRule { window: a.window, delta: a.delta, factor: a.factor, start_epoch: a.start_epoch, every: a.every };
+    let mut t = EsTracker::new(rule.clone(), history.last().map_or(0, |h| h.0 + 1));
+    println!("rule: window {}, delta {}, factor {}, start epoch {}, every {} epochs ({} samples)", a.window, a.delta, a.factor, a.start_epoch, a.every, history.len());
+    println!("{:>6} {:>10} {:>14}", "epoch", "λmax", "local average");
+    for &(epoch, l) in &history {
+        let avg = t.push(epoch, l, None);
+        let avg = avg.map_or(String::new(), |(e, v)| format!("{v:.4} (epoch {e})"));
+        println!("{epoch:>6} {l:>10.4} {avg:>14}");
+        if let Some(stop) = t.check(epoch) {
+            println!(
+                "stop at epoch {epoch}: local average {:.4} > {} × {:.4}; DARTS-ES returns the genotype of epoch {}; DARTS-ADA would roll back to it and raise the regularisation",
+                stop.current, a.factor, stop.previous, stop.stop_epoch
+            );
+            return Ok(());
+        }
+    }
+    println!("no stop: the rule never fired on this history");
+    Ok(())
+}
