@@ -703,28 +703,55 @@ impl Search {
     /// λmax and λmin on `val` (the epoch's last α-step batch) and, when asked, further validation
     /// batches from a stream of their own; the search's random streams are not advanced.
     fn curvature(&mut self, epoch: usize, val: &crate::data::Batch, drop_prob: f64) -> Curvature {
+        self.curvature_on(epoch, Some(val), self.config.hessian.batches, drop_prob, false).0
+    }
+
+    /// λmax and λmin of the current state on `batches` validation batches drawn from a stream of
+    /// their own (the search's streams are not advanced), at the drop-path probability of the last
+    /// finished epoch; with `spectrum`, also every eigenvalue of the dense Hessian of the first
+    /// batch (one product per α entry). For `rdarts hessian --run`.
+    pub fn curvature_probe(&mut self, batches: usize, spectrum: bool) -> (Curvature, Option<Vec<f64>>) {
+        let epoch = self.epoch.saturating_sub(1);
+        let drop_prob = self.config.drop_prob_at(epoch);
+        self.curvature_on(epoch, None, batches.max(1), drop_prob, spectrum)
+    }
+
+    fn curvature_on(
+        &mut self,
+        epoch: usize,
+        first: Option<&crate::data::Batch>,
+        count: usize,
+        drop_prob: f64,
+        spectrum: bool,
+    ) -> (Curvature, Option<Vec<f64>>) {
         let start = web_time_now();
         let cfg = &self.config;
-        let mut batches = vec![val.clone()];
-        if cfg.hessian.batches > 1 {
+        let mut batches: Vec<crate::data::Batch> = first.into_iter().cloned().collect();
+        if count > batches.len() {
             let mut r = Rng::new(cfg.seed).fork(1000 + epoch as u64);
             let augment = cfg.augment_at(epoch);
-            for idx in epoch_batches(&self.split.valid, cfg.batch_size, &mut r).iter().take(cfg.hessian.batches - 1) {
+            for idx in epoch_batches(&self.split.valid, cfg.batch_size, &mut r).iter().take(count - batches.len()) {
                 batches.push(make_batch(&self.data, idx, Some(&augment), &mut r));
             }
         }
+        let mut eigenvalues = None;
         let (mut max, mut min, mut evals) = (0.0, 0.0, 0);
         for (i, b) in batches.iter().enumerate() {
             let mut h = crate::hessian::AlphaHessian::new(
                 &self.net, &self.weights, &self.alpha, b, cfg.arch_weight_decay, drop_prob, &self.model_rng, &self.device,
             );
             let e = h.extremes(cfg.hessian.lanczos_steps, cfg.seed ^ ((epoch as u64) << 16) ^ i as u64);
+            if spectrum && i == 0 {
+                let n = h.dim();
+                eigenvalues = Some(crate::hessian::symmetric_eigen(&h.dense(), n).0);
+            }
             max += e.max;
             min += e.min;
             evals += h.gradient_evals;
         }
         let n = batches.len() as f64;
-        Curvature { lambda_max: max / n, lambda_min: min / n, batches: batches.len(), gradient_evals: evals, seconds: web_time_now() - start }
+        let c = Curvature { lambda_max: max / n, lambda_min: min / n, batches: batches.len(), gradient_evals: evals, seconds: web_time_now() - start };
+        (c, eigenvalues)
     }
 
     /// Acts on a firing of the DARTS-ES rule (SPEC §7, §8). Without ES/ADA only the first firing is
@@ -809,6 +836,7 @@ impl Search {
                 history: self.history.clone(),
                 robust: self.robust.clone(),
                 param_names: self.net.specs.iter().map(|p| p.name.clone()).collect(),
+                extra: Default::default(),
             },
             weights: self.weights.to_host(),
             momentum: self.sgd.state(),
@@ -817,6 +845,40 @@ impl Search {
             bn_mean: self.stats.mean.iter().map(crate::params::to_vec).collect(),
             bn_var: self.stats.var.iter().map(crate::params::to_vec).collect(),
         }
+    }
+
+    /// Continues an interrupted search from `snap` (its newest state): everything is restored,
+    /// including the configuration in effect and the DARTS-ES/ADA progress. `older` are earlier
+    /// states of the same run in the order they were saved (DARTS-ADA's rollback targets; states
+    /// undone by a rollback are dropped as they were in the original run).
+    pub fn resume_from(&mut self, snap: &crate::state::Snapshot, older: Vec<crate::state::Snapshot>) -> Result<(), CoreError> {
+        let cfg = &snap.meta.config;
+        if cfg.net != self.config.net || cfg.epochs != self.config.epochs || cfg.seed != self.config.seed {
+            return Err(CoreError::invalid("checkpoint", "it belongs to a search with another network, epoch count or seed"));
+        }
+        cfg.validate()?;
+        self.restore(snap)?;
+        self.config = cfg.clone();
+        self.sgd.weight_decay = cfg.weight_decay;
+        self.robust = snap.meta.robust.clone();
+        self.snapshots.clear();
+        if cfg.robust.mode == RobustMode::Ada {
+            for s in older.into_iter().chain(std::iter::once(snap.clone())) {
+                s.check_fits(&self.net)?;
+                self.snapshots.retain(|k| k.meta.epoch < s.meta.epoch);
+                self.snapshots.push_back(s);
+            }
+            let horizon = self.rollback_horizon();
+            while self.snapshots.len() > horizon {
+                self.snapshots.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// How many recent states DARTS-ADA may roll back to (keep at least this many checkpoints).
+    pub fn states_to_keep(&self) -> usize {
+        if self.config.robust.mode == RobustMode::Ada { self.rollback_horizon() } else { 1 }
     }
 
     /// Restores the training state of `snap` (made by [`Search::snapshot`] for the same network):

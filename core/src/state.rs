@@ -43,6 +43,10 @@ pub struct SnapshotMeta {
     pub robust: RobustState,
     /// Names of the weight tensors, in order.
     pub param_names: Vec<String>,
+    /// Front-end data stored with the state (the CLI keeps its run files' lengths and the
+    /// configuration's fingerprint here).
+    #[serde(default)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// A search's state (see the module documentation).

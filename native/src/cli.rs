@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdarts_core::architect::Order;
@@ -13,6 +13,7 @@ use rdarts_core::space::SpaceId;
 
 use crate::datasets::{self, DatasetName};
 use crate::rundir::RunDir;
+use rdarts_core::state::Snapshot;
 
 /// rdarts: differentiable architecture search (DARTS, RobustDARTS) on any GPU or the CPU.
 #[derive(Parser, Debug)]
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Run an architecture search (default: a small demo on the embedded digits).
     Search(SearchArgs),
+    /// Continue an interrupted search from its newest intact checkpoint.
+    Resume(ResumeArgs),
     /// λmax, λmin (and optionally the whole spectrum) of the α Hessian of the validation loss, for
     /// a PyTorch DARTS state dict and batch saved as safetensors.
     Hessian(crate::curvature::HessianArgs),
@@ -215,6 +218,10 @@ pub struct SearchArgs {
     /// Replace a run already in --out.
     #[arg(long)]
     pub overwrite: bool,
+    /// Checkpoints to keep (one is written after every epoch; DARTS-ADA keeps as many as it may
+    /// roll back over).
+    #[arg(long, default_value_t = 3)]
+    pub keep_checkpoints: usize,
     /// No progress bars (one line per epoch only).
     #[arg(long)]
     pub quiet: bool,
@@ -313,22 +320,35 @@ pub fn describe_robust(r: &RobustReport) -> String {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Search(a) => search(a),
+        Command::Resume(a) => resume(a),
         Command::Hessian(a) => crate::curvature::hessian(a),
         Command::EarlyStop(a) => crate::curvature::early_stop(a),
     }
 }
 
-fn search(a: SearchArgs) -> Result<()> {
-    let config = search_config(&a)?;
-    let loading = std::time::Instant::now();
-    let data = datasets::load(a.dataset, a.data.as_deref())?;
-    let load_seconds = loading.elapsed().as_secs_f64();
-    let backend = backend::select(a.backend.into())?;
-    println!("backend: {backend}");
-    let mut run = RunDir::create(&a.out, a.overwrite)?;
-    let mut search = Search::new(config, data, &backend.device)?;
-    let cfg = search.config.clone();
-    run.write("config.json", serde_json::to_string_pretty(&cfg)?.as_bytes())?;
+/// What `run.json` records: how to get the data and device back when the run is resumed.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct RunInfo {
+    /// rdarts version that started the run.
+    rdarts: String,
+    /// Data set name (as on the command line).
+    dataset: String,
+    /// Its folder, if it has one.
+    data: Option<PathBuf>,
+    /// Checkpoints kept.
+    keep_checkpoints: usize,
+}
+
+/// FNV-1a fingerprint of a configuration's JSON form (a checkpoint names the configuration it
+/// was written for).
+fn fingerprint(config: &SearchConfig) -> String {
+    let json = serde_json::to_string(config).expect("configurations serialise");
+    let h = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+fn describe(search: &Search, load_seconds: f64) {
+    let cfg = &search.config;
     println!(
         "search: space {}, {} order, {} epochs, batch {}, C = {}, {} cells, {} nodes, {} weights, {} α, data: {} ({} images, loaded in {:.2}s)",
         cfg.net.space,
@@ -344,19 +364,132 @@ fn search(a: SearchArgs) -> Result<()> {
         search.data().len(),
         load_seconds,
     );
+}
+
+fn search(a: SearchArgs) -> Result<()> {
+    let config = search_config(&a)?;
+    let loading = std::time::Instant::now();
+    let data = datasets::load(a.dataset, a.data.as_deref())?;
+    let load_seconds = loading.elapsed().as_secs_f64();
+    let backend = backend::select(a.backend.into())?;
+    println!("backend: {backend}");
+    let mut run = RunDir::create(&a.out, a.overwrite)?;
+    let search = Search::new(config, data, &backend.device)?;
+    let dataset = a.dataset.to_possible_value().expect("named").get_name().to_string();
+    let data_dir = a.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
+    let info = RunInfo { rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data: data_dir, keep_checkpoints: a.keep_checkpoints };
+    run.write("config.json", serde_json::to_string_pretty(&search.config)?.as_bytes())?;
+    run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
+    describe(&search, load_seconds);
+    drive(search, &mut run, a.keep_checkpoints, a.quiet, 0)
+}
+
+/// Arguments of `rdarts resume`.
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// The run directory of an interrupted `rdarts search`.
+    pub run: PathBuf,
+    /// Where to compute (the state is portable across backends).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// A run directory's newest intact checkpoint (falling back over corrupt ones, with a warning),
+/// its index among `checkpoints`, and the run's configuration and data set.
+struct Loaded {
+    info: RunInfo,
+    config: SearchConfig,
+    checkpoints: Vec<(u64, PathBuf)>,
+    index: usize,
+    snap: Snapshot,
+}
+
+fn load_checkpoint(dir: &Path) -> Result<Loaded> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).with_context(|| format!("{}: cannot read (is this a run directory?)", dir.join(name).display()));
+    let info: RunInfo = serde_json::from_str(&read("run.json")?).with_context(|| format!("{}: invalid", dir.join("run.json").display()))?;
+    let config: SearchConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}: invalid", dir.join("config.json").display()))?;
+    let checkpoints = RunDir::open(dir)?.checkpoints()?;
+    if checkpoints.is_empty() {
+        bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts search --overwrite`", dir.display());
+    }
+    let expected_id = fingerprint(&config);
+    // Newest first; a corrupt checkpoint is reported and the previous one tried.
+    for (index, (_, path)) in checkpoints.iter().enumerate().rev() {
+        let name = path.display().to_string();
+        let parsed = std::fs::read(path)
+            .with_context(|| format!("{name}: cannot read"))
+            .and_then(|b| Snapshot::from_bytes(&name, &b).map_err(anyhow::Error::from));
+        match parsed {
+            Ok(snap) => {
+                let id = snap.meta.extra.get("config").and_then(|v| v.as_str()).unwrap_or("");
+                if id != expected_id {
+                    bail!("{name}: written for another configuration than {} (fingerprint {id}, expected {expected_id}); was config.json edited?", dir.join("config.json").display());
+                }
+                return Ok(Loaded { info, config, checkpoints, index, snap });
+            }
+            Err(e) => {
+                let what = if index > 0 { "trying the previous one" } else { "no older checkpoint is left" };
+                eprintln!("warning: {e:#}; {what}");
+            }
+        }
+    }
+    bail!("{}: every checkpoint is unreadable", dir.join(crate::rundir::CHECKPOINTS).display())
+}
+
+/// The search of a run directory at its newest intact checkpoint (for `rdarts hessian --run`), and
+/// that checkpoint's path.
+pub fn load_run(dir: &Path, device: &burn::tensor::Device) -> Result<(Search, PathBuf)> {
+    let l = load_checkpoint(dir)?;
+    let data = datasets::load(parse_dataset(&l.info.dataset)?, l.info.data.as_deref())?;
+    let mut search = Search::new(l.config, data, device)?;
+    search.resume_from(&l.snap, Vec::new())?;
+    Ok((search, l.checkpoints[l.index].1.clone()))
+}
+
+fn resume(a: ResumeArgs) -> Result<()> {
+    let dir = &a.run;
+    if dir.join(crate::rundir::DONE_FILE).exists() {
+        bail!("{}: the run has finished (genotype.json exists); nothing to resume", dir.display());
+    }
+    let Loaded { info, config, checkpoints, index, snap } = load_checkpoint(dir)?;
+    let data = datasets::load(parse_dataset(&info.dataset)?, info.data.as_deref())?;
+    let backend = backend::select(a.backend.into())?;
+    println!("backend: {backend}");
+    let mut search = Search::new(config, data, &backend.device)?;
+    let older: Vec<Snapshot> = checkpoints[..index]
+        .iter()
+        .filter_map(|(_, p)| std::fs::read(p).ok().and_then(|b| Snapshot::from_bytes(&p.display().to_string(), &b).ok()))
+        .collect();
+    search.resume_from(&snap, older)?;
+    let lengths = snap.meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+    let run = RunDir::open(dir)?;
+    run.truncate_to(&lengths.into_iter().collect())?;
+    let mut run = RunDir::open(dir)?;
+    println!("resuming {} at epoch {}/{} from {}", dir.display(), search.epoch + 1, search.config.epochs, checkpoints[index].1.display());
+    drive(search, &mut run, info.keep_checkpoints, a.quiet, checkpoints[index].0)
+}
+
+fn parse_dataset(name: &str) -> Result<DatasetName> {
+    <DatasetName as ValueEnum>::from_str(name, true).map_err(|e| anyhow::anyhow!("run.json: unknown dataset '{name}': {e}"))
+}
+
+/// Runs the remaining epochs of `search`, writing every artifact and a checkpoint per epoch.
+fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq: u64) -> Result<()> {
+    let config_id = fingerprint(&serde_json::from_str(&std::fs::read_to_string(run.path.join("config.json"))?)?);
+    let epochs = search.config.epochs;
     while !search.finished() {
-        let bar = if a.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
         bar.set_style(
             ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_prefix(format!("{}/{}", search.epoch + 1, cfg.epochs));
+        bar.set_prefix(format!("{}/{}", search.epoch + 1, epochs));
         let mut metric_err = None;
         let mut robust_events = Vec::new();
-        if search.config.hessian_due(search.epoch) {
-            bar.set_message("then λmax");
-        }
         let report = search.run_epoch(&mut |ev| {
             match ev {
                 SearchEvent::Step(s) => {
@@ -388,7 +521,7 @@ fn search(a: SearchArgs) -> Result<()> {
         println!(
             "epoch {}/{}: train loss {:.3} acc {:.1}% | valid loss {:.3} acc {:.1}% | lr {:.4} | {:.1}s{curvature}{ada}",
             report.epoch + 1,
-            cfg.epochs,
+            epochs,
             report.train_loss,
             100.0 * report.train_acc,
             report.valid_loss,
@@ -397,6 +530,13 @@ fn search(a: SearchArgs) -> Result<()> {
             report.seconds
         );
         run.append("genotypes.txt", &format!("epoch {} {}", report.epoch, report.genotype))?;
+        run.append(
+            "alphas.jsonl",
+            &serde_json::json!({"epoch": report.epoch, "iteration": report.iteration, "softmax_normal": report.alpha_normal, "softmax_reduce": report.alpha_reduce}).to_string(),
+        )?;
+        if let Some(c) = &report.curvature {
+            run.append("lambda.jsonl", &serde_json::json!({"epoch": report.epoch, "iteration": report.iteration, "lambda_max": c.lambda_max, "lambda_min": c.lambda_min}).to_string())?;
+        }
         for r in &robust_events {
             println!("{}", describe_robust(r));
         }
@@ -404,9 +544,16 @@ fn search(a: SearchArgs) -> Result<()> {
             run.write("genotype_es.txt", format!("{}\n", first.genotype).as_bytes())?;
             run.write("genotype_es.json", serde_json::to_string_pretty(&first.genotype)?.as_bytes())?;
         }
+        let mut snap = search.snapshot();
+        snap.meta.extra.insert("config".into(), serde_json::json!(config_id));
+        snap.meta.extra.insert("files".into(), serde_json::Value::Object(run.lengths().into_iter().collect()));
+        seq += 1;
+        run.save_checkpoint(seq, &snap.to_bytes(), keep.max(search.states_to_keep()))?;
     }
     let g = search.result_genotype();
     run.write("genotype.txt", format!("{g}\n").as_bytes())?;
+    let (an, ar) = search.alpha.to_host();
+    run.write("alpha.json", serde_json::json!({"normal": an, "reduce": ar}).to_string().as_bytes())?;
     run.write("genotype.json", serde_json::to_string_pretty(&g)?.as_bytes())?;
     println!("found: {g}");
     if let Some(first) = search.robust.first.as_ref().filter(|f| f.action != RobustAction::Stop) {

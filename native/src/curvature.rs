@@ -18,13 +18,20 @@ use crate::cli::BackendArg;
 /// Arguments of `rdarts hessian`.
 #[derive(Args, Debug)]
 pub struct HessianArgs {
+    /// A run directory: the state of its newest intact checkpoint, on validation batches of its
+    /// data set.
+    #[arg(long, conflicts_with_all = ["torch", "batch"])]
+    pub run: Option<PathBuf>,
+    /// Validation batches to average over (with --run).
+    #[arg(long, default_value_t = 1, requires = "run")]
+    pub batches: usize,
     /// The network: a DARTS search model's state dict with `alphas_normal` / `alphas_reduce`, as
     /// safetensors (the reference code's parameter names).
-    #[arg(long)]
-    pub torch: PathBuf,
+    #[arg(long, requires = "batch")]
+    pub torch: Option<PathBuf>,
     /// The batch: safetensors with `x` (f32, N×C×H×W, normalised) and `y` (integer labels, N).
-    #[arg(long)]
-    pub batch: PathBuf,
+    #[arg(long, requires = "torch")]
+    pub batch: Option<PathBuf>,
     /// Search space the state dict was made for (its cell count, C, nodes and classes are read
     /// from the file).
     #[arg(long, default_value = "s5")]
@@ -52,13 +59,19 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// Runs `rdarts hessian`.
 pub fn hessian(a: HessianArgs) -> Result<()> {
+    if let Some(run) = &a.run {
+        return hessian_of_run(run, &a);
+    }
+    let (Some(torch), Some(batch_path)) = (&a.torch, &a.batch) else {
+        bail!("give either --run RUN_DIR, or --torch MODEL.safetensors with --batch BATCH.safetensors");
+    };
     let space: SpaceId = a.space.parse()?;
-    let (model_bytes, batch_bytes) = (read(&a.torch)?, read(&a.batch)?);
-    let model = TensorFile::parse(&a.torch.display().to_string(), &model_bytes)?;
-    let batch_file = TensorFile::parse(&a.batch.display().to_string(), &batch_bytes)?;
+    let (model_bytes, batch_bytes) = (read(torch)?, read(batch_path)?);
+    let model = TensorFile::parse(&torch.display().to_string(), &model_bytes)?;
+    let batch_file = TensorFile::parse(&batch_path.display().to_string(), &batch_bytes)?;
     let xs = batch_file.shape("x")?;
     if xs.len() != 4 || xs[2] != xs[3] {
-        bail!("{}: 'x' has shape {xs:?}, expected [N, C, S, S]", a.batch.display());
+        bail!("{}: 'x' has shape {xs:?}, expected [N, C, S, S]", batch_path.display());
     }
     let config = infer_config(&model, space, xs[2])?;
     let net = Supernet::new(&config)?;
@@ -100,6 +113,33 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
     if let Some(s) = spectrum {
         let text: Vec<String> = s.iter().rev().map(|v| format!("{v:.6}")).collect();
         println!("spectrum (descending): {}", text.join(" "));
+    }
+    Ok(())
+}
+
+fn hessian_of_run(dir: &Path, a: &HessianArgs) -> Result<()> {
+    let backend = backend::select(a.backend.into())?;
+    let (mut search, checkpoint) = crate::cli::load_run(dir, &backend.device)?;
+    search.config.hessian.lanczos_steps = a.steps;
+    let (c, spectrum) = search.curvature_probe(a.batches, a.spectrum);
+    if a.json {
+        let v = serde_json::json!({
+            "run": dir.display().to_string(), "checkpoint": checkpoint.display().to_string(), "epoch": search.epoch,
+            "lambda_max": c.lambda_max, "lambda_min": c.lambda_min, "batches": c.batches,
+            "gradient_evals": c.gradient_evals, "seconds": c.seconds, "spectrum": spectrum, "backend": backend.description,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("backend: {backend}");
+    println!("state: {} (after epoch {} of {})", checkpoint.display(), search.epoch, search.config.epochs);
+    println!(
+        "λmax {:.6}  λmin {:.6}  (mean over {} validation batch(es) of {}, {} gradient evaluations, {:.2}s; α weight decay {} included)",
+        c.lambda_max, c.lambda_min, c.batches, search.config.batch_size, c.gradient_evals, c.seconds, search.config.arch_weight_decay
+    );
+    if let Some(s) = spectrum {
+        let text: Vec<String> = s.iter().rev().map(|v| format!("{v:.6}")).collect();
+        println!("spectrum of the first batch (descending): {}", text.join(" "));
     }
     Ok(())
 }

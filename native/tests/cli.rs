@@ -73,9 +73,19 @@ fn tiny_search_writes_its_artifacts() {
     assert_eq!(config["net"]["space"], "S2");
     assert_eq!(config["net"]["in_channels"], 1);
 
+    // Curvature of the saved state.
+    let h = rdarts(&["hessian", "--run", o, "--backend", "cpu", "--steps", "3", "--json"]);
+    assert!(h.status.success(), "{}", String::from_utf8_lossy(&h.stderr));
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert!(h["lambda_max"].as_f64().unwrap() >= h["lambda_min"].as_f64().unwrap() && h["epoch"] == 1, "{h}");
+    assert!(out_dir.join("checkpoints/checkpoint-000001.safetensors").exists());
+    for f in ["alphas.jsonl", "lambda.jsonl", "alpha.json", "run.json"] {
+        assert!(out_dir.join(f).exists(), "{f}");
+    }
+
     // The finished run is not overwritten by accident.
     let again = run_tiny(&args);
-    assert_clean_error(&again, "already holds a run");
+    assert_clean_error(&again, "already holds a finished run");
     let _ = std::fs::remove_dir_all(&out_dir);
 }
 
