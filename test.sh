@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-lavapipe.sh
+scripts/install-chromium.sh
 # Pin the software Vulkan driver so the wgpu tests run the same everywhere (Mesa 25 names its
 # manifest lvp_icd.json, older Mesa lvp_icd.<arch>.json), and require that wgpu really runs on it
 # rather than falling back to OpenGL. Silence XDG warnings.

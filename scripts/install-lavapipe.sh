@@ -2,7 +2,7 @@
 # Installs a correct software Vulkan driver (Mesa lavapipe from bookworm-backports) for the wgpu tests.
 # Debian 12's own Mesa 22.3.6 lavapipe computes wrong reductions over >= 65536 elements (see ARCHITECTURE.md).
 set -euo pipefail
-if [ -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo; then
+if { [ -f /usr/share/vulkan/icd.d/lvp_icd.json ] || [ -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; } && dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo; then
   exit 0
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

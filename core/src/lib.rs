@@ -6,6 +6,7 @@
 pub mod architect;
 pub mod backend;
 pub mod data;
+pub mod draw;
 pub mod error;
 pub mod formats;
 pub mod genotype;

@@ -31,6 +31,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Continue an interrupted search from its newest intact checkpoint.
     Resume(ResumeArgs),
+    /// Write RUN_DIR/report.html (and the plots in RUN_DIR/plots) for a run, finished or not.
+    Report(ReportArgs),
     /// λmax, λmin (and optionally the whole spectrum) of the α Hessian of the validation loss, for
     /// a PyTorch DARTS state dict and batch saved as safetensors.
     Hessian(crate::curvature::HessianArgs),
@@ -321,6 +323,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Search(a) => search(a),
         Command::Resume(a) => resume(a),
+        Command::Report(a) => {
+            let page = crate::report::write_report(&a.run)?;
+            println!("report: {}", page.display());
+            Ok(())
+        }
         Command::Hessian(a) => crate::curvature::hessian(a),
         Command::EarlyStop(a) => crate::curvature::early_stop(a),
     }
@@ -382,6 +389,13 @@ fn search(a: SearchArgs) -> Result<()> {
     run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
     describe(&search, load_seconds);
     drive(search, &mut run, a.keep_checkpoints, a.quiet, 0)
+}
+
+/// Arguments of `rdarts report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A run directory.
+    pub run: PathBuf,
 }
 
 /// Arguments of `rdarts resume`.
@@ -549,21 +563,24 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
         snap.meta.extra.insert("files".into(), serde_json::Value::Object(run.lengths().into_iter().collect()));
         seq += 1;
         run.save_checkpoint(seq, &snap.to_bytes(), keep.max(search.states_to_keep()))?;
+        crate::report::write_report(&run.path)?;
     }
     let g = search.result_genotype();
     run.write("genotype.txt", format!("{g}\n").as_bytes())?;
     let (an, ar) = search.alpha.to_host();
     run.write("alpha.json", serde_json::json!({"normal": an, "reduce": ar}).to_string().as_bytes())?;
     run.write("genotype.json", serde_json::to_string_pretty(&g)?.as_bytes())?;
+    let page = crate::report::write_report(&run.path)?;
     println!("found: {g}");
     if let Some(first) = search.robust.first.as_ref().filter(|f| f.action != RobustAction::Stop) {
         println!("DARTS-ES's answer (stop epoch {}): {}", first.stop.stop_epoch + 1, first.genotype);
     }
     println!(
-        "normal cell: {} of {} chosen ops are parameter-free; results in {}",
+        "normal cell: {} of {} chosen ops are parameter-free; results in {} (report: {})",
         g.parameter_free_normal(),
         g.normal.len(),
-        run.path.display()
+        run.path.display(),
+        page.display()
     );
     Ok(())
 }

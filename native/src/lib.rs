@@ -3,4 +3,5 @@
 pub mod cli;
 pub mod curvature;
 pub mod datasets;
+pub mod report;
 pub mod rundir;
