@@ -8,6 +8,7 @@ pub mod backend;
 pub mod data;
 pub mod draw;
 pub mod error;
+pub mod evalnet;
 pub mod formats;
 pub mod genotype;
 pub mod hessian;

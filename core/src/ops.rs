@@ -261,22 +261,33 @@ pub enum CandidateOp {
     Identity,
     /// Skip at stride 2.
     Reduce(FactorizedReduce),
-    /// Max or average pooling 3×3, then BN.
+    /// Max or average pooling 3×3, then BN in the search network (none in the evaluation network).
     Pool {
         /// Max (true) or average (false).
         max: bool,
         /// Stride.
         stride: usize,
         /// The BN after the pool.
-        bn: BatchNorm,
+        bn: Option<BatchNorm>,
     },
     /// One or two depthwise-pointwise blocks (sep conv: two; dil conv: one).
     Conv(Vec<DwPwBn>),
 }
 
 impl CandidateOp {
-    /// Declares `prim` on `c` channels with `stride`; `affine` for the BN layers.
+    /// Declares `prim` on `c` channels with `stride` for the search network; `affine` for the BN
+    /// layers. Pools get a BN (the search code's `Sequential(pool, BN)`).
     pub fn new(b: &mut Builder, prim: Primitive, c: usize, stride: usize, affine: bool) -> Self {
+        Self::build(b, prim, c, stride, affine, true)
+    }
+
+    /// `prim` for the evaluation network (SPEC §11): affine BN layers, and pools without a BN, as
+    /// the DARTS evaluation code's `OPS` table.
+    pub fn for_eval(b: &mut Builder, prim: Primitive, c: usize, stride: usize) -> Self {
+        Self::build(b, prim, c, stride, true, false)
+    }
+
+    fn build(b: &mut Builder, prim: Primitive, c: usize, stride: usize, affine: bool, pool_bn: bool) -> Self {
         use Primitive::*;
         match prim {
             None => CandidateOp::Zero { stride },
@@ -287,7 +298,7 @@ impl CandidateOp {
                 max: prim == MaxPool3x3,
                 stride,
                 // The search code wraps pools as Sequential(pool, BN): the BN is module "1".
-                bn: BatchNorm::new(b, "1", c, false),
+                bn: pool_bn.then(|| BatchNorm::new(b, "1", c, false)),
             },
             SepConv3x3 | SepConv5x5 => {
                 let k = if prim == SepConv3x3 { 3 } else { 5 };
@@ -335,7 +346,10 @@ impl CandidateOp {
                         .with_count_include_pad(false);
                     avg_pool2d(x, o)
                 };
-                bn.forward(f, y)
+                match bn {
+                    Some(bn) => bn.forward(f, y),
+                    None => y,
+                }
             }
             CandidateOp::Conv(blocks) => {
                 let mut y = x;

@@ -31,6 +31,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Continue an interrupted search from its newest intact checkpoint.
     Resume(ResumeArgs),
+    /// Print, convert (JSON ↔ DARTS text), draw (DOT, SVG) or validate a genotype.
+    Genotype(crate::genotype_cmd::GenotypeArgs),
     /// Write RUN_DIR/report.html (and the plots in RUN_DIR/plots) for a run, finished or not.
     Report(ReportArgs),
     /// λmax, λmin (and optionally the whole spectrum) of the α Hessian of the validation loss, for
@@ -323,6 +325,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Search(a) => search(a),
         Command::Resume(a) => resume(a),
+        Command::Genotype(a) => crate::genotype_cmd::genotype(a),
         Command::Report(a) => {
             let page = crate::report::write_report(&a.run)?;
             println!("report: {}", page.display());

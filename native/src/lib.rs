@@ -3,5 +3,6 @@
 pub mod cli;
 pub mod curvature;
 pub mod datasets;
+pub mod genotype_cmd;
 pub mod report;
 pub mod rundir;
