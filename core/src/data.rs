@@ -103,6 +103,14 @@ impl Dataset {
         self
     }
 
+    /// Drops the first `n` images (keeps the rest).
+    pub fn skip(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.pixels.drain(..n * self.image_len());
+        self.labels.drain(..n);
+        self
+    }
+
     /// Checks internal consistency (sizes, labels in range).
     pub fn validate(&self) -> Result<(), CoreError> {
         if self.is_empty() {

@@ -23,5 +23,6 @@ pub mod rng;
 pub mod search;
 pub mod space;
 pub mod state;
+pub mod train;
 
 pub use error::CoreError;

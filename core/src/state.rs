@@ -72,59 +72,68 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// Named f32 vectors and a JSON metadata string as one safetensors buffer (the metadata under
+/// the key `rdarts`).
+pub fn pack(named: &[(String, Vec<f32>)], meta_json: &str) -> Vec<u8> {
+    let bytes: Vec<(String, Vec<u8>, usize)> = named.iter().map(|(n, v)| (n.clone(), le_bytes(v), v.len())).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(n, b, len)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b).expect("sizes agree")))
+        .collect();
+    let mut info = HashMap::new();
+    info.insert("rdarts".to_string(), meta_json.to_string());
+    safetensors::serialize(views, Some(info.into_iter().collect())).expect("in-memory serialisation")
+}
+
+/// The metadata JSON of a [`pack`]ed buffer after checking its `format` and `version`, and the
+/// parsed tensors.
+pub fn unpack<'a>(source: &str, bytes: &'a [u8], format: &str) -> Result<(String, crate::interop::TensorFile<'a>), CoreError> {
+    let bad = |m: String| CoreError::data(source, m);
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not an rdarts checkpoint (unreadable header: {e})")))?;
+    let info = header.metadata().clone().unwrap_or_default();
+    let meta_json = info.get("rdarts").ok_or_else(|| bad("not an rdarts checkpoint (no 'rdarts' metadata)".into()))?.clone();
+    let probe: serde_json::Value = serde_json::from_str(&meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
+    let (found, version) = (probe["format"].as_str().unwrap_or(""), probe["version"].as_u64().unwrap_or(0));
+    if found != format {
+        return Err(bad(format!("format '{found}', expected '{format}'")));
+    }
+    if version != u64::from(VERSION) {
+        return Err(bad(format!("checkpoint format version {version}; this rdarts reads version {VERSION} (written by another rdarts version)")));
+    }
+    Ok((meta_json, crate::interop::TensorFile::parse(source, bytes)?))
+}
+
 impl Snapshot {
     /// The safetensors form.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut named: Vec<(String, Vec<u8>, usize)> = Vec::new();
-        let mut add = |name: String, v: &[f32]| named.push((name, le_bytes(v), v.len()));
-        for (i, w) in self.weights.iter().enumerate() {
-            add(format!("weights.{i:05}"), w);
-        }
-        for (i, w) in self.momentum.iter().enumerate() {
-            add(format!("momentum.{i:05}"), w);
-        }
-        add("alpha.normal".into(), &self.alpha.0);
-        add("alpha.reduce".into(), &self.alpha.1);
-        for (i, m) in self.adam.m.iter().enumerate() {
-            add(format!("adam.m.{i}"), m);
-        }
-        for (i, v) in self.adam.v.iter().enumerate() {
-            add(format!("adam.v.{i}"), v);
-        }
-        for (i, m) in self.bn_mean.iter().enumerate() {
-            add(format!("bn.mean.{i:05}"), m);
-        }
-        for (i, v) in self.bn_var.iter().enumerate() {
-            add(format!("bn.var.{i:05}"), v);
-        }
-        let views: Vec<(String, safetensors::tensor::TensorView)> = named
-            .iter()
-            .map(|(n, b, len)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b).expect("sizes agree")))
-            .collect();
-        let mut info = HashMap::new();
-        info.insert("rdarts".to_string(), serde_json::to_string(&self.meta).expect("metadata serialises"));
-        info.insert("adam_t".to_string(), self.adam.t.to_string());
-        safetensors::serialize(views, Some(info.into_iter().collect())).expect("in-memory serialisation")
+        let mut named: Vec<(String, Vec<f32>)> = Vec::new();
+        let mut add = |prefix: &str, list: &[Vec<f32>], width: usize| {
+            for (i, v) in list.iter().enumerate() {
+                named.push((format!("{prefix}.{i:0width$}"), v.clone()));
+            }
+        };
+        add("weights", &self.weights, 5);
+        add("momentum", &self.momentum, 5);
+        add("adam.m", &self.adam.m, 1);
+        add("adam.v", &self.adam.v, 1);
+        add("bn.mean", &self.bn_mean, 5);
+        add("bn.var", &self.bn_var, 5);
+        named.push(("alpha.normal".into(), self.alpha.0.clone()));
+        named.push(("alpha.reduce".into(), self.alpha.1.clone()));
+        let mut meta = serde_json::to_value(&self.meta).expect("metadata serialises");
+        meta["adam_t"] = serde_json::json!(self.adam.t);
+        pack(&named, &meta.to_string())
     }
 
     /// Parses [`Snapshot::to_bytes`] output; `source` names the file in errors. Refuses another
     /// format or version.
     pub fn from_bytes(source: &str, bytes: &[u8]) -> Result<Snapshot, CoreError> {
         let bad = |m: String| CoreError::data(source, m);
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not an rdarts checkpoint (unreadable header: {e})")))?;
-        let info = header.metadata().clone().unwrap_or_default();
-        let meta_json = info.get("rdarts").ok_or_else(|| bad("not an rdarts checkpoint (no 'rdarts' metadata)".into()))?;
-        let probe: serde_json::Value = serde_json::from_str(meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
-        let (format, version) = (probe["format"].as_str().unwrap_or(""), probe["version"].as_u64().unwrap_or(0));
-        if format != FORMAT {
-            return Err(bad(format!("format '{format}', expected '{FORMAT}'")));
-        }
-        if version != u64::from(VERSION) {
-            return Err(bad(format!("checkpoint format version {version}; this rdarts reads version {VERSION} (written by another rdarts version)")));
-        }
-        let meta: SnapshotMeta = serde_json::from_value(probe).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
-        let t: u64 = info.get("adam_t").and_then(|s| s.parse().ok()).ok_or_else(|| bad("corrupt metadata: adam_t".into()))?;
-        let file = crate::interop::TensorFile::parse(source, bytes)?;
+        let (meta_json, file) = unpack(source, bytes, FORMAT)?;
+        let mut value: serde_json::Value = serde_json::from_str(&meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
+        let t = value.get("adam_t").and_then(|v| v.as_u64()).ok_or_else(|| bad("corrupt metadata: adam_t".into()))?;
+        value.as_object_mut().map(|o| o.remove("adam_t"));
+        let meta: SnapshotMeta = serde_json::from_value(value).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
         let get = |name: &str| file.f32(name, None).map(|(v, _)| v);
         let list = |prefix: &str, n: usize, width: usize| -> Result<Vec<Vec<f32>>, CoreError> {
             (0..n).map(|i| get(&format!("{prefix}.{i:0width$}"))).collect()

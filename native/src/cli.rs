@@ -31,6 +31,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Continue an interrupted search from its newest intact checkpoint.
     Resume(ResumeArgs),
+    /// Train a genotype from scratch and report its test error (SPEC §11).
+    Train(crate::train_cmd::TrainArgs),
     /// Print, convert (JSON ↔ DARTS text), draw (DOT, SVG) or validate a genotype.
     Genotype(crate::genotype_cmd::GenotypeArgs),
     /// Write RUN_DIR/report.html (and the plots in RUN_DIR/plots) for a run, finished or not.
@@ -233,6 +235,11 @@ pub struct SearchArgs {
 
 /// Reads a configuration file (TOML or JSON by extension, else by content).
 pub fn read_config_file(path: &Path) -> Result<SearchConfig> {
+    read_config_file_as(path)
+}
+
+/// Reads any configuration type from a TOML or JSON file.
+pub fn read_config_file_as<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
     if is_json {
@@ -326,6 +333,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search(a),
         Command::Resume(a) => resume(a),
         Command::Genotype(a) => crate::genotype_cmd::genotype(a),
+        Command::Train(a) => crate::train_cmd::train(a),
         Command::Report(a) => {
             let page = crate::report::write_report(&a.run)?;
             println!("report: {}", page.display());
@@ -338,20 +346,36 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// What `run.json` records: how to get the data and device back when the run is resumed.
 #[derive(serde::Serialize, serde::Deserialize, Debug)]
-struct RunInfo {
+pub struct RunInfo {
+    /// What the run does: `search` or `train`.
+    #[serde(default = "search_kind")]
+    pub kind: String,
     /// rdarts version that started the run.
-    rdarts: String,
+    pub rdarts: String,
     /// Data set name (as on the command line).
-    dataset: String,
+    pub dataset: String,
     /// Its folder, if it has one.
-    data: Option<PathBuf>,
+    pub data: Option<PathBuf>,
     /// Checkpoints kept.
-    keep_checkpoints: usize,
+    pub keep_checkpoints: usize,
+}
+
+fn search_kind() -> String {
+    "search".into()
+}
+
+impl RunInfo {
+    /// Reads `dir/run.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let p = dir.join("run.json");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read (is this a run directory?)", p.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid", p.display()))
+    }
 }
 
 /// FNV-1a fingerprint of a configuration's JSON form (a checkpoint names the configuration it
 /// was written for).
-fn fingerprint(config: &SearchConfig) -> String {
+pub fn fingerprint<T: serde::Serialize>(config: &T) -> String {
     let json = serde_json::to_string(config).expect("configurations serialise");
     let h = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
     format!("{h:016x}")
@@ -387,7 +411,7 @@ fn search(a: SearchArgs) -> Result<()> {
     let search = Search::new(config, data, &backend.device)?;
     let dataset = a.dataset.to_possible_value().expect("named").get_name().to_string();
     let data_dir = a.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
-    let info = RunInfo { rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data: data_dir, keep_checkpoints: a.keep_checkpoints };
+    let info = RunInfo { kind: search_kind(), rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data: data_dir, keep_checkpoints: a.keep_checkpoints };
     run.write("config.json", serde_json::to_string_pretty(&search.config)?.as_bytes())?;
     run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
     describe(&search, load_seconds);
@@ -426,7 +450,7 @@ struct Loaded {
 
 fn load_checkpoint(dir: &Path) -> Result<Loaded> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).with_context(|| format!("{}: cannot read (is this a run directory?)", dir.join(name).display()));
-    let info: RunInfo = serde_json::from_str(&read("run.json")?).with_context(|| format!("{}: invalid", dir.join("run.json").display()))?;
+    let info = RunInfo::read(dir)?;
     let config: SearchConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}: invalid", dir.join("config.json").display()))?;
     let checkpoints = RunDir::open(dir)?.checkpoints()?;
     if checkpoints.is_empty() {
@@ -468,6 +492,9 @@ pub fn load_run(dir: &Path, device: &burn::tensor::Device) -> Result<(Search, Pa
 
 fn resume(a: ResumeArgs) -> Result<()> {
     let dir = &a.run;
+    if RunInfo::read(dir)?.kind == "train" {
+        return crate::train_cmd::resume_train(dir, a.backend, a.quiet);
+    }
     if dir.join(crate::rundir::DONE_FILE).exists() {
         bail!("{}: the run has finished (genotype.json exists); nothing to resume", dir.display());
     }
@@ -489,13 +516,14 @@ fn resume(a: ResumeArgs) -> Result<()> {
     drive(search, &mut run, info.keep_checkpoints, a.quiet, checkpoints[index].0)
 }
 
-fn parse_dataset(name: &str) -> Result<DatasetName> {
+/// A data set named in run.json.
+pub fn parse_dataset(name: &str) -> Result<DatasetName> {
     <DatasetName as ValueEnum>::from_str(name, true).map_err(|e| anyhow::anyhow!("run.json: unknown dataset '{name}': {e}"))
 }
 
 /// Runs the remaining epochs of `search`, writing every artifact and a checkpoint per epoch.
 fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq: u64) -> Result<()> {
-    let config_id = fingerprint(&serde_json::from_str(&std::fs::read_to_string(run.path.join("config.json"))?)?);
+    let config_id = fingerprint(&serde_json::from_str::<SearchConfig>(&std::fs::read_to_string(run.path.join("config.json"))?)?);
     let epochs = search.config.epochs;
     while !search.finished() {
         let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };

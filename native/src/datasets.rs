@@ -27,6 +27,27 @@ pub enum DatasetName {
 
 /// Loads the training data of `name`, reading files under `dir` where the set needs them.
 pub fn load(name: DatasetName, dir: Option<&Path>) -> Result<Dataset> {
+    load_part(name, dir, false)
+}
+
+/// Images of the embedded digits held out as their test set (the last 2 000 of 10 000).
+pub const DIGITS_TEST: usize = 2000;
+
+/// Training and test data of `name` for training a genotype from scratch: the data sets' own test
+/// files (CIFAR `test_batch`/`test`, MNIST `t10k-*`, SVHN `test_32x32.mat`); the embedded digits
+/// are split 8 000 / 2 000.
+pub fn load_train_test(name: DatasetName, dir: Option<&Path>) -> Result<(Dataset, Dataset)> {
+    if name == DatasetName::Digits {
+        let all = load_part(name, dir, false)?;
+        let n = all.len();
+        let (train, mut test) = (all.clone().truncate(n - DIGITS_TEST), all.skip(n - DIGITS_TEST));
+        test.name = format!("{} (held-out last {DIGITS_TEST})", test.name);
+        return Ok((train, test));
+    }
+    Ok((load_part(name, dir, false)?, load_part(name, dir, true)?))
+}
+
+fn load_part(name: DatasetName, dir: Option<&Path>, test: bool) -> Result<Dataset> {
     if name == DatasetName::Digits {
         if dir.is_some() {
             bail!("--data is not used with --dataset digits (the digits are embedded)");
@@ -39,24 +60,26 @@ pub fn load(name: DatasetName, dir: Option<&Path>) -> Result<Dataset> {
     }
     match name {
         DatasetName::Digits => unreachable!(),
-        DatasetName::Mnist => load_idx(DataKind::Mnist, dir, "MNIST"),
-        DatasetName::FashionMnist => load_idx(DataKind::FashionMnist, dir, "FashionMNIST"),
+        DatasetName::Mnist => load_idx(DataKind::Mnist, dir, "MNIST", test),
+        DatasetName::FashionMnist => load_idx(DataKind::FashionMnist, dir, "FashionMNIST", test),
         DatasetName::Cifar10 => {
-            let bin: Vec<String> = (1..=5).map(|i| format!("data_batch_{i}.bin")).collect();
-            let py: Vec<String> = (1..=5).map(|i| format!("data_batch_{i}")).collect();
+            let (bin, py): (Vec<String>, Vec<String>) = if test {
+                (vec!["test_batch.bin".into()], vec!["test_batch".into()])
+            } else {
+                ((1..=5).map(|i| format!("data_batch_{i}.bin")).collect(), (1..=5).map(|i| format!("data_batch_{i}")).collect())
+            };
             load_cifar(DataKind::Cifar10, dir, ("cifar-10-batches-bin", &bin), ("cifar-10-batches-py", &py))
         }
-        DatasetName::Cifar100 => load_cifar(
-            DataKind::Cifar100,
-            dir,
-            ("cifar-100-binary", &["train.bin".to_string()]),
-            ("cifar-100-python", &["train".to_string()]),
-        ),
+        DatasetName::Cifar100 => {
+            let (bin, py) = if test { ("test.bin", "test") } else { ("train.bin", "train") };
+            load_cifar(DataKind::Cifar100, dir, ("cifar-100-binary", &[bin.to_string()]), ("cifar-100-python", &[py.to_string()]))
+        }
         DatasetName::Svhn => {
-            let path = [dir.join("train_32x32.mat"), dir.join("svhn").join("train_32x32.mat")]
+            let file = if test { "test_32x32.mat" } else { "train_32x32.mat" };
+            let path = [dir.join(file), dir.join("svhn").join(file)]
                 .into_iter()
                 .find(|p| p.is_file())
-                .with_context(|| format!("{}: no train_32x32.mat here or in svhn/", dir.display()))?;
+                .with_context(|| format!("{}: no {file} here or in svhn/", dir.display()))?;
             let bytes = read(&path)?;
             Ok(formats::svhn_dataset(&path.display().to_string(), &bytes)?)
         }
@@ -103,15 +126,16 @@ fn load_cifar(kind: DataKind, dir: &Path, bin: (&str, &[String]), py: (&str, &[S
     Ok(formats::cifar_dataset(kind, &format!("{kind:?} ({})", root.display()), parts)?)
 }
 
-fn load_idx(kind: DataKind, dir: &Path, torchvision: &str) -> Result<Dataset> {
+fn load_idx(kind: DataKind, dir: &Path, torchvision: &str, test: bool) -> Result<Dataset> {
+    let prefix = if test { "t10k" } else { "train" };
     let roots = [dir.to_path_buf(), dir.join(torchvision).join("raw"), dir.join(torchvision)];
     let pick = |stem: &str| -> Option<PathBuf> {
         roots.iter().flat_map(|r| [r.join(stem), r.join(format!("{stem}.gz"))]).find(|p| p.is_file())
     };
-    let images = pick("train-images-idx3-ubyte")
-        .with_context(|| format!("{}: no train-images-idx3-ubyte[.gz] here or in {torchvision}/raw", dir.display()))?;
-    let labels = pick("train-labels-idx1-ubyte")
-        .with_context(|| format!("{}: no train-labels-idx1-ubyte[.gz] beside {}", dir.display(), images.display()))?;
+    let images = pick(&format!("{prefix}-images-idx3-ubyte"))
+        .with_context(|| format!("{}: no {prefix}-images-idx3-ubyte[.gz] here or in {torchvision}/raw", dir.display()))?;
+    let labels = pick(&format!("{prefix}-labels-idx1-ubyte"))
+        .with_context(|| format!("{}: no {prefix}-labels-idx1-ubyte[.gz] beside {}", dir.display(), images.display()))?;
     let name = format!("{kind:?} ({})", images.parent().unwrap_or(dir).display());
     Ok(formats::idx_dataset(kind, &name, &read(&images)?, &read(&labels)?)?)
 }

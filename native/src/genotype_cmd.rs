@@ -36,6 +36,19 @@ pub struct GenotypeArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Also print the parameter count of its evaluation network (SPEC §11; with the paper's
+    /// CIFAR-10 shape unless changed below), without and with the auxiliary head.
+    #[arg(long)]
+    pub params: bool,
+    /// Evaluation network: initial channels (with --params).
+    #[arg(long, default_value_t = 36)]
+    pub init_channels: usize,
+    /// Evaluation network: cells (with --params).
+    #[arg(long, default_value_t = 20)]
+    pub layers: usize,
+    /// Evaluation network: classes (with --params).
+    #[arg(long, default_value_t = 10)]
+    pub classes: usize,
 }
 
 /// Reads a genotype from DARTS text, a file (JSON or text) or a run directory.
@@ -83,6 +96,14 @@ pub fn genotype(a: GenotypeArgs) -> Result<()> {
         let space = SearchSpace::new(id, g.nodes())?;
         g.validate(Some(&space))?;
         eprintln!("valid in space {id} ({} nodes)", g.nodes());
+    }
+    if a.params {
+        let cfg = rdarts_core::evalnet::EvalConfig { channels: a.init_channels, layers: a.layers, classes: a.classes, ..Default::default() };
+        let net = rdarts_core::evalnet::EvalNet::new(&cfg, &g)?;
+        eprintln!(
+            "evaluation network (C = {}, {} cells, {} classes, 32×32 RGB): {} parameters without the auxiliary head, auxiliary head {}",
+            a.init_channels, a.layers, a.classes, net.num_params(), net.num_aux_params()
+        );
     }
     let out = match a.to {
         GenotypeFormat::Text => format!("{g}\n"),

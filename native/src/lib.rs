@@ -6,3 +6,4 @@ pub mod datasets;
 pub mod genotype_cmd;
 pub mod report;
 pub mod rundir;
+pub mod train_cmd;

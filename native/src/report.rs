@@ -248,6 +248,35 @@ pub fn alpha_svg(rec: &RunRecord, kind: CellKind) -> Result<String> {
     Ok(s)
 }
 
+/// Training and test accuracy of a from-scratch training run over its epochs.
+pub fn train_curves_svg(history: &[rdarts_core::train::TrainEpoch]) -> Result<String> {
+    let mut s = String::new();
+    let draw = |s: &mut String| -> Plot {
+        let root = SVGBackend::with_string(s, (640, 320)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("accuracy (%) while training from scratch", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0f64..history.len().max(1) as f64, 0f64..100f64)?;
+        chart.configure_mesh().x_desc("epoch").draw()?;
+        for (name, colour, get) in [("train", PALETTE[0], 0), ("test", PALETTE[1], 1)] {
+            let pts: Vec<(f64, f64)> = history.iter().map(|e| (e.epoch as f64, 100.0 * if get == 0 { e.train_acc } else { e.test_acc })).collect();
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 2, colour.filled())))?;
+            chart
+                .draw_series(LineSeries::new(pts, colour.stroke_width(2)))?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw(&mut s).map_err(|e| anyhow::anyhow!("drawing the training curves: {e}"))?;
+    Ok(s)
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -1,0 +1,354 @@
+//! Training a found genotype from scratch (SPEC §11): the evaluation network, SGD with cosine
+//! annealing to 0, the auxiliary head's loss (weight 0.4), drop-path ramped linearly over the
+//! epochs, Cutout; test accuracy in evaluation mode (running BatchNorm statistics, no drop-path).
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Augment, Dataset, epoch_batches, make_batch};
+use crate::error::CoreError;
+use crate::evalnet::{EvalConfig, EvalNet};
+use crate::genotype::Genotype;
+use crate::network::{correct, cross_entropy};
+use crate::optim::{Sgd, clip_global_norm, cosine_lr};
+use crate::params::{BnStats, Fwd, Mode, Weights, init_weights, scalar};
+use crate::rng::Rng;
+use crate::search::web_time_now;
+
+/// Every knob of a training run. `Default` is the paper's CIFAR-10 setting (SPEC §11).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// The network (input shape and classes are taken from the data).
+    pub net: EvalConfig,
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Initial learning rate (cosine-annealed to `lr_min`).
+    pub lr: f64,
+    /// Final learning rate.
+    pub lr_min: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Global gradient-norm clip.
+    pub grad_clip: f64,
+    /// Weight of the auxiliary head's loss.
+    pub auxiliary_weight: f64,
+    /// Drop-path probability at the last epoch (p · epoch / epochs).
+    pub drop_path_prob: f64,
+    /// Augmentation of training batches.
+    pub augment: Augment,
+    /// Use only the first N images of the training set (0 = all).
+    pub max_images: usize,
+    /// Evaluate on at most N test images (0 = all).
+    pub test_images: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            net: EvalConfig::default(),
+            epochs: 600,
+            batch_size: 96,
+            seed: 0,
+            lr: 0.025,
+            lr_min: 0.0,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            grad_clip: 5.0,
+            auxiliary_weight: 0.4,
+            drop_path_prob: 0.2,
+            augment: Augment { cutout: 16, ..Augment::default() },
+            max_images: 0,
+            test_images: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The paper's CIFAR-10 setting.
+    pub fn paper() -> Self {
+        Self::default()
+    }
+
+    /// A few minutes on a 2-core CPU with the embedded digits: C = 8, 6 cells, no auxiliary head
+    /// (28×28 inputs leave 7×7 features at 2/3 depth), 3 epochs on 2 048 images, batch 32.
+    pub fn small() -> Self {
+        TrainConfig {
+            net: EvalConfig { channels: 8, layers: 6, auxiliary: false, ..EvalConfig::default() },
+            epochs: 3,
+            batch_size: 32,
+            lr: 0.05,
+            drop_path_prob: 0.1,
+            augment: Augment { cutout: 8, ..Augment::default() },
+            max_images: 2048,
+            test_images: 1000,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every field; errors name the field.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let check = |ok: bool, field: &str, msg: String| if ok { Ok(()) } else { Err(CoreError::invalid(field, msg)) };
+        check(self.epochs > 0, "epochs", format!("must be at least 1, found {}", self.epochs))?;
+        check(self.batch_size > 0, "batch_size", format!("must be at least 1, found {}", self.batch_size))?;
+        check(self.lr.is_finite() && self.lr > 0.0, "lr", format!("must be positive, found {}", self.lr))?;
+        check((0.0..1.0).contains(&self.drop_path_prob), "drop_path_prob", format!("must be in [0, 1), found {}", self.drop_path_prob))?;
+        check(self.auxiliary_weight >= 0.0, "auxiliary_weight", format!("must be non-negative, found {}", self.auxiliary_weight))?;
+        Ok(())
+    }
+}
+
+/// One finished epoch.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainEpoch {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Drop-path probability used.
+    pub drop_prob: f64,
+    /// Mean training loss (with the auxiliary term).
+    pub train_loss: f64,
+    /// Training accuracy.
+    pub train_acc: f64,
+    /// Test loss (evaluation mode).
+    pub test_loss: f64,
+    /// Test accuracy.
+    pub test_acc: f64,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// A training run's state.
+pub struct Trainer {
+    /// Configuration (input shape filled in from the data).
+    pub config: TrainConfig,
+    /// The network.
+    pub net: EvalNet,
+    /// Weights.
+    pub weights: Weights,
+    /// Optimiser.
+    pub sgd: Sgd,
+    /// BatchNorm running statistics.
+    pub stats: BnStats,
+    /// Next epoch.
+    pub epoch: usize,
+    /// Data order and augmentation.
+    pub data_rng: Rng,
+    /// Drop-path draws.
+    pub model_rng: Rng,
+    /// Finished epochs.
+    pub history: Vec<TrainEpoch>,
+    train: Dataset,
+    test: Dataset,
+    device: Device,
+}
+
+impl Trainer {
+    /// Sets up training of `genotype` on `train`, testing on `test`.
+    pub fn new(mut config: TrainConfig, genotype: &Genotype, train: Dataset, test: Dataset, device: &Device) -> Result<Self, CoreError> {
+        config.validate()?;
+        config.net.in_channels = train.channels;
+        config.net.image_size = train.size;
+        config.net.classes = train.classes;
+        let train = if config.max_images > 0 { train.truncate(config.max_images) } else { train };
+        let test = if config.test_images > 0 { test.truncate(config.test_images) } else { test };
+        train.validate()?;
+        test.validate()?;
+        let net = EvalNet::new(&config.net, genotype)?;
+        let mut root = Rng::new(config.seed);
+        let weights = init_weights(&net.specs, &mut root.fork(1), device);
+        let sgd = Sgd::new(&weights.tensors, config.momentum, config.weight_decay);
+        let stats = BnStats::new(&net.bn_channels, device);
+        Ok(Trainer {
+            data_rng: root.fork(2),
+            model_rng: root.fork(3),
+            config,
+            net,
+            weights,
+            sgd,
+            stats,
+            epoch: 0,
+            history: Vec::new(),
+            train,
+            test,
+            device: device.clone(),
+        })
+    }
+
+    /// Whether every epoch has run.
+    pub fn finished(&self) -> bool {
+        self.epoch >= self.config.epochs
+    }
+
+    /// Runs the next epoch and evaluates on the test set; `progress(step, steps, loss)` after each step.
+    pub fn run_epoch(&mut self, progress: &mut dyn FnMut(usize, usize, f64)) -> Result<TrainEpoch, CoreError> {
+        let start = web_time_now();
+        let cfg = self.config.clone();
+        let epoch = self.epoch;
+        let lr = cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs);
+        let drop_prob = cfg.drop_path_prob * epoch as f64 / cfg.epochs as f64;
+        let all: Vec<usize> = (0..self.train.len()).collect();
+        let batches = epoch_batches(&all, cfg.batch_size, &mut self.data_rng);
+        let (mut loss_sum, mut hits, mut seen) = (0.0, 0usize, 0usize);
+        for (step, idx) in batches.iter().enumerate() {
+            let b = make_batch(&self.train, idx, Some(&cfg.augment), &mut self.data_rng);
+            let w = self.weights.leaves();
+            let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None };
+            let (logits, aux) = self.net.forward(&mut f, b.tensor(&self.device).autodiff());
+            hits += correct(&logits, &b.y);
+            let mut loss = cross_entropy(logits, &b.y);
+            if let Some(aux) = aux {
+                loss = loss + cross_entropy(aux, &b.y).mul_scalar(cfg.auxiliary_weight);
+            }
+            let l = scalar(&loss);
+            if !l.is_finite() {
+                return Err(CoreError::Numerical(format!("training loss became {l} at epoch {epoch}, step {step}")));
+            }
+            let grads = loss.backward();
+            let mut g = w.grads(&grads);
+            clip_global_norm(&mut g, cfg.grad_clip);
+            self.sgd.step(&mut self.weights.tensors, &g, lr);
+            loss_sum += l * b.y.len() as f64;
+            seen += b.y.len();
+            progress(step, batches.len(), l);
+        }
+        let (test_loss, test_acc) = self.evaluate();
+        self.epoch += 1;
+        let report = TrainEpoch {
+            epoch,
+            lr,
+            drop_prob,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: hits as f64 / seen.max(1) as f64,
+            test_loss,
+            test_acc,
+            seconds: web_time_now() - start,
+        };
+        self.history.push(report.clone());
+        Ok(report)
+    }
+
+    /// Loss and accuracy on the test set, evaluation mode.
+    pub fn evaluate(&mut self) -> (f64, f64) {
+        let (mut loss, mut hits) = (0.0, 0usize);
+        let mut rng = Rng::new(0);
+        let idx: Vec<usize> = (0..self.test.len()).collect();
+        for chunk in idx.chunks(self.config.batch_size.max(64)) {
+            let b = make_batch(&self.test, chunk, None, &mut rng);
+            let mut f = Fwd { w: &self.weights, mode: Mode::Eval, stats: Some(&mut self.stats), rng: &mut rng, drop_prob: 0.0, tape: None };
+            let (logits, _) = self.net.forward(&mut f, b.tensor(&self.device));
+            hits += correct(&logits, &b.y);
+            loss += scalar(&cross_entropy(logits, &b.y)) * chunk.len() as f64;
+        }
+        let n = self.test.len().max(1) as f64;
+        (loss / n, hits as f64 / n)
+    }
+
+    /// The state as safetensors bytes (weights, momentum, BatchNorm statistics; epoch, random
+    /// streams and history in the metadata).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let meta = TrainMeta {
+            format: TRAIN_FORMAT.into(),
+            version: crate::state::VERSION,
+            config: self.config.clone(),
+            genotype: self.net.genotype.clone(),
+            epoch: self.epoch,
+            data_rng: self.data_rng.clone(),
+            model_rng: self.model_rng.clone(),
+            history: self.history.clone(),
+            extra: Default::default(),
+        };
+        self.to_bytes_with(meta)
+    }
+
+    fn to_bytes_with(&self, meta: TrainMeta) -> Vec<u8> {
+        let mut named = Vec::new();
+        for (i, w) in self.weights.to_host().into_iter().enumerate() {
+            named.push((format!("weights.{i:05}"), w));
+        }
+        for (i, m) in self.sgd.state().into_iter().enumerate() {
+            named.push((format!("momentum.{i:05}"), m));
+        }
+        for (i, m) in self.stats.mean.iter().enumerate() {
+            named.push((format!("bn.mean.{i:05}"), crate::params::to_vec(m)));
+        }
+        for (i, v) in self.stats.var.iter().enumerate() {
+            named.push((format!("bn.var.{i:05}"), crate::params::to_vec(v)));
+        }
+        crate::state::pack(&named, &serde_json::to_string(&meta).expect("metadata serialises"))
+    }
+
+    /// Restores a state written by [`Trainer::to_bytes`] for the same configuration and genotype.
+    pub fn restore(&mut self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
+        let (meta_json, file) = crate::state::unpack(source, bytes, TRAIN_FORMAT)?;
+        let meta: TrainMeta = serde_json::from_str(&meta_json).map_err(|e| CoreError::data(source, format!("corrupt metadata: {e}")))?;
+        if meta.config != self.config || meta.genotype != self.net.genotype {
+            return Err(CoreError::data(source, "written for another configuration or genotype"));
+        }
+        let get = |n: String| file.f32(&n, None).map(|(v, _)| v);
+        let n = self.net.specs.len();
+        let weights: Vec<Vec<f32>> = (0..n).map(|i| get(format!("weights.{i:05}"))).collect::<Result<_, _>>()?;
+        let momentum: Vec<Vec<f32>> = (0..n).map(|i| get(format!("momentum.{i:05}"))).collect::<Result<_, _>>()?;
+        for (w, s) in weights.iter().zip(&self.net.specs) {
+            if w.len() != s.numel() {
+                return Err(CoreError::data(source, format!("'{}' has {} values, expected {}", s.name, w.len(), s.numel())));
+            }
+        }
+        let nb = self.net.bn_channels.len();
+        let mean: Vec<Vec<f32>> = (0..nb).map(|i| get(format!("bn.mean.{i:05}"))).collect::<Result<_, _>>()?;
+        let var: Vec<Vec<f32>> = (0..nb).map(|i| get(format!("bn.var.{i:05}"))).collect::<Result<_, _>>()?;
+        let d = &self.device;
+        self.weights = Weights::from_host(&weights, d);
+        self.sgd.load_state(&momentum, d);
+        self.stats.mean = mean.into_iter().map(|v| crate::params::tensor1(v, d)).collect();
+        self.stats.var = var.into_iter().map(|v| crate::params::tensor1(v, d)).collect();
+        self.epoch = meta.epoch;
+        self.data_rng = meta.data_rng.clone();
+        self.model_rng = meta.model_rng.clone();
+        self.history = meta.history.clone();
+        Ok(meta)
+    }
+
+    /// [`Trainer::to_bytes`] with front-end data in the metadata.
+    pub fn to_bytes_extra(&self, extra: std::collections::BTreeMap<String, serde_json::Value>) -> Vec<u8> {
+        let bytes = self.to_bytes();
+        let (meta_json, _) = crate::state::unpack("state", &bytes, TRAIN_FORMAT).expect("own output parses");
+        let mut meta: TrainMeta = serde_json::from_str(&meta_json).expect("own metadata");
+        meta.extra = extra;
+        self.to_bytes_with(meta)
+    }
+}
+
+/// Format name of training checkpoints.
+pub const TRAIN_FORMAT: &str = "rdarts-train-state";
+
+/// Metadata of a training checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainMeta {
+    /// [`TRAIN_FORMAT`].
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// Configuration.
+    pub config: TrainConfig,
+    /// The genotype trained.
+    pub genotype: Genotype,
+    /// Next epoch.
+    pub epoch: usize,
+    /// Data stream.
+    pub data_rng: Rng,
+    /// Drop-path stream.
+    pub model_rng: Rng,
+    /// Finished epochs.
+    pub history: Vec<TrainEpoch>,
+    /// Front-end data (file lengths).
+    #[serde(default)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+}

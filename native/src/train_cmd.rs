@@ -1,0 +1,230 @@
+//! `rdarts train`: a genotype trained from scratch (SPEC §11), with checkpoints, metrics, a
+//! learning-curve plot, and `rdarts resume` for interrupted runs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rdarts_core::backend;
+use rdarts_core::train::{TrainConfig, Trainer};
+
+use crate::cli::{BackendArg, RunInfo, fingerprint, parse_dataset, read_config_file_as};
+use crate::datasets::{self, DatasetName};
+use crate::rundir::RunDir;
+
+/// Starting settings of `rdarts train`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TrainPreset {
+    /// Minutes on a laptop CPU with the embedded digits (C = 8, 6 cells, 3 epochs).
+    Small,
+    /// The paper's CIFAR-10 evaluation (C = 36, 20 cells, auxiliary head, 600 epochs, batch 96).
+    Paper,
+}
+
+/// Arguments of `rdarts train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// The genotype: DARTS text `Genotype(...)`, a .json/.txt file, or a search's run directory.
+    pub genotype: String,
+    /// Starting settings.
+    #[arg(long, value_enum, default_value_t = TrainPreset::Small)]
+    pub preset: TrainPreset,
+    /// A TOML or JSON training configuration (missing fields: the paper's values).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Initial learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Initial channels C.
+    #[arg(long)]
+    pub init_channels: Option<usize>,
+    /// Number of cells.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Weight of the auxiliary head's loss; 0 leaves the head out.
+    #[arg(long)]
+    pub auxiliary_weight: Option<f64>,
+    /// Drop-path probability at the last epoch.
+    #[arg(long)]
+    pub drop_path_prob: Option<f64>,
+    /// Cutout side length (0 = off).
+    #[arg(long)]
+    pub cutout: Option<usize>,
+    /// Use only the first N training images (0 = all).
+    #[arg(long)]
+    pub max_images: Option<usize>,
+    /// Evaluate on at most N test images (0 = all).
+    #[arg(long)]
+    pub test_images: Option<usize>,
+    /// Data set.
+    #[arg(long, value_enum, default_value_t = DatasetName::Digits)]
+    pub dataset: DatasetName,
+    /// Folder holding the data set's files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Run directory.
+    #[arg(long, default_value = "runs/train")]
+    pub out: PathBuf,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Checkpoints to keep.
+    #[arg(long, default_value_t = 2)]
+    pub keep_checkpoints: usize,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+    let mut c = match &a.config {
+        Some(p) => read_config_file_as(p)?,
+        None => match a.preset {
+            TrainPreset::Small => TrainConfig::small(),
+            TrainPreset::Paper => TrainConfig::paper(),
+        },
+    };
+    macro_rules! set {
+        ($($flag:ident => $($field:ident).+),* $(,)?) => { $( if let Some(v) = a.$flag { c.$($field).+ = v; } )* };
+    }
+    set!(epochs => epochs, batch_size => batch_size, seed => seed, lr => lr, init_channels => net.channels,
+         layers => net.layers, auxiliary_weight => auxiliary_weight, drop_path_prob => drop_path_prob,
+         cutout => augment.cutout, max_images => max_images, test_images => test_images);
+    if a.auxiliary_weight == Some(0.0) {
+        c.net.auxiliary = false;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Runs `rdarts train`.
+pub fn train(a: TrainArgs) -> Result<()> {
+    let config = train_config(&a)?;
+    let genotype = crate::genotype_cmd::load_genotype(&a.genotype)?;
+    let (train, test) = datasets::load_train_test(a.dataset, a.data.as_deref())?;
+    let backend = backend::select(a.backend.into())?;
+    println!("backend: {backend}");
+    if a.out.join("config.json").exists() && !a.overwrite {
+        let done = if a.out.join("result.json").exists() { "a finished" } else { "an unfinished" };
+        bail!("{}: already holds {done} run; `rdarts resume {}` continues an unfinished one, --overwrite replaces it", a.out.display(), a.out.display());
+    }
+    let mut run = RunDir::create(&a.out, true)?;
+    let _ = std::fs::remove_file(a.out.join("result.json"));
+    let trainer = Trainer::new(config, &genotype, train, test, &backend.device)?;
+    let dataset = a.dataset.to_possible_value().expect("named").get_name().to_string();
+    let data = a.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
+    let info = RunInfo { kind: "train".into(), rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data, keep_checkpoints: a.keep_checkpoints };
+    run.write("config.json", serde_json::to_string_pretty(&trainer.config)?.as_bytes())?;
+    run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
+    run.write("genotype.txt", format!("{genotype}\n").as_bytes())?;
+    drive(trainer, &mut run, a.keep_checkpoints, a.quiet, 0)
+}
+
+/// Continues an interrupted `rdarts train` run.
+pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<()> {
+    if dir.join("result.json").exists() {
+        bail!("{}: the run has finished (result.json exists); nothing to resume", dir.display());
+    }
+    let info = RunInfo::read(dir)?;
+    let config: TrainConfig = read_config_file_as(&dir.join("config.json"))?;
+    let genotype = crate::genotype_cmd::load_genotype(&dir.join("genotype.txt").display().to_string())?;
+    let (train, test) = datasets::load_train_test(parse_dataset(&info.dataset)?, info.data.as_deref())?;
+    let backend = backend::select(backend_arg.into())?;
+    println!("backend: {backend}");
+    let mut trainer = Trainer::new(config.clone(), &genotype, train, test, &backend.device)?;
+    let run = RunDir::open(dir)?;
+    let checkpoints = run.checkpoints()?;
+    let expected = fingerprint(&config);
+    let mut restored = None;
+    for (index, (seq, path)) in checkpoints.iter().enumerate().rev() {
+        let name = path.display().to_string();
+        let result = std::fs::read(path).with_context(|| format!("{name}: cannot read")).and_then(|b| trainer.restore(&name, &b).map_err(anyhow::Error::from));
+        match result {
+            Ok(meta) => {
+                if meta.extra.get("config").and_then(|v| v.as_str()) != Some(expected.as_str()) {
+                    bail!("{name}: written for another configuration than {}", dir.join("config.json").display());
+                }
+                restored = Some((*seq, meta));
+                break;
+            }
+            Err(e) => eprintln!("warning: {e:#}; {}", if index > 0 { "trying the previous one" } else { "no older checkpoint is left" }),
+        }
+    }
+    let Some((seq, meta)) = restored else {
+        bail!("{}: no usable checkpoint; start again with `rdarts train --overwrite`", dir.display());
+    };
+    let lengths = meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+    run.truncate_to(&lengths.into_iter().collect())?;
+    let mut run = RunDir::open(dir)?;
+    println!("resuming {} at epoch {}/{}", dir.display(), trainer.epoch + 1, trainer.config.epochs);
+    drive(trainer, &mut run, info.keep_checkpoints, quiet, seq)
+}
+
+fn drive(mut t: Trainer, run: &mut RunDir, keep: usize, quiet: bool, mut seq: u64) -> Result<()> {
+    let config_id = fingerprint(&t.config);
+    println!(
+        "train: {} parameters (auxiliary head {}), C = {}, {} cells, {} epochs, batch {}",
+        t.net.num_params(),
+        t.net.num_aux_params(),
+        t.config.net.channels,
+        t.config.net.layers,
+        t.config.epochs,
+        t.config.batch_size
+    );
+    while !t.finished() {
+        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("valid template").progress_chars("=> "));
+        bar.set_prefix(format!("{}/{}", t.epoch + 1, t.config.epochs));
+        let e = t.run_epoch(&mut |step, steps, loss| {
+            bar.set_length(steps as u64);
+            bar.set_position(step as u64 + 1);
+            bar.set_message(format!("loss {loss:.3}"));
+        })?;
+        bar.finish_and_clear();
+        println!(
+            "epoch {}/{}: train loss {:.3} acc {:.1}% | test loss {:.3} acc {:.1}% (error {:.2}%) | lr {:.4} drop-path {:.3} | {:.1}s",
+            e.epoch + 1, t.config.epochs, e.train_loss, 100.0 * e.train_acc, e.test_loss, 100.0 * e.test_acc, 100.0 * (1.0 - e.test_acc), e.lr, e.drop_prob, e.seconds
+        );
+        run.metric(&serde_json::to_value(&e)?)?;
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("config".to_string(), serde_json::json!(config_id));
+        extra.insert("files".to_string(), serde_json::Value::Object(run.lengths().into_iter().collect()));
+        seq += 1;
+        run.save_checkpoint(seq, &t.to_bytes_extra(extra), keep)?;
+        let svg = crate::report::train_curves_svg(&t.history)?;
+        std::fs::create_dir_all(run.path.join("plots"))?;
+        crate::rundir::write_atomic(&run.path.join("plots/curves.svg"), svg.as_bytes())?;
+    }
+    let last = t.history.last().context("no epoch ran")?;
+    let result = serde_json::json!({
+        "genotype": t.net.genotype.to_string(),
+        "test_accuracy": last.test_acc,
+        "test_error_percent": 100.0 * (1.0 - last.test_acc),
+        "parameters": t.net.num_params(),
+        "auxiliary_parameters": t.net.num_aux_params(),
+        "epochs": t.config.epochs,
+    });
+    run.write("result.json", serde_json::to_string_pretty(&result)?.as_bytes())?;
+    println!(
+        "test error {:.2}% (accuracy {:.2}%), {} parameters (+{} in the auxiliary head); results in {}",
+        100.0 * (1.0 - last.test_acc),
+        100.0 * last.test_acc,
+        t.net.num_params(),
+        t.net.num_aux_params(),
+        run.path.display()
+    );
+    Ok(())
+}
