@@ -274,15 +274,29 @@ impl Supernet {
     pub fn forward(&self, f: &mut Fwd, alpha: &Alpha, x: Tensor<4>) -> Tensor<2> {
         let w_normal = softmax(alpha.normal.clone(), 1);
         let w_reduce = softmax(alpha.reduce.clone(), 1);
+        self.forward_weighted(f, &w_normal, &w_reduce, None, x)
+    }
+
+    /// Logits with explicit op weights `[edges, K]` per cell type instead of softmax(α), and
+    /// optionally which (edge, op) pairs to compute at all (`active[e][k]`; the others count as
+    /// zero): the forward of one sampled architecture for random search with weight sharing.
+    pub fn forward_weighted(
+        &self,
+        f: &mut Fwd,
+        w_normal: &Tensor<2>,
+        w_reduce: &Tensor<2>,
+        active: Option<(&[Vec<bool>], &[Vec<bool>])>,
+        x: Tensor<4>,
+    ) -> Tensor<2> {
         let s = self.stem.forward(f, x);
         let s = self.stem_bn.forward(f, s);
         let (mut s0, mut s1) = (s.clone(), s);
         for cell in &self.cells {
-            let w = match cell.kind {
-                CellKind::Normal => &w_normal,
-                CellKind::Reduce => &w_reduce,
+            let (w, act) = match cell.kind {
+                CellKind::Normal => (w_normal, active.map(|a| a.0)),
+                CellKind::Reduce => (w_reduce, active.map(|a| a.1)),
             };
-            let out = cell.forward(f, s0, s1.clone(), w);
+            let out = cell.forward(f, s0, s1.clone(), w, act);
             s0 = s1;
             s1 = out;
         }
@@ -338,7 +352,7 @@ impl Cell {
 
     /// # Shapes
     /// `s0: [N, C_pp, H0, W0]`, `s1: [N, C_p, H, W]`, `w: [edges, K]` → `[N, nodes·C, H', W']`.
-    fn forward(&self, f: &mut Fwd, s0: Tensor<4>, s1: Tensor<4>, w: &Tensor<2>) -> Tensor<4> {
+    fn forward(&self, f: &mut Fwd, s0: Tensor<4>, s1: Tensor<4>, w: &Tensor<2>, active: Option<&[Vec<bool>]>) -> Tensor<4> {
         let s0 = match &self.pre0 {
             Pre0::Reduce(fr) => fr.forward(f, s0),
             Pre0::Conv(rcb) => rcb.forward(f, s0),
@@ -351,10 +365,12 @@ impl Cell {
             for (j, h) in states.iter().enumerate() {
                 let e = offset + j;
                 let edge = &self.edges[e];
+                let on = |k: usize| active.is_none_or(|a| a[e][k]);
                 let outputs = edge
                     .ops
                     .iter()
-                    .map(|op| (!op.is_zero()).then(|| op.forward(f, h.clone())))
+                    .enumerate()
+                    .map(|(k, op)| (!op.is_zero() && on(k)).then(|| op.forward(f, h.clone())))
                     .collect::<Vec<_>>();
                 let weights = w.clone().narrow(0, e, 1).reshape([edge.ops.len()]);
                 let mask = drop_path_mask(f, h, outputs.iter().flatten().next());

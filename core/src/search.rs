@@ -63,6 +63,37 @@ pub struct SearchConfig {
     pub hessian: HessianConfig,
     /// DARTS-ES / DARTS-ADA (SPEC §7, §8).
     pub robust: RobustConfig,
+    /// DARTS, or the random-search baseline with weight sharing (SPEC §10).
+    pub method: Method,
+    /// RS-ws: architectures sampled and evaluated with the shared weights at the end.
+    pub rs_candidates: usize,
+    /// RS-ws: validation batches each candidate is evaluated on.
+    pub rs_eval_batches: usize,
+}
+
+/// The search method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Differentiable architecture search (bi-level, SPEC §5).
+    Darts,
+    /// Random search with weight sharing (SPEC §10): the supernet trained on one uniformly
+    /// sampled architecture per batch, then sampled architectures ranked on validation data.
+    RsWs,
+}
+
+/// One architecture RS-ws sampled and evaluated with the shared weights.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SampledArch {
+    /// Index among the candidates.
+    pub index: usize,
+    /// The architecture.
+    pub genotype: Genotype,
+    /// Validation accuracy with the shared weights (training-mode BatchNorm: the running
+    /// statistics are shared by all architectures and fit none of them).
+    pub valid_acc: f64,
+    /// Validation loss.
+    pub valid_loss: f64,
 }
 
 /// When and how λmax is computed during a search (SPEC §6).
@@ -192,6 +223,9 @@ impl Default for SearchConfig {
             schedule_cutout: false,
             hessian: HessianConfig::default(),
             robust: RobustConfig::default(),
+            method: Method::Darts,
+            rs_candidates: 100,
+            rs_eval_batches: 2,
         }
     }
 }
@@ -266,6 +300,16 @@ impl SearchConfig {
         check(r.max_weight_decay.is_finite() && r.max_weight_decay > 0.0, "robust.max_weight_decay", format!("must be a positive number, found {}", r.max_weight_decay))?;
         check(r.drop_path_step > 0.0 && r.drop_path_step < 1.0, "robust.drop_path_step", format!("must be in (0, 1), found {}", r.drop_path_step))?;
         check((0.0..1.0).contains(&r.max_drop_path), "robust.max_drop_path", format!("must be in [0, 1), found {}", r.max_drop_path))?;
+        check(
+            self.method == Method::Darts || r.mode == RobustMode::Off,
+            "robust.mode",
+            "DARTS-ES/ADA watch the α Hessian, which random search does not have".to_string(),
+        )?;
+        check(
+            self.method == Method::Darts || (self.rs_candidates > 0 && self.rs_eval_batches > 0),
+            "rs_candidates",
+            format!("RS-ws needs at least one candidate and one batch, found {} and {}", self.rs_candidates, self.rs_eval_batches),
+        )?;
         check(
             r.mode == RobustMode::Off || self.hessian.every > 0,
             "robust.mode",
@@ -349,8 +393,8 @@ pub struct StepReport {
     pub train_loss: f64,
     /// Running training accuracy of this epoch so far.
     pub train_acc: f64,
-    /// α-step loss on the validation batch.
-    pub arch_loss: f64,
+    /// α-step loss on the validation batch (none for RS-ws, which has no α step).
+    pub arch_loss: Option<f64>,
 }
 
 /// End-of-epoch summary.
@@ -470,6 +514,8 @@ pub enum SearchEvent {
     Epoch(EpochReport),
     /// The DARTS-ES rule fired.
     Robust(RobustReport),
+    /// RS-ws evaluated a sampled architecture.
+    Sampled(SampledArch),
 }
 
 /// The whole state of a search.
@@ -502,6 +548,8 @@ pub struct Search {
     pub robust: RobustState,
     /// States at the ends of recent epochs, oldest first, for DARTS-ADA's rollback.
     pub snapshots: std::collections::VecDeque<crate::state::Snapshot>,
+    /// RS-ws: the evaluated candidates (after the last epoch).
+    pub sampled: Vec<SampledArch>,
     data: Dataset,
     split: Split,
     device: Device,
@@ -534,6 +582,7 @@ impl Search {
             history: Vec::new(),
             robust: RobustState { iteration: 1, ..RobustState::default() },
             snapshots: Default::default(),
+            sampled: Vec::new(),
             config,
             net,
             weights,
@@ -565,6 +614,9 @@ impl Search {
 
     /// The search's answer: the genotype of the current α, or of the stop epoch after DARTS-ES.
     pub fn result_genotype(&self) -> Genotype {
+        if let Some(best) = self.best_sampled() {
+            return best.genotype.clone();
+        }
         match (&self.robust.first, self.robust.stopped) {
             (Some(r), true) => r.genotype.clone(),
             _ => self.genotype(),
@@ -577,9 +629,159 @@ impl Search {
         Genotype::derive(&self.net.space, &n, &r)
     }
 
+    /// RS-ws's answer: the candidate with the best validation accuracy (then loss).
+    pub fn best_sampled(&self) -> Option<&SampledArch> {
+        self.sampled.iter().max_by(|a, b| a.valid_acc.total_cmp(&b.valid_acc).then(b.valid_loss.total_cmp(&a.valid_loss)))
+    }
+
+    /// A uniformly random architecture of the space: per node two distinct inputs, on each an op
+    /// other than `none`; with its one-hot op weights and active (edge, op) pairs per cell type.
+    fn sample_arch(&self, rng: &mut Rng) -> (Genotype, [(Tensor<2>, Vec<Vec<bool>>); 2]) {
+        let space = &self.net.space;
+        let (edges, k) = (space.edges(), space.ops_per_edge());
+        let mut cells = Vec::new();
+        let mut parts = Vec::new();
+        for kind in [crate::space::CellKind::Normal, crate::space::CellKind::Reduce] {
+            let ops = space.ops(kind);
+            let mut active = vec![vec![false; k]; edges];
+            let mut gene = Vec::new();
+            let mut offset = 0;
+            for node in 0..self.config.net.nodes {
+                let mut inputs: Vec<usize> = (0..node + 2).collect();
+                rng.shuffle(&mut inputs);
+                let mut chosen = inputs[..2].to_vec();
+                chosen.sort_unstable();
+                for input in chosen {
+                    let e = offset + input;
+                    let allowed: Vec<usize> = (0..ops[e].len()).filter(|&j| ops[e][j] != crate::space::Primitive::None).collect();
+                    let j = allowed[rng.below(allowed.len())];
+                    active[e][j] = true;
+                    gene.push((ops[e][j], input));
+                }
+                offset += node + 2;
+            }
+            let w: Vec<f32> = active.iter().flatten().map(|&a| if a { 1.0 } else { 0.0 }).collect();
+            parts.push((Tensor::<2>::from_data(burn::tensor::TensorData::new(w, [edges, k]), &self.device), active));
+            cells.push(gene);
+        }
+        let concat: Vec<usize> = (2..self.config.net.nodes + 2).collect();
+        let reduce = cells.pop().expect("two cells");
+        let normal = cells.pop().expect("two cells");
+        let g = Genotype { normal, normal_concat: concat.clone(), reduce, reduce_concat: concat };
+        let [a, b]: [(Tensor<2>, Vec<Vec<bool>>); 2] = parts.try_into().ok().expect("two cells");
+        (g, [a, b])
+    }
+
+    /// Loss, correct count and (with `train`) weight gradients of one sampled architecture on `batch`.
+    fn arch_pass(
+        &mut self,
+        arch: &[(Tensor<2>, Vec<Vec<bool>>); 2],
+        batch: &crate::data::Batch,
+        train: bool,
+        drop_prob: f64,
+    ) -> (f64, usize, Option<Vec<Tensor<1>>>) {
+        let w = if train { self.weights.leaves() } else { self.weights.clone() };
+        let x = if train { batch.tensor(&self.device).autodiff() } else { batch.tensor(&self.device) };
+        let (wn, wr) = if train { (arch[0].0.clone().autodiff(), arch[1].0.clone().autodiff()) } else { (arch[0].0.clone(), arch[1].0.clone()) };
+        let stats = if train { Some(&mut self.stats) } else { None };
+        let mut f = crate::params::Fwd { w: &w, mode: crate::params::Mode::Train, stats, rng: &mut self.model_rng, drop_prob, tape: None };
+        let logits = self.net.forward_weighted(&mut f, &wn, &wr, Some((&arch[0].1, &arch[1].1)), x);
+        let hits = crate::network::correct(&logits, &batch.y);
+        let loss = crate::network::cross_entropy(logits, &batch.y);
+        let value = crate::params::scalar(&loss);
+        let grads = train.then(|| w.grads(&loss.backward()));
+        (value, hits, grads)
+    }
+
+    /// One RS-ws epoch: a weight step per training batch, each on a freshly sampled architecture;
+    /// after the last epoch, `rs_candidates` sampled architectures ranked on validation batches.
+    fn run_epoch_rs(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
+        let start = web_time_now();
+        let epoch = self.epoch;
+        let cfg = self.config.clone();
+        let lr = cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs);
+        let drop_prob = cfg.drop_prob_at(epoch);
+        let augment = cfg.augment_at(epoch);
+        let train_batches = epoch_batches(&self.split.train, cfg.batch_size, &mut self.data_rng);
+        let steps = train_batches.len();
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let mut last = None;
+        for (step, idx) in train_batches.iter().enumerate() {
+            let mut arch_rng = self.data_rng.fork(7);
+            let (g, arch) = self.sample_arch(&mut arch_rng);
+            let b = make_batch(&self.data, idx, Some(&augment), &mut self.data_rng);
+            let (loss, hits, grads) = self.arch_pass(&arch, &b, true, drop_prob);
+            if !loss.is_finite() {
+                return Err(CoreError::Numerical(format!("loss became {loss} at epoch {epoch}, step {step}")));
+            }
+            let mut gw = grads.expect("weight gradients");
+            clip_global_norm(&mut gw, cfg.grad_clip);
+            self.sgd.step(&mut self.weights.tensors, &gw, lr);
+            loss_sum += loss * b.y.len() as f64;
+            correct += hits;
+            seen += b.y.len();
+            observe(&SearchEvent::Step(StepReport { epoch, step, steps, train_loss: loss, train_acc: correct as f64 / seen as f64, arch_loss: None }));
+            last = Some((g, arch));
+        }
+        // Validation accuracy of the epoch's last sampled architecture.
+        let (g, arch) = last.ok_or_else(|| CoreError::invalid("batch_size", "no training batch in an epoch"))?;
+        let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.eval_images.max(cfg.batch_size));
+        self.epoch += 1;
+        if self.finished() {
+            let mut rng = Rng::new(cfg.seed).fork(2000);
+            for index in 0..cfg.rs_candidates {
+                let (genotype, arch) = self.sample_arch(&mut rng);
+                let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.rs_eval_batches * cfg.batch_size);
+                let s = SampledArch { index, genotype, valid_acc, valid_loss };
+                observe(&SearchEvent::Sampled(s.clone()));
+                self.sampled.push(s);
+            }
+        }
+        let report = EpochReport {
+            epoch,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_acc: correct as f64 / seen.max(1) as f64,
+            valid_loss,
+            valid_acc,
+            genotype: self.best_sampled().map_or(g, |b| b.genotype.clone()),
+            alpha_normal: Vec::new(),
+            alpha_reduce: Vec::new(),
+            seconds: web_time_now() - start,
+            curvature: None,
+            weight_decay: cfg.weight_decay,
+            drop_path_prob: cfg.drop_path_prob,
+            iteration: 1,
+        };
+        observe(&SearchEvent::Epoch(report.clone()));
+        self.history.push(EpochSummary { genotype: report.genotype.clone(), valid_acc, lambda_max: None });
+        Ok(report)
+    }
+
+    /// Loss and accuracy of one sampled architecture on the first `images` validation images
+    /// (training-mode BatchNorm, running statistics untouched, no drop-path).
+    fn evaluate_arch(&mut self, arch: &[(Tensor<2>, Vec<Vec<bool>>); 2], images: usize) -> (f64, f64) {
+        let n = images.min(self.split.valid.len()).max(1);
+        let idx = self.split.valid[..n].to_vec();
+        let (mut loss, mut hits) = (0.0, 0usize);
+        let mut rng = Rng::new(0);
+        for chunk in idx.chunks(self.config.batch_size.max(1)) {
+            let b = make_batch(&self.data, chunk, None, &mut rng);
+            let saved = self.model_rng.clone();
+            let (l, h, _) = self.arch_pass(arch, &b, false, 0.0);
+            self.model_rng = saved;
+            loss += l * chunk.len() as f64;
+            hits += h;
+        }
+        (loss / n as f64, hits as f64 / n as f64)
+    }
+
     /// Runs the next epoch: for each training batch, one α step on a validation batch, then one
     /// weight step; then evaluation. Every step and the epoch's end are sent to `observe`.
     pub fn run_epoch(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
+        if self.config.method == Method::RsWs {
+            return self.run_epoch_rs(observe);
+        }
         let start = web_time_now();
         let epoch = self.epoch;
         let cfg = self.config.clone();
@@ -640,7 +842,7 @@ impl Search {
                 steps,
                 train_loss: g.loss,
                 train_acc: correct as f64 / seen as f64,
-                arch_loss: a.loss,
+                arch_loss: Some(a.loss),
             }));
         }
         let (valid_loss, valid_acc) = self.evaluate();

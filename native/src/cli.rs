@@ -73,6 +73,15 @@ pub enum BackendArg {
     Wgpu,
 }
 
+/// Search method on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MethodArg {
+    /// Differentiable architecture search.
+    Darts,
+    /// Random search with weight sharing.
+    RsWs,
+}
+
 /// DARTS-ES/ADA on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RobustArg {
@@ -173,6 +182,15 @@ pub struct SearchArgs {
     /// Cutout 16 on the same schedule when above 0.
     #[arg(long, value_name = "LEVEL")]
     pub rdarts_dp: Option<usize>,
+    /// DARTS, or random search with weight sharing (the paper's baseline).
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
+    /// RS-ws: sampled architectures ranked at the end.
+    #[arg(long)]
+    pub rs_candidates: Option<usize>,
+    /// RS-ws: validation batches per candidate.
+    #[arg(long)]
+    pub rs_eval_batches: Option<usize>,
     /// Compute λmax every N epochs and at the last (0 = never; default 2).
     #[arg(long, value_name = "N")]
     pub hessian_every: Option<usize>,
@@ -280,6 +298,13 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
         c = c.with_rdarts_dp(level)?;
     }
     set!(cutout => augment.cutout, cutout_prob => augment.cutout_prob);
+    if let Some(m) = a.method {
+        c.method = match m {
+            MethodArg::Darts => rdarts_core::search::Method::Darts,
+            MethodArg::RsWs => rdarts_core::search::Method::RsWs,
+        };
+    }
+    set!(rs_candidates => rs_candidates, rs_eval_batches => rs_eval_batches);
     if let Some(p) = a.ada_preset {
         let mode = c.robust.mode;
         c.robust = match p {
@@ -544,6 +569,7 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
                 }
                 SearchEvent::Epoch(_) => {}
                 SearchEvent::Robust(r) => robust_events.push(r.clone()),
+                SearchEvent::Sampled(s) => bar.set_message(format!("candidate {}: valid acc {:.1}%", s.index + 1, 100.0 * s.valid_acc)),
             }
             if let Err(e) = run.metric(&serde_json::to_value(ev).expect("events serialise")) {
                 metric_err.get_or_insert(e);
@@ -603,6 +629,14 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
     run.write("genotype.json", serde_json::to_string_pretty(&g)?.as_bytes())?;
     let page = crate::report::write_report(&run.path)?;
     println!("found: {g}");
+    if let Some(best) = search.best_sampled() {
+        println!(
+            "RS-ws: best of {} sampled architectures is #{} with validation accuracy {:.1}% (shared weights); all are in metrics.jsonl",
+            search.sampled.len(),
+            best.index + 1,
+            100.0 * best.valid_acc
+        );
+    }
     if let Some(first) = search.robust.first.as_ref().filter(|f| f.action != RobustAction::Stop) {
         println!("DARTS-ES's answer (stop epoch {}): {}", first.stop.stop_epoch + 1, first.genotype);
     }

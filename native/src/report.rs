@@ -39,7 +39,7 @@ impl RunRecord {
             match serde_json::from_str::<SearchEvent>(line) {
                 Ok(SearchEvent::Epoch(e)) => epochs.push(e),
                 Ok(SearchEvent::Robust(r)) => robust.push(r),
-                Ok(SearchEvent::Step(_)) => {}
+                Ok(SearchEvent::Step(_) | SearchEvent::Sampled(_)) => {}
                 Err(e) => bail!("{}:{}: {e}", path("metrics.jsonl").display(), i + 1),
             }
         }

@@ -291,3 +291,38 @@ fn hessian_command_reproduces_the_pytorch_fixture() {
     let out = rdarts(&["hessian", "--torch", batch.to_str().unwrap(), "--batch", batch.to_str().unwrap(), "--backend", "cpu"]);
     assert_clean_error(&out, "batch.safetensors: no tensor named 'stem.0.weight'");
 }
+
+/// RS-ws on the embedded digits: a valid genotype, and every sampled architecture's validation
+/// accuracy in the metrics, the answer being the best of them.
+#[test]
+fn random_search_with_weight_sharing_returns_the_best_sampled_architecture() {
+    let out_dir = tmp("rsws");
+    let o = out_dir.to_str().unwrap();
+    let out = run_tiny(&["--out", o, "--method", "rs-ws", "--epochs", "2", "--rs-candidates", "6", "--rs-eval-batches", "1", "--space", "s3"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let sampled: Vec<serde_json::Value> =
+        metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|e| e["event"] == "sampled").collect();
+    assert_eq!(sampled.len(), 6);
+    let space = rdarts_core::space::SearchSpace::new(rdarts_core::space::SpaceId::S3, 2).unwrap();
+    // Best accuracy, ties broken by the lower loss.
+    let mut best = (-1.0, f64::INFINITY, None);
+    for s in &sampled {
+        let g: rdarts_core::genotype::Genotype = serde_json::from_value(s["genotype"].clone()).unwrap();
+        g.validate(Some(&space)).unwrap();
+        let (acc, loss) = (s["valid_acc"].as_f64().unwrap(), s["valid_loss"].as_f64().unwrap());
+        assert!((0.0..=1.0).contains(&acc));
+        if acc > best.0 || (acc == best.0 && loss < best.1) {
+            best = (acc, loss, Some(g));
+        }
+    }
+    let found: rdarts_core::genotype::Genotype = std::fs::read_to_string(out_dir.join("genotype.txt")).unwrap().trim().parse().unwrap();
+    found.validate(Some(&space)).unwrap();
+    assert_eq!(Some(found), best.2, "the answer is the best-ranked candidate");
+    assert!(stdout.contains("RS-ws: best of 6 sampled architectures"), "{stdout}");
+    // DARTS-ES/ADA need α: refused with RS-ws.
+    let bad = run_tiny(&["--out", o, "--overwrite", "--method", "rs-ws", "--robust", "es"]);
+    assert_clean_error(&bad, "random search");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
