@@ -693,16 +693,25 @@ impl Search {
         (value, hits, grads)
     }
 
+    /// The schedule of the next epoch and its training batches (drawn from the data stream).
+    fn plan_epoch(&mut self) -> EpochPlan {
+        let cfg = self.config.clone();
+        let epoch = self.epoch;
+        EpochPlan {
+            start: web_time_now(),
+            epoch,
+            lr: cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs),
+            drop_prob: cfg.drop_prob_at(epoch),
+            augment: cfg.augment_at(epoch),
+            train_batches: epoch_batches(&self.split.train, cfg.batch_size, &mut self.data_rng),
+            cfg,
+        }
+    }
+
     /// One RS-ws epoch: a weight step per training batch, each on a freshly sampled architecture;
     /// after the last epoch, `rs_candidates` sampled architectures ranked on validation batches.
     fn run_epoch_rs(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
-        let start = web_time_now();
-        let epoch = self.epoch;
-        let cfg = self.config.clone();
-        let lr = cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs);
-        let drop_prob = cfg.drop_prob_at(epoch);
-        let augment = cfg.augment_at(epoch);
-        let train_batches = epoch_batches(&self.split.train, cfg.batch_size, &mut self.data_rng);
+        let EpochPlan { start, epoch, cfg, lr, drop_prob, augment, train_batches } = self.plan_epoch();
         let steps = train_batches.len();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         let mut last = None;
@@ -782,13 +791,7 @@ impl Search {
         if self.config.method == Method::RsWs {
             return self.run_epoch_rs(observe);
         }
-        let start = web_time_now();
-        let epoch = self.epoch;
-        let cfg = self.config.clone();
-        let lr = cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs);
-        let drop_prob = cfg.drop_prob_at(epoch);
-        let augment = cfg.augment_at(epoch);
-        let train_batches = epoch_batches(&self.split.train, cfg.batch_size, &mut self.data_rng);
+        let EpochPlan { start, epoch, cfg, lr, drop_prob, augment, train_batches } = self.plan_epoch();
         let mut val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
         let steps = train_batches.len();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
@@ -1130,6 +1133,17 @@ impl Search {
         }
         (loss / n as f64, correct as f64 / n as f64)
     }
+}
+
+/// What an epoch runs with.
+struct EpochPlan {
+    start: f64,
+    epoch: usize,
+    cfg: SearchConfig,
+    lr: f64,
+    drop_prob: f64,
+    augment: Augment,
+    train_batches: Vec<Vec<usize>>,
 }
 
 /// Seconds since an arbitrary origin (wall clock on native and in browsers).
