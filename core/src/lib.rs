@@ -11,6 +11,7 @@ pub mod error;
 pub mod evalnet;
 pub mod formats;
 pub mod genotype;
+pub mod golden;
 pub mod hessian;
 pub mod interop;
 pub mod mixed;

@@ -693,6 +693,40 @@ impl Search {
         (value, hits, grads)
     }
 
+    /// One bi-level step: an α step on `val` (first or second order), then a weight step on
+    /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. Returns the weight
+    /// step's and the α step's passes (loss, number correct).
+    pub fn step(&mut self, train: &crate::data::Batch, val: &crate::data::Batch, lr: f64, drop_prob: f64) -> Result<(crate::architect::GradOut, crate::architect::GradOut), CoreError> {
+        let cfg = &self.config;
+        let unroll = Unroll { lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf };
+        let a = alpha_grad(
+            &self.net, &self.weights, &self.alpha, train, val, cfg.order, &unroll,
+            PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
+            &self.device,
+        );
+        let (grad_clip, order) = (cfg.grad_clip, cfg.order);
+        let ga = a.alpha.clone().expect("α gradient");
+        self.adam_step(ga);
+        let g = loss_and_grads(
+            &self.net, &self.weights, &self.alpha, train, Wrt::Weights,
+            PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
+            &self.device,
+        );
+        if !g.loss.is_finite() || !a.loss.is_finite() {
+            let bad = if g.loss.is_finite() { a.loss } else { g.loss };
+            return Err(CoreError::Numerical(format!("loss became {bad} ({order:?}-order step)")));
+        }
+        let mut gw = g.weights.clone().expect("weight gradients");
+        clip_global_norm(&mut gw, grad_clip);
+        self.sgd.step(&mut self.weights.tensors, &gw, lr);
+        Ok((g, a))
+    }
+
+    /// Waits for the device to finish queued work (reads one value back): for timing.
+    pub fn sync(&self) {
+        let _ = crate::params::scalar(&self.weights.tensors[0].clone().slice([0..1]).sum());
+    }
+
     /// The schedule of the next epoch and its training batches (drawn from the data stream).
     fn plan_epoch(&mut self) -> EpochPlan {
         let cfg = self.config.clone();
@@ -804,37 +838,10 @@ impl Search {
             let train = make_batch(&self.data, idx, Some(&augment), &mut self.data_rng);
             let val = make_batch(&self.data, &val_idx, Some(&augment), &mut self.data_rng);
 
-            // α step.
-            let unroll = Unroll {
-                lr,
-                momentum: cfg.momentum,
-                weight_decay: cfg.weight_decay,
-                momentum_buf: &self.sgd.buf,
-            };
-            let a = alpha_grad(
-                &self.net, &self.weights, &self.alpha, &train, &val, cfg.order, &unroll,
-                PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
-                &self.device,
-            );
-            let ga = a.alpha.expect("α gradient");
-            self.adam_step(ga);
-
-            // Weight step.
-            let g = loss_and_grads(
-                &self.net, &self.weights, &self.alpha, &train, Wrt::Weights,
-                PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
-                &self.device,
-            );
-            if !g.loss.is_finite() || !a.loss.is_finite() {
-                return Err(CoreError::Numerical(format!(
-                    "loss became {} at epoch {epoch}, step {step} (try a lower learning rate)",
-                    if g.loss.is_finite() { a.loss } else { g.loss }
-                )));
-            }
-            let mut gw = g.weights.expect("weight gradients");
-            clip_global_norm(&mut gw, cfg.grad_clip);
-            self.sgd.step(&mut self.weights.tensors, &gw, lr);
-
+            let (g, a) = self.step(&train, &val, lr, drop_prob).map_err(|e| match e {
+                CoreError::Numerical(m) => CoreError::Numerical(format!("{m} at epoch {epoch}, step {step} (try a lower learning rate)")),
+                other => other,
+            })?;
             last_val = Some(val);
             loss_sum += g.loss * train.y.len() as f64;
             correct += g.correct;

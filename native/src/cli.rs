@@ -35,6 +35,10 @@ pub enum Command {
     Train(crate::train_cmd::TrainArgs),
     /// Print, convert (JSON ↔ DARTS text), draw (DOT, SVG) or validate a genotype.
     Genotype(crate::genotype_cmd::GenotypeArgs),
+    /// Time a search step, λmax and memory on one backend (median and spread; JSON with --json).
+    Bench(crate::bench::BenchArgs),
+    /// Replay the golden traces and compare them with the committed file (or rewrite it).
+    Golden(crate::golden_cmd::GoldenArgs),
     /// Write RUN_DIR/report.html (and the plots in RUN_DIR/plots) for a run, finished or not.
     Report(ReportArgs),
     /// λmax, λmin (and optionally the whole spectrum) of the α Hessian of the validation loss, for
@@ -359,6 +363,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Resume(a) => resume(a),
         Command::Genotype(a) => crate::genotype_cmd::genotype(a),
         Command::Train(a) => crate::train_cmd::train(a),
+        Command::Golden(a) => crate::golden_cmd::golden(a),
+        Command::Bench(a) => crate::bench::bench(a),
         Command::Report(a) => {
             let page = crate::report::write_report(&a.run)?;
             println!("report: {}", page.display());

@@ -1,9 +1,11 @@
 //! The `rdarts` command-line program as a library, so that integration tests can drive it.
 
+pub mod bench;
 pub mod cli;
 pub mod curvature;
 pub mod datasets;
 pub mod genotype_cmd;
+pub mod golden_cmd;
 pub mod report;
 pub mod rundir;
 pub mod train_cmd;

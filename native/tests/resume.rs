@@ -162,7 +162,7 @@ fn a_checkpoint_for_another_configuration_is_refused() {
     let _ = std::fs::remove_dir_all(&run);
 }
 
-/// A small tmpfs: the second checkpoint does not fit. Needs `mount` (root in a container that
+/// A small tmpfs: the first checkpoint fits, what follows does not. Needs `mount` (root in a container that
 /// allows it, as here and in CI); elsewhere the test says it was skipped.
 #[test]
 fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
@@ -182,7 +182,8 @@ fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
         umount().ok();
         panic!("expected a failure after the first checkpoint; checkpoints {cps:?}; stderr {stderr}");
     }
-    assert!(stderr.starts_with("error: ") && stderr.contains("checkpoint-000002") && stderr.contains("No space left"), "{stderr}");
+    // The disk fills after the first checkpoint, while the plots or the second checkpoint are written.
+    assert!(stderr.starts_with("error: ") && stderr.contains("No space left"), "{stderr}");
     assert_all_checkpoints_intact(&run);
     let leftovers: Vec<_> = std::fs::read_dir(run.join("checkpoints")).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left behind: {leftovers:?}");
