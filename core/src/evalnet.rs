@@ -41,7 +41,6 @@ impl Default for EvalConfig {
 }
 
 struct EvalCell {
-    reduction: bool,
     pre0: Pre0,
     pre1: ReluConvBn,
     ops: Vec<(CandidateOp, usize, bool)>,
@@ -136,7 +135,7 @@ impl EvalNet {
                         (op, input, p == Primitive::SkipConnect && stride == 1)
                     })
                     .collect();
-                EvalCell { reduction, pre0, pre1, ops, concat: concat.clone() }
+                EvalCell { pre0, pre1, ops, concat: concat.clone() }
             });
             cells.push(cell);
             reduction_prev = reduction;
@@ -256,7 +255,6 @@ impl EvalCell {
             }
             states.push(sum.expect("two ops per node"));
         }
-        let _ = self.reduction;
         Tensor::cat(self.concat.iter().map(|&i| states[i].clone()).collect(), 1)
     }
 }

@@ -254,7 +254,12 @@ impl Trainer {
     /// The state as safetensors bytes (weights, momentum, BatchNorm statistics; epoch, random
     /// streams and history in the metadata).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let meta = TrainMeta {
+        self.to_bytes_extra(Default::default())
+    }
+
+    /// [`Trainer::to_bytes`] with front-end data in the metadata.
+    pub fn to_bytes_extra(&self, extra: std::collections::BTreeMap<String, serde_json::Value>) -> Vec<u8> {
+        self.to_bytes_with(TrainMeta {
             format: TRAIN_FORMAT.into(),
             version: crate::state::VERSION,
             config: self.config.clone(),
@@ -263,9 +268,8 @@ impl Trainer {
             data_rng: self.data_rng.clone(),
             model_rng: self.model_rng.clone(),
             history: self.history.clone(),
-            extra: Default::default(),
-        };
-        self.to_bytes_with(meta)
+            extra,
+        })
     }
 
     fn to_bytes_with(&self, meta: TrainMeta) -> Vec<u8> {
@@ -316,14 +320,6 @@ impl Trainer {
         Ok(meta)
     }
 
-    /// [`Trainer::to_bytes`] with front-end data in the metadata.
-    pub fn to_bytes_extra(&self, extra: std::collections::BTreeMap<String, serde_json::Value>) -> Vec<u8> {
-        let bytes = self.to_bytes();
-        let (meta_json, _) = crate::state::unpack("state", &bytes, TRAIN_FORMAT).expect("own output parses");
-        let mut meta: TrainMeta = serde_json::from_str(&meta_json).expect("own metadata");
-        meta.extra = extra;
-        self.to_bytes_with(meta)
-    }
 }
 
 /// Format name of training checkpoints.

@@ -483,32 +483,21 @@ fn load_checkpoint(dir: &Path) -> Result<Loaded> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).with_context(|| format!("{}: cannot read (is this a run directory?)", dir.join(name).display()));
     let info = RunInfo::read(dir)?;
     let config: SearchConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}: invalid", dir.join("config.json").display()))?;
-    let checkpoints = RunDir::open(dir)?.checkpoints()?;
-    if checkpoints.is_empty() {
+    let run = RunDir::open(dir)?;
+    let checkpoints = run.checkpoints()?;
+    let Some((index, _, snap)) = run.newest_checkpoint(|name, bytes| Ok(Snapshot::from_bytes(name, bytes)?))? else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts search --overwrite`", dir.display());
-    }
+    };
     let expected_id = fingerprint(&config);
-    // Newest first; a corrupt checkpoint is reported and the previous one tried.
-    for (index, (_, path)) in checkpoints.iter().enumerate().rev() {
-        let name = path.display().to_string();
-        let parsed = std::fs::read(path)
-            .with_context(|| format!("{name}: cannot read"))
-            .and_then(|b| Snapshot::from_bytes(&name, &b).map_err(anyhow::Error::from));
-        match parsed {
-            Ok(snap) => {
-                let id = snap.meta.extra.get("config").and_then(|v| v.as_str()).unwrap_or("");
-                if id != expected_id {
-                    bail!("{name}: written for another configuration than {} (fingerprint {id}, expected {expected_id}); was config.json edited?", dir.join("config.json").display());
-                }
-                return Ok(Loaded { info, config, checkpoints, index, snap });
-            }
-            Err(e) => {
-                let what = if index > 0 { "trying the previous one" } else { "no older checkpoint is left" };
-                eprintln!("warning: {e:#}; {what}");
-            }
-        }
+    let id = snap.meta.extra.get("config").and_then(|v| v.as_str()).unwrap_or("");
+    if id != expected_id {
+        bail!(
+            "{}: written for another configuration than {} (fingerprint {id}, expected {expected_id}); was config.json edited?",
+            checkpoints[index].1.display(),
+            dir.join("config.json").display()
+        );
     }
-    bail!("{}: every checkpoint is unreadable", dir.join(crate::rundir::CHECKPOINTS).display())
+    Ok(Loaded { info, config, checkpoints, index, snap })
 }
 
 /// The search of a run directory at its newest intact checkpoint (for `rdarts hessian --run`), and

@@ -114,6 +114,26 @@ impl RunDir {
         Ok(path)
     }
 
+    /// The newest checkpoint that `parse` (given the file's name and bytes) accepts, as (its index
+    /// among [`RunDir::checkpoints`], its sequence number, the parsed value): an unreadable or
+    /// rejected one is reported on standard error and the previous one tried. `None` when there is
+    /// no checkpoint at all; an error when none is readable.
+    pub fn newest_checkpoint<T>(&self, mut parse: impl FnMut(&str, &[u8]) -> Result<T>) -> Result<Option<(usize, u64, T)>> {
+        let all = self.checkpoints()?;
+        if all.is_empty() {
+            return Ok(None);
+        }
+        for (index, (seq, path)) in all.iter().enumerate().rev() {
+            let name = path.display().to_string();
+            let parsed = fs::read(path).with_context(|| format!("{name}: cannot read")).and_then(|b| parse(&name, &b));
+            match parsed {
+                Ok(value) => return Ok(Some((index, *seq, value))),
+                Err(e) => eprintln!("warning: {e:#}; {}", if index > 0 { "trying the previous one" } else { "no older checkpoint is left" }),
+            }
+        }
+        bail!("{}: every checkpoint is unreadable", self.path.join(CHECKPOINTS).display())
+    }
+
     /// The checkpoints present, oldest first, with their sequence numbers.
     pub fn checkpoints(&self) -> Result<Vec<(u64, PathBuf)>> {
         let dir = self.path.join(CHECKPOINTS);

@@ -146,26 +146,12 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     println!("backend: {backend}");
     let mut trainer = Trainer::new(config.clone(), &genotype, train, test, &backend.device)?;
     let run = RunDir::open(dir)?;
-    let checkpoints = run.checkpoints()?;
-    let expected = fingerprint(&config);
-    let mut restored = None;
-    for (index, (seq, path)) in checkpoints.iter().enumerate().rev() {
-        let name = path.display().to_string();
-        let result = std::fs::read(path).with_context(|| format!("{name}: cannot read")).and_then(|b| trainer.restore(&name, &b).map_err(anyhow::Error::from));
-        match result {
-            Ok(meta) => {
-                if meta.extra.get("config").and_then(|v| v.as_str()) != Some(expected.as_str()) {
-                    bail!("{name}: written for another configuration than {}", dir.join("config.json").display());
-                }
-                restored = Some((*seq, meta));
-                break;
-            }
-            Err(e) => eprintln!("warning: {e:#}; {}", if index > 0 { "trying the previous one" } else { "no older checkpoint is left" }),
-        }
-    }
-    let Some((seq, meta)) = restored else {
-        bail!("{}: no usable checkpoint; start again with `rdarts train --overwrite`", dir.display());
+    let Some((index, seq, meta)) = run.newest_checkpoint(|name, bytes| Ok(trainer.restore(name, bytes)?))? else {
+        bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts train --overwrite`", dir.display());
     };
+    if meta.extra.get("config").and_then(|v| v.as_str()) != Some(fingerprint(&config).as_str()) {
+        bail!("{}: written for another configuration than {}", run.checkpoints()?[index].1.display(), dir.join("config.json").display());
+    }
     let lengths = meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
     run.truncate_to(&lengths.into_iter().collect())?;
     let mut run = RunDir::open(dir)?;
