@@ -6,7 +6,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
-use crate::mixed::{EdgeInputs, node_sum_reference};
+use crate::mixed::{EdgeInputs, NodeSumImpl, node_sum};
 use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, FactorizedReduce, ReluConvBn};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::{CellKind, Primitive, SearchSpace, SpaceId};
@@ -212,6 +212,8 @@ pub struct Supernet {
     cells: Vec<Cell>,
     classifier: (Pid, Pid),
     c_final: usize,
+    /// How every node sums its mixed edges (the WGSL kernels on wgpu unless the reference is forced).
+    pub node_sum: NodeSumImpl,
 }
 
 impl Supernet {
@@ -259,6 +261,7 @@ impl Supernet {
             cells,
             classifier,
             c_final: c_p,
+            node_sum: NodeSumImpl::default(),
         })
     }
 
@@ -296,7 +299,7 @@ impl Supernet {
                 CellKind::Normal => (w_normal, active.map(|a| a.0)),
                 CellKind::Reduce => (w_reduce, active.map(|a| a.1)),
             };
-            let out = cell.forward(f, s0, s1.clone(), w, act);
+            let out = cell.forward(f, s0, s1.clone(), w, act, self.node_sum);
             s0 = s1;
             s1 = out;
         }
@@ -352,7 +355,15 @@ impl Cell {
 
     /// # Shapes
     /// `s0: [N, C_pp, H0, W0]`, `s1: [N, C_p, H, W]`, `w: [edges, K]` → `[N, nodes·C, H', W']`.
-    fn forward(&self, f: &mut Fwd, s0: Tensor<4>, s1: Tensor<4>, w: &Tensor<2>, active: Option<&[Vec<bool>]>) -> Tensor<4> {
+    fn forward(
+        &self,
+        f: &mut Fwd,
+        s0: Tensor<4>,
+        s1: Tensor<4>,
+        w: &Tensor<2>,
+        active: Option<&[Vec<bool>]>,
+        sum: NodeSumImpl,
+    ) -> Tensor<4> {
         let s0 = match &self.pre0 {
             Pre0::Reduce(fr) => fr.forward(f, s0),
             Pre0::Conv(rcb) => rcb.forward(f, s0),
@@ -377,7 +388,7 @@ impl Cell {
                 inputs.push(EdgeInputs { outputs, weights, mask });
             }
             offset += i + 2;
-            let node = node_sum_reference(inputs);
+            let node = node_sum(inputs, sum);
             states.push(node);
         }
         Tensor::cat(states.split_off(2), 1)

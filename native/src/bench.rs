@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Print JSON lines only.
     #[arg(long)]
     pub json: bool,
+    /// Compare our WGSL node-sum kernels with the plain-tensor reference instead (node sum alone
+    /// and whole search steps, side by side; needs --backend wgpu).
+    #[arg(long)]
+    pub kernels: bool,
 }
 
 /// One measurement.
@@ -70,7 +74,7 @@ pub struct Measurement {
     pub shape: [usize; 4],
 }
 
-fn random_data(n: usize, size: usize) -> Dataset {
+pub(crate) fn random_data(n: usize, size: usize) -> Dataset {
     let mut rng = Rng::new(1);
     let pixels = (0..n * 3 * size * size).map(|_| rng.below(256) as u8).collect();
     let labels = (0..n).map(|_| rng.below(10) as u8).collect();
@@ -84,7 +88,7 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn summarise(case: String, backend: &str, mut times: Vec<f64>, shape: [usize; 4]) -> Measurement {
+pub(crate) fn summarise(case: String, backend: &str, mut times: Vec<f64>, shape: [usize; 4]) -> Measurement {
     times.sort_by(f64::total_cmp);
     let median = if times.len() % 2 == 1 { times[times.len() / 2] } else { 0.5 * (times[times.len() / 2 - 1] + times[times.len() / 2]) };
     Measurement { case, backend: backend.to_string(), median_s: median, min_s: times[0], max_s: *times.last().unwrap(), reps: times.len(), shape }
@@ -96,6 +100,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     if !a.json {
         println!("backend: {backend}");
         println!("shape: batch {}, C = {}, {} cells, {}×{}×3 images; {} warm-up + {} timed repetitions", a.batch_size, a.init_channels, a.layers, a.image_size, a.image_size, a.warmup, a.reps);
+    }
+    if a.kernels {
+        return crate::bench_kernels::bench_kernels(&a, &backend);
     }
     let shape = [a.batch_size, a.init_channels, a.layers, a.image_size];
     let data = random_data(4 * a.batch_size, a.image_size);
@@ -155,7 +162,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn report(m: &Measurement, json: bool) {
+pub(crate) fn report(m: &Measurement, json: bool) {
     if json {
         println!("{}", serde_json::to_string(m).expect("serialises"));
     } else {

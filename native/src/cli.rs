@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdarts_core::architect::Order;
 use rdarts_core::backend::{self, BackendChoice};
+use rdarts_core::mixed::NodeSumImpl;
 use rdarts_core::search::{AdaTarget, RobustAction, RobustMode, RobustReport, Search, SearchConfig, SearchEvent};
 use rdarts_core::space::SpaceId;
 
@@ -240,6 +241,10 @@ pub struct SearchArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
+    /// Node-sum implementation: `auto` (our WGSL kernels on wgpu, the reference elsewhere) or
+    /// `reference` (plain tensor ops everywhere; for comparison and as an escape hatch).
+    #[arg(long, default_value = "auto")]
+    pub node_sum: NodeSumImpl,
     /// Run directory for config, metrics and genotypes.
     #[arg(long, default_value = "runs/search")]
     pub out: PathBuf,
@@ -253,6 +258,15 @@ pub struct SearchArgs {
     /// No progress bars (one line per epoch only).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Which node-sum implementation runs, in words.
+pub fn node_sum_description(choice: NodeSumImpl, device: &burn::tensor::Device) -> &'static str {
+    match (choice, rdarts_core::mixed::uses_kernel(choice, device)) {
+        (_, true) => "WGSL kernels",
+        (NodeSumImpl::Reference, false) => "plain-tensor reference (forced)",
+        (NodeSumImpl::Auto, false) => "plain-tensor reference (this backend has no kernels)",
+    }
 }
 
 /// Reads a configuration file (TOML or JSON by extension, else by content).
@@ -439,7 +453,9 @@ fn search(a: SearchArgs) -> Result<()> {
     let backend = backend::select(a.backend.into())?;
     println!("backend: {backend}");
     let mut run = RunDir::create(&a.out, a.overwrite)?;
-    let search = Search::new(config, data, &backend.device)?;
+    let mut search = Search::new(config, data, &backend.device)?;
+    search.net.node_sum = a.node_sum;
+    println!("node sum: {}", node_sum_description(a.node_sum, &backend.device));
     let dataset = a.dataset.to_possible_value().expect("named").get_name().to_string();
     let data_dir = a.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
     let info = RunInfo { kind: search_kind(), rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data: data_dir, keep_checkpoints: a.keep_checkpoints };
@@ -464,6 +480,10 @@ pub struct ResumeArgs {
     /// Where to compute (the state is portable across backends).
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
+    /// Node-sum implementation: `auto` (our WGSL kernels on wgpu, the reference elsewhere) or
+    /// `reference` (plain tensor ops everywhere); either resumes any run.
+    #[arg(long, default_value = "auto")]
+    pub node_sum: NodeSumImpl,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -523,6 +543,8 @@ fn resume(a: ResumeArgs) -> Result<()> {
     let backend = backend::select(a.backend.into())?;
     println!("backend: {backend}");
     let mut search = Search::new(config, data, &backend.device)?;
+    search.net.node_sum = a.node_sum;
+    println!("node sum: {}", node_sum_description(a.node_sum, &backend.device));
     let older: Vec<Snapshot> = checkpoints[..index]
         .iter()
         .filter_map(|(_, p)| std::fs::read(p).ok().and_then(|b| Snapshot::from_bytes(&p.display().to_string(), &b).ok()))

@@ -1,6 +1,7 @@
 //! The `rdarts` command-line program as a library, so that integration tests can drive it.
 
 pub mod bench;
+pub mod bench_kernels;
 pub mod cli;
 pub mod curvature;
 pub mod datasets;

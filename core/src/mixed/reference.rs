@@ -1,20 +1,8 @@
-//! The mixed operation's node sum: out = Σ_e m_e · Σ_k w[e,k] · y[e,k] (SPEC §1, §9).
-//!
-//! This is the plain-tensor reference that every backend runs. `w` is softmax(α) of the cell type,
-//! `m_e` the optional per-sample drop-path mask of edge e (already scaled by 1/keep).
+//! The plain-tensor node sum that every backend runs: out = Σ_e m_e · Σ_k w[e,k] · y[e,k].
 
 use burn::tensor::Tensor;
 
-/// One incoming edge of a node: its candidate outputs, in op order (`None` for ops whose output is
-/// identically zero), its row of op weights, and an optional drop-path mask `[N, 1, 1, 1]`.
-pub struct EdgeInputs {
-    /// Candidate outputs y[e, k], each `[N, C, H, W]`.
-    pub outputs: Vec<Option<Tensor<4>>>,
-    /// The edge's op weights, `[K]`.
-    pub weights: Tensor<1>,
-    /// Drop-path mask, scaled by 1/keep.
-    pub mask: Option<Tensor<4>>,
-}
+use super::EdgeInputs;
 
 /// The node output as plain tensor operations (any backend, autodiff through Burn).
 ///

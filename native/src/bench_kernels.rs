@@ -1,0 +1,170 @@
+//! `rdarts bench --kernels`: our WGSL node-sum kernels against the plain-tensor reference, measured
+//! side by side in one run on one device: the node sum alone (forward, forward + backward) and
+//! the whole search step (first and second order) with the kernels on and off. Repetitions of the
+//! two variants alternate, so drifting machine load hits both alike; ratios are reference / kernel
+//! medians (above 1: the kernels are faster).
+
+use anyhow::{Result, bail};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use rdarts_core::architect::Order;
+use rdarts_core::backend::Backend;
+use rdarts_core::data::make_batch;
+use rdarts_core::mixed::{EdgeInputs, NodeSumImpl, node_sum, uses_kernel};
+use rdarts_core::network::NetConfig;
+use rdarts_core::rng::Rng;
+use rdarts_core::search::{HessianConfig, Search, SearchConfig};
+use rdarts_core::space::{CellKind, SearchSpace, SpaceId};
+use serde::Serialize;
+
+use crate::bench::{BenchArgs, Measurement, random_data, report, summarise};
+
+/// Incoming edges of the largest node of a 4-node cell.
+const NODE_EDGES: usize = 5;
+
+/// A reference/kernel pair and their ratio.
+#[derive(Serialize, Debug)]
+struct Ratio {
+    case: String,
+    reference_median_s: f64,
+    kernel_median_s: f64,
+    /// reference / kernel: above 1, the kernels are faster.
+    speedup: f64,
+}
+
+/// Times `run(choice)` for both implementations, alternating, and prints both and their ratio.
+fn side_by_side(a: &BenchArgs, backend: &Backend, case: &str, shape: [usize; 4], mut run: impl FnMut(NodeSumImpl)) -> Ratio {
+    let mut times = [Vec::new(), Vec::new()];
+    for rep in 0..a.warmup + a.reps {
+        for (i, choice) in [NodeSumImpl::Reference, NodeSumImpl::Auto].into_iter().enumerate() {
+            let t = std::time::Instant::now();
+            run(choice);
+            if rep >= a.warmup {
+                times[i].push(t.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let [r, k] = times;
+    let r: Measurement = summarise(format!("{case} reference"), &backend.description, r, shape);
+    let k: Measurement = summarise(format!("{case} kernel"), &backend.description, k, shape);
+    report(&r, a.json);
+    report(&k, a.json);
+    let ratio = Ratio { case: case.to_string(), reference_median_s: r.median_s, kernel_median_s: k.median_s, speedup: r.median_s / k.median_s };
+    if a.json {
+        println!("{}", serde_json::to_string(&ratio).expect("serialises"));
+    } else {
+        println!("{:<32} reference / kernel = {:.2}×", ratio.case, ratio.speedup);
+    }
+    ratio
+}
+
+/// One node's inputs: `NODE_EDGES` edges of `k` ops on `[n, c, s, s]`, and op logits.
+struct NodeInputs {
+    ys: Vec<Vec<Tensor<4>>>,
+    alpha: Tensor<2>,
+    masks: Vec<Tensor<4>>,
+}
+
+impl NodeInputs {
+    fn new(k: usize, shape: [usize; 4], device: &Device) -> Self {
+        let mut rng = Rng::new(3);
+        let numel = shape.iter().product();
+        let ys = (0..NODE_EDGES)
+            .map(|_| (0..k).map(|_| Tensor::from_data(TensorData::new(rng.normal_vec(numel), shape), device)).collect())
+            .collect();
+        let alpha = Tensor::from_data(TensorData::new(rng.normal_vec(NODE_EDGES * k), [NODE_EDGES, k]), device);
+        let masks = (0..NODE_EDGES)
+            .map(|_| {
+                let m: Vec<f32> = (0..shape[0]).map(|_| if rng.uniform() < 0.8 { 1.25 } else { 0.0 }).collect();
+                Tensor::from_data(TensorData::new(m, [shape[0], 1, 1, 1]), device)
+            })
+            .collect();
+        NodeInputs { ys, alpha, masks }
+    }
+
+    /// The node sum with drop-path masks on the device of `alpha`, as leaves when `grad`.
+    fn sum(&self, choice: NodeSumImpl, grad: bool) -> (Tensor<4>, Vec<Tensor<4>>, Tensor<2>) {
+        let leaf = grad;
+        let lift = |t: &Tensor<4>| if leaf { t.clone().autodiff().require_grad() } else { t.clone() };
+        let alpha = if leaf { self.alpha.clone().autodiff().require_grad() } else { self.alpha.clone() };
+        let w = softmax(alpha.clone(), 1);
+        let mut leaves = Vec::new();
+        let edges = self
+            .ys
+            .iter()
+            .zip(&self.masks)
+            .enumerate()
+            .map(|(e, (ys, m))| {
+                let outputs: Vec<Option<Tensor<4>>> = ys.iter().map(|y| Some(lift(y))).collect();
+                leaves.extend(outputs.iter().flatten().cloned());
+                let mask = if leaf { m.clone().autodiff() } else { m.clone() };
+                EdgeInputs { outputs, weights: w.clone().narrow(0, e, 1).reshape([ys.len()]), mask: Some(mask) }
+            })
+            .collect();
+        (node_sum(edges, choice), leaves, alpha)
+    }
+}
+
+/// Runs the comparison; fails on a backend without the kernels.
+pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
+    if !uses_kernel(NodeSumImpl::Auto, &backend.device) {
+        bail!("--kernels compares the WGSL kernels with the reference and needs the wgpu backend (--backend wgpu); {backend} has no kernels");
+    }
+    let shape = [a.batch_size, a.init_channels, a.layers, a.image_size];
+    let node_shape = [a.batch_size, a.init_channels, a.image_size, a.image_size];
+    let device = backend.device.clone();
+    let mut ratios = Vec::new();
+    for space in &a.spaces {
+        let space: SpaceId = space.parse()?;
+        let k = SearchSpace::new(space, 4)?.ops(CellKind::Normal).iter().map(Vec::len).max().unwrap_or(1);
+        let node = NodeInputs::new(k, node_shape, &device);
+        let label = format!("node sum {space} ({NODE_EDGES}×{k} inputs)").to_lowercase();
+        ratios.push(side_by_side(a, backend, &format!("{label} forward"), shape, |choice| {
+            let (out, _, _) = node.sum(choice, false);
+            std::hint::black_box(out);
+            device.sync().expect("device sync");
+        }));
+        ratios.push(side_by_side(a, backend, &format!("{label} fwd+bwd"), shape, |choice| {
+            let (out, leaves, alpha) = node.sum(choice, true);
+            let grads = out.sum().backward();
+            std::hint::black_box((alpha.grad(&grads), leaves[0].grad(&grads)));
+            device.sync().expect("device sync");
+        }));
+    }
+    let data = random_data(4 * a.batch_size, a.image_size);
+    let mut rng = Rng::new(2);
+    let idx: Vec<usize> = (0..a.batch_size).collect();
+    let val_idx: Vec<usize> = (a.batch_size..2 * a.batch_size).collect();
+    let train = make_batch(&data, &idx, None, &mut rng);
+    let val = make_batch(&data, &val_idx, None, &mut rng);
+    for space in &a.spaces {
+        let space: SpaceId = space.parse()?;
+        for order in [Order::First, Order::Second] {
+            let config = SearchConfig {
+                net: NetConfig { space, channels: a.init_channels, layers: a.layers, nodes: 4, ..NetConfig::default() },
+                batch_size: a.batch_size,
+                order,
+                hessian: HessianConfig { every: 0, ..HessianConfig::default() },
+                ..SearchConfig::default()
+            };
+            let mut searches = [NodeSumImpl::Reference, NodeSumImpl::Auto].map(|choice| {
+                let mut s = Search::new(config.clone(), data.clone(), &device).expect("valid bench config");
+                s.net.node_sum = choice;
+                s
+            });
+            let case = format!("step {space} {order:?}-order").to_lowercase();
+            ratios.push(side_by_side(a, backend, &case, shape, |choice| {
+                let s = &mut searches[usize::from(choice == NodeSumImpl::Auto)];
+                s.step(&train, &val, 0.025, 0.0).expect("step");
+                s.sync();
+            }));
+        }
+    }
+    if !a.json {
+        println!("\nreference / kernel (above 1: the kernels are faster)");
+        for r in &ratios {
+            println!("  {:<40} {:>6.2}×", r.case, r.speedup);
+        }
+    }
+    Ok(())
+}
