@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of rdarts: unit, integration, CLI, and the wgpu tests on lavapipe (software Vulkan).
-# Installs what the tests need first (a correct Mesa lavapipe from Debian's bookworm-backports).
+# Runs every test of rdarts: unit, integration, CLI, the wgpu tests on lavapipe (software Vulkan) and
+# the browser demo in headless Chromium. Installs what the tests need first (a correct Mesa lavapipe
+# from Debian's bookworm-backports, Chromium, the wasm target and wasm-bindgen-cli) and builds the
+# demo's wasm.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-lavapipe.sh
 scripts/install-chromium.sh
+# The browser demo's wasm (the demo's end-to-end test loads it in Chromium).
+web/build.sh
 # Pin the software Vulkan driver so the wgpu tests run the same everywhere (Mesa 25 names its
 # manifest lvp_icd.json, older Mesa lvp_icd.<arch>.json), and require that wgpu really runs on it
 # rather than falling back to OpenGL. Silence XDG warnings.

@@ -103,6 +103,34 @@ impl Dataset {
         self
     }
 
+    /// Every image shrunk by `factor` along both sides, each output pixel the rounded mean of a
+    /// `factor × factor` block (the side must be divisible by `factor`). The normalisation
+    /// statistics are kept: block means preserve the mean and barely change the spread.
+    pub fn downsample(mut self, factor: usize) -> Result<Self, CoreError> {
+        if factor == 0 || !self.size.is_multiple_of(factor) {
+            return Err(CoreError::data(&self.name, format!("cannot shrink {0}×{0} images by {factor}", self.size)));
+        }
+        let (s, t) = (self.size, self.size / factor);
+        let area = (factor * factor) as u32;
+        let mut out = Vec::with_capacity(self.len() * self.channels * t * t);
+        for plane in self.pixels.chunks_exact(s * s) {
+            for y in 0..t {
+                for x in 0..t {
+                    let mut sum = 0u32;
+                    for dy in 0..factor {
+                        let row = &plane[(y * factor + dy) * s + x * factor..][..factor];
+                        sum += row.iter().map(|&p| u32::from(p)).sum::<u32>();
+                    }
+                    out.push(((sum + area / 2) / area) as u8);
+                }
+            }
+        }
+        self.pixels = out;
+        self.size = t;
+        self.name = format!("{} at {t}×{t}", self.name);
+        Ok(self)
+    }
+
     /// Drops the first `n` images (keeps the rest).
     pub fn skip(mut self, n: usize) -> Self {
         let n = n.min(self.len());
@@ -289,6 +317,24 @@ mod tests {
         let img = &ds.pixels[..1024];
         assert!(img[..64].iter().all(|&p| p == 0));
         assert!(img.iter().filter(|&&p| p > 128).count() > 50);
+    }
+
+    #[test]
+    fn downsampling_averages_blocks() {
+        let mut ds = embedded_digits().truncate(2);
+        ds.pixels[..4].copy_from_slice(&[10, 20, 30, 40]);
+        ds.pixels[32..36].copy_from_slice(&[50, 61, 70, 80]);
+        let small = ds.clone().downsample(2).unwrap();
+        assert_eq!((small.size, small.len(), small.pixels.len()), (16, 2, 2 * 256));
+        assert_eq!(small.pixels[0], 35, "(10+20+50+61)/4 = 35.25 rounds to 35");
+        assert_eq!(small.pixels[1], 55, "(30+40+70+80)/4");
+        assert_eq!(small.labels, ds.labels);
+        // The second image's first block comes from its own pixels.
+        let second = &ds.pixels[1024..];
+        let want = (u32::from(second[0]) + u32::from(second[1]) + u32::from(second[32]) + u32::from(second[33]) + 2) / 4;
+        assert_eq!(u32::from(small.pixels[256]), want);
+        assert!(ds.clone().downsample(3).unwrap_err().to_string().contains("32×32"));
+        assert!(ds.downsample(0).is_err());
     }
 
     #[test]

@@ -825,36 +825,62 @@ impl Search {
         if self.config.method == Method::RsWs {
             return self.run_epoch_rs(observe);
         }
-        let EpochPlan { start, epoch, cfg, lr, drop_prob, augment, train_batches } = self.plan_epoch();
-        let mut val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
-        let steps = train_batches.len();
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        let mut last_val = None;
-        for (step, idx) in train_batches.iter().enumerate() {
-            if val_batches.is_empty() {
-                val_batches = epoch_batches(&self.split.valid, cfg.batch_size, &mut self.data_rng);
+        let mut run = self.begin_epoch();
+        loop {
+            if let Some(report) = self.advance(&mut run, observe)? {
+                return Ok(report);
             }
-            let val_idx = val_batches.remove(0);
-            let train = make_batch(&self.data, idx, Some(&augment), &mut self.data_rng);
-            let val = make_batch(&self.data, &val_idx, Some(&augment), &mut self.data_rng);
+        }
+    }
 
-            let (g, a) = self.step(&train, &val, lr, drop_prob).map_err(|e| match e {
+    /// Starts the next DARTS epoch without running any of it (see [`Search::advance`]); the
+    /// batches are drawn exactly as [`Search::run_epoch`] draws them.
+    pub fn begin_epoch(&mut self) -> EpochRun {
+        let plan = self.plan_epoch();
+        let val_batches = epoch_batches(&self.split.valid, plan.cfg.batch_size, &mut self.data_rng);
+        EpochRun { plan, val_batches, next: 0, loss_sum: 0.0, correct: 0, seen: 0, last_val: None, ended: false }
+    }
+
+    /// One bounded piece of an epoch begun with [`Search::begin_epoch`]: the next search step
+    /// (`Ok(None)`), or, after the last step, the epoch's end (evaluation, curvature, DARTS-ES/ADA)
+    /// and its report. For callers that must not block for a whole epoch (the browser demo).
+    /// Steps and the end go to `observe` as in [`Search::run_epoch`], with identical results.
+    pub fn advance(&mut self, run: &mut EpochRun, observe: &mut dyn FnMut(&SearchEvent)) -> Result<Option<EpochReport>, CoreError> {
+        let steps = run.plan.train_batches.len();
+        if run.next < steps {
+            let (step, epoch) = (run.next, run.plan.epoch);
+            if run.val_batches.is_empty() {
+                run.val_batches = epoch_batches(&self.split.valid, run.plan.cfg.batch_size, &mut self.data_rng);
+            }
+            let val_idx = run.val_batches.remove(0);
+            let train = make_batch(&self.data, &run.plan.train_batches[step], Some(&run.plan.augment), &mut self.data_rng);
+            let val = make_batch(&self.data, &val_idx, Some(&run.plan.augment), &mut self.data_rng);
+            let (g, a) = self.step(&train, &val, run.plan.lr, run.plan.drop_prob).map_err(|e| match e {
                 CoreError::Numerical(m) => CoreError::Numerical(format!("{m} at epoch {epoch}, step {step} (try a lower learning rate)")),
                 other => other,
             })?;
-            last_val = Some(val);
-            loss_sum += g.loss * train.y.len() as f64;
-            correct += g.correct;
-            seen += train.y.len();
+            run.last_val = Some(val);
+            run.loss_sum += g.loss * train.y.len() as f64;
+            run.correct += g.correct;
+            run.seen += train.y.len();
+            run.next += 1;
             observe(&SearchEvent::Step(StepReport {
                 epoch,
                 step,
                 steps,
                 train_loss: g.loss,
-                train_acc: correct as f64 / seen as f64,
+                train_acc: run.correct as f64 / run.seen as f64,
                 arch_loss: Some(a.loss),
             }));
+            return Ok(None);
         }
+        if run.ended {
+            return Err(CoreError::invalid("epoch", format!("epoch {} has already ended; begin the next one", run.plan.epoch)));
+        }
+        run.ended = true;
+        let EpochPlan { start, epoch, lr, drop_prob, .. } = run.plan;
+        let cfg = run.plan.cfg.clone();
+        let (loss_sum, correct, seen, last_val) = (run.loss_sum, run.correct, run.seen, run.last_val.take());
         let (valid_loss, valid_acc) = self.evaluate();
         let seconds = web_time_now() - start;
         let curvature = match (&last_val, cfg.hessian_due(epoch)) {
@@ -902,7 +928,7 @@ impl Search {
                 self.snapshots.pop_front();
             }
         }
-        Ok(report)
+        Ok(Some(report))
     }
 
     /// Epochs of state DARTS-ADA may need to go back to: the rule looks every·(⌊window/2⌋ + delta)
@@ -1139,6 +1165,30 @@ impl Search {
             correct += c;
         }
         (loss / n as f64, correct as f64 / n as f64)
+    }
+}
+
+/// A DARTS epoch in progress (see [`Search::begin_epoch`] and [`Search::advance`]).
+pub struct EpochRun {
+    plan: EpochPlan,
+    val_batches: Vec<Vec<usize>>,
+    next: usize,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    last_val: Option<crate::data::Batch>,
+    ended: bool,
+}
+
+impl EpochRun {
+    /// Steps done so far and steps in the epoch.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.next, self.plan.train_batches.len())
+    }
+
+    /// The epoch's index.
+    pub fn epoch(&self) -> usize {
+        self.plan.epoch
     }
 }
 

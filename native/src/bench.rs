@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use rdarts_core::architect::Order;
 use rdarts_core::backend;
-use rdarts_core::data::{Dataset, make_batch};
+use rdarts_core::data::{Batch, Dataset, make_batch};
 use rdarts_core::hessian::AlphaHessian;
 use rdarts_core::network::NetConfig;
 use rdarts_core::rng::Rng;
@@ -74,7 +74,29 @@ pub struct Measurement {
     pub shape: [usize; 4],
 }
 
-pub(crate) fn random_data(n: usize, size: usize) -> Dataset {
+/// The search configuration of a timed step: the bench's shape, λ tracking off.
+pub(crate) fn step_config(a: &BenchArgs, space: SpaceId, order: Order) -> SearchConfig {
+    SearchConfig {
+        net: NetConfig { space, channels: a.init_channels, layers: a.layers, nodes: 4, ..NetConfig::default() },
+        batch_size: a.batch_size,
+        order,
+        hessian: HessianConfig { every: 0, ..HessianConfig::default() },
+        ..SearchConfig::default()
+    }
+}
+
+/// Random CIFAR-shaped data and the fixed training and validation batch every timed step uses.
+pub(crate) fn step_data(a: &BenchArgs) -> (Dataset, Batch, Batch) {
+    let data = random_data(4 * a.batch_size, a.image_size);
+    let mut rng = Rng::new(2);
+    let idx: Vec<usize> = (0..a.batch_size).collect();
+    let val_idx: Vec<usize> = (a.batch_size..2 * a.batch_size).collect();
+    let train = make_batch(&data, &idx, None, &mut rng);
+    let val = make_batch(&data, &val_idx, None, &mut rng);
+    (data, train, val)
+}
+
+fn random_data(n: usize, size: usize) -> Dataset {
     let mut rng = Rng::new(1);
     let pixels = (0..n * 3 * size * size).map(|_| rng.below(256) as u8).collect();
     let labels = (0..n).map(|_| rng.below(10) as u8).collect();
@@ -105,24 +127,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         return crate::bench_kernels::bench_kernels(&a, &backend);
     }
     let shape = [a.batch_size, a.init_channels, a.layers, a.image_size];
-    let data = random_data(4 * a.batch_size, a.image_size);
+    let (data, train, val) = step_data(&a);
     let mut results = Vec::new();
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;
         for order in [Order::First, Order::Second] {
-            let config = SearchConfig {
-                net: NetConfig { space, channels: a.init_channels, layers: a.layers, nodes: 4, ..NetConfig::default() },
-                batch_size: a.batch_size,
-                order,
-                hessian: HessianConfig { every: 0, ..HessianConfig::default() },
-                ..SearchConfig::default()
-            };
-            let mut search = Search::new(config, data.clone(), &backend.device)?;
-            let mut rng = Rng::new(2);
-            let idx: Vec<usize> = (0..a.batch_size).collect();
-            let val_idx: Vec<usize> = (a.batch_size..2 * a.batch_size).collect();
-            let train = make_batch(&data, &idx, None, &mut rng);
-            let val = make_batch(&data, &val_idx, None, &mut rng);
+            let mut search = Search::new(step_config(&a, space, order), data.clone(), &backend.device)?;
             let mut times = Vec::new();
             for rep in 0..a.warmup + a.reps {
                 let t = std::time::Instant::now();

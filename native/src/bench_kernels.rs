@@ -9,15 +9,13 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rdarts_core::architect::Order;
 use rdarts_core::backend::Backend;
-use rdarts_core::data::make_batch;
 use rdarts_core::mixed::{EdgeInputs, NodeSumImpl, node_sum, uses_kernel};
-use rdarts_core::network::NetConfig;
 use rdarts_core::rng::Rng;
-use rdarts_core::search::{HessianConfig, Search, SearchConfig};
+use rdarts_core::search::Search;
 use rdarts_core::space::{CellKind, SearchSpace, SpaceId};
 use serde::Serialize;
 
-use crate::bench::{BenchArgs, Measurement, random_data, report, summarise};
+use crate::bench::{BenchArgs, Measurement, report, step_config, step_data, summarise};
 
 /// Incoming edges of the largest node of a 4-node cell.
 const NODE_EDGES: usize = 5;
@@ -131,22 +129,11 @@ pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
             device.sync().expect("device sync");
         }));
     }
-    let data = random_data(4 * a.batch_size, a.image_size);
-    let mut rng = Rng::new(2);
-    let idx: Vec<usize> = (0..a.batch_size).collect();
-    let val_idx: Vec<usize> = (a.batch_size..2 * a.batch_size).collect();
-    let train = make_batch(&data, &idx, None, &mut rng);
-    let val = make_batch(&data, &val_idx, None, &mut rng);
+    let (data, train, val) = step_data(a);
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;
         for order in [Order::First, Order::Second] {
-            let config = SearchConfig {
-                net: NetConfig { space, channels: a.init_channels, layers: a.layers, nodes: 4, ..NetConfig::default() },
-                batch_size: a.batch_size,
-                order,
-                hessian: HessianConfig { every: 0, ..HessianConfig::default() },
-                ..SearchConfig::default()
-            };
+            let config = step_config(a, space, order);
             let mut searches = [NodeSumImpl::Reference, NodeSumImpl::Auto].map(|choice| {
                 let mut s = Search::new(config.clone(), data.clone(), &device).expect("valid bench config");
                 s.net.node_sum = choice;

@@ -1,2 +1,9 @@
-//! rdarts in the browser. A placeholder until the browser teaching demo is built (issue 7): it
-//! will wrap `rdarts-core` with wasm-bindgen, on WebGPU where the browser has it, else the CPU.
+//! rdarts in the browser: the DARTS teaching demo.
+//!
+//! [`demo`] is the demo's search in plain Rust (it also runs natively, where the tests check the
+//! browser's numbers against it); `wasm` (wasm32 only) exposes it to JavaScript. The page in
+//! `web/www/` runs it in a Web Worker, so the page never waits on a search step.
+
+pub mod demo;
+#[cfg(target_family = "wasm")]
+mod wasm;
