@@ -4,6 +4,7 @@
 // a few steps.
 //
 //   node drive.mjs URL SCREENSHOT.png|- webgpu|no-webgpu
+//   node drive.mjs URL controls no-webgpu    (clicks through the controls; prints what it saw)
 import { chromium } from "playwright-core";
 
 const [url, screenshot, gpu] = process.argv.slice(2);
@@ -25,6 +26,10 @@ try {
   page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
   page.on("worker", (w) => w.on("console", (m) => { if (m.type() === "error") errors.push(`worker console: ${m.text()}`); }));
   await page.goto(url);
+  if (screenshot === "controls") {
+    console.log(JSON.stringify(Object.assign(await controls(page), { errors })));
+    process.exit(0);
+  }
   let shotAt = null;
   if (screenshot !== "-") {
     // Mid-search: a few steps done, more to come.
@@ -39,4 +44,32 @@ try {
   console.log(JSON.stringify(result));
 } finally {
   await browser.close();
+}
+
+// Start, Pause, a control change (which resets), Start again, the speed slider: what a student does.
+async function controls(page) {
+  const updates = () => page.evaluate(() => window.rdarts.record.updates.length);
+  const seen = {};
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Ready"), null, { timeout: 120_000 });
+  seen.ready_ops_per_edge = await page.evaluate(() => window.rdarts.latest().ops_normal[0].length);
+  await page.click("#start");
+  await page.waitForFunction(() => window.rdarts.record.updates.length >= 3, null, { timeout: 120_000 });
+  await page.click("#pause");
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Paused"), null, { timeout: 60_000 });
+  seen.paused_at = await updates();
+  await page.waitForTimeout(1500);
+  seen.after_pause_wait = await updates();
+  seen.start_enabled_when_paused = await page.isEnabled("#start");
+  await page.selectOption("#space", "s2");
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Ready"), null, { timeout: 120_000 });
+  seen.after_reset_updates = await updates();
+  seen.s2_ops_per_edge = await page.evaluate(() => window.rdarts.latest().ops_normal[0]);
+  await page.fill("#speed", "200");
+  await page.dispatchEvent("#speed", "input");
+  seen.speed_label = await page.textContent("#speed_label");
+  await page.click("#start");
+  await page.waitForFunction(() => window.rdarts.record.updates.length >= 2, null, { timeout: 120_000 });
+  seen.s2_updates = await page.evaluate(() => window.rdarts.record.updates.slice(0, 2));
+  seen.max_page_work_ms = await page.evaluate(() => window.rdarts.maxPageWork());
+  return seen;
 }
