@@ -240,7 +240,7 @@ impl Demo {
         if self.search.finished() {
             self.done = Some(match &self.early_stop {
                 Some(r) if r.action == RobustAction::Stop => {
-                    format!("DARTS-ES stopped after epoch {} and keeps the genotype of epoch {}", r.stop.at_epoch, r.stop.stop_epoch)
+                    format!("DARTS-ES stopped after epoch {} and keeps the genotype of epoch {} (counted from 1)", r.stop.at_epoch + 1, r.stop.stop_epoch + 1)
                 }
                 _ => format!("all {} epochs done", self.search.config.epochs),
             });
@@ -328,5 +328,29 @@ mod tests {
         assert_eq!(after.epochs.len(), 1);
         assert_ne!(before.weights_normal, after.weights_normal, "α moved");
         assert!(!demo.finished());
+    }
+
+    /// The whole default demo natively, printing what the page would plot per epoch (λmax,
+    /// parameter-free ops, accuracy): for checking what the page's text tells students to look for.
+    /// `cargo test --workspace --lib whole_demo -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a minute or more; run by hand"]
+    fn whole_demo_run() {
+        for settings in [DemoSettings::default(), DemoSettings { early_stop: true, ..DemoSettings::default() }] {
+            let mut demo = Demo::new(&settings).unwrap();
+            while !demo.finished() {
+                if let Update::Epoch(p) = demo.advance().unwrap() {
+                    eprintln!(
+                        "epoch {:>2}: λmax {:.4}  parameter-free {}  train {:.2}  valid {:.2}",
+                        p.epoch,
+                        p.lambda_max.unwrap_or(f64::NAN),
+                        p.parameter_free,
+                        p.train_acc,
+                        p.valid_acc
+                    );
+                }
+            }
+            eprintln!("{:?} → {:?}", settings.early_stop, demo.state().early_stop);
+        }
     }
 }

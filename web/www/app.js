@@ -162,20 +162,20 @@ function render(state) {
   $("genotype").textContent = state.genotype;
   $("param_free").textContent = `${state.parameter_free} of ${2 * state.nodes}`;
   $("es_line").textContent = state.early_stop
-    ? `DARTS-ES ${state.finished && settings().early_stop ? "stopped" : "would stop"}: λmax climbed; its answer is the genotype of epoch ${state.early_stop[0]}.`
+    ? `DARTS-ES ${state.finished && settings().early_stop ? "stopped" : "would stop"}: λmax climbed; its answer is the genotype after epoch ${state.early_stop[0] + 1}.`
     : "";
-  const perEpoch = Math.max(1, state.steps);
-  const es = state.early_stop ? [{ x: state.early_stop[0], colour: "#d62728", label: "ES" }] : [];
+  // Epochs are shown counted from 1, each point at its epoch's end.
+  const es = state.early_stop ? [{ x: state.early_stop[0] + 1, colour: "#d62728", label: "ES" }] : [];
   rendered.lambda = drawChart($("chart_lambda"), [
-    { label: "λmax", colour: "#9467bd", dots: true, points: state.epochs.map((e) => [e.epoch, e.lambda_max ?? NaN]) },
-  ], { xlabel: "epoch", xmax: settings().epochs - 1, marks: es });
+    { label: "λmax", colour: "#9467bd", dots: true, points: state.epochs.map((e) => [e.epoch + 1, e.lambda_max ?? NaN]) },
+  ], { xlabel: "epoch", xmax: settings().epochs, marks: es });
   rendered.acc = drawChart($("chart_acc"), [
-    { label: "train (running)", colour: "#1f77b4", points: history.steps.map((s) => [s.epoch + (s.step + 1) / perEpoch, s.train_acc]) },
+    { label: "train (running)", colour: "#1f77b4", points: history.steps.map((s) => [s.epoch + (s.step + 1) / s.steps, s.train_acc]) },
     { label: "validation", colour: "#2ca02c", dots: true, points: state.epochs.map((e) => [e.epoch + 1, e.valid_acc]) },
   ], { xlabel: "epoch", ymin: 0, ymax: 1, xmax: settings().epochs, fmt: (v) => `${Math.round(100 * v)}%` });
   rendered.pf = drawChart($("chart_pf"), [
-    { label: "parameter-free ops", colour: "#d62728", dots: true, points: state.epochs.map((e) => [e.epoch, e.parameter_free]) },
-  ], { xlabel: "epoch", ymin: 0, ymax: 2 * state.nodes, xmax: settings().epochs - 1, fmt: (v) => v.toFixed(0), marks: es });
+    { label: "parameter-free ops", colour: "#d62728", dots: true, points: state.epochs.map((e) => [e.epoch + 1, e.parameter_free]) },
+  ], { xlabel: "epoch", ymin: 0, ymax: 2 * state.nodes, xmax: settings().epochs, fmt: (v) => v.toFixed(0), marks: es });
 }
 
 function status(text) { $("status").textContent = text; }
