@@ -695,19 +695,19 @@ impl Search {
 
     /// One bi-level step: an α step on `val` (first or second order), then a weight step on
     /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. Returns the weight
-    /// step's and the α step's passes (loss, number correct).
+    /// step's and the α step's passes (loss, number correct; their gradients are used up).
     pub fn step(&mut self, train: &crate::data::Batch, val: &crate::data::Batch, lr: f64, drop_prob: f64) -> Result<(crate::architect::GradOut, crate::architect::GradOut), CoreError> {
         let cfg = &self.config;
         let unroll = Unroll { lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf };
-        let a = alpha_grad(
+        let mut a = alpha_grad(
             &self.net, &self.weights, &self.alpha, train, val, cfg.order, &unroll,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
         );
         let (grad_clip, order) = (cfg.grad_clip, cfg.order);
-        let ga = a.alpha.clone().expect("α gradient");
+        let ga = a.alpha.take().expect("α gradient");
         self.adam_step(ga);
-        let g = loss_and_grads(
+        let mut g = loss_and_grads(
             &self.net, &self.weights, &self.alpha, train, Wrt::Weights,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
@@ -716,7 +716,7 @@ impl Search {
             let bad = if g.loss.is_finite() { a.loss } else { g.loss };
             return Err(CoreError::Numerical(format!("loss became {bad} ({order:?}-order step)")));
         }
-        let mut gw = g.weights.clone().expect("weight gradients");
+        let mut gw = g.weights.take().expect("weight gradients");
         clip_global_norm(&mut gw, grad_clip);
         self.sgd.step(&mut self.weights.tensors, &gw, lr);
         Ok((g, a))
@@ -1184,11 +1184,6 @@ impl EpochRun {
     /// Steps done so far and steps in the epoch.
     pub fn progress(&self) -> (usize, usize) {
         (self.next, self.plan.train_batches.len())
-    }
-
-    /// The epoch's index.
-    pub fn epoch(&self) -> usize {
-        self.plan.epoch
     }
 }
 

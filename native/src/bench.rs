@@ -128,7 +128,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let shape = [a.batch_size, a.init_channels, a.layers, a.image_size];
     let (data, train, val) = step_data(&a);
-    let mut results = Vec::new();
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;
         for order in [Order::First, Order::Second] {
@@ -144,7 +143,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             }
             let m = summarise(format!("step {space} {order:?}-order").to_lowercase(), &backend.description, times, shape);
             report(&m, a.json);
-            results.push(m);
             if order == Order::First {
                 let mut times = Vec::new();
                 for rep in 0..a.warmup + a.reps.min(3) {
@@ -158,7 +156,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 }
                 let m = summarise(format!("lambda_max {space} lanczos {}", a.lanczos_steps).to_lowercase(), &backend.description, times, shape);
                 report(&m, a.json);
-                results.push(m);
             }
         }
     }

@@ -80,9 +80,9 @@ impl NodeInputs {
         NodeInputs { ys, alpha, masks }
     }
 
-    /// The node sum with drop-path masks on the device of `alpha`, as leaves when `grad`.
-    fn sum(&self, choice: NodeSumImpl, grad: bool) -> (Tensor<4>, Vec<Tensor<4>>, Tensor<2>) {
-        let leaf = grad;
+    /// The node sum with drop-path masks on the device of `alpha`; the inputs and α as gradient
+    /// leaves when `leaf`.
+    fn sum(&self, choice: NodeSumImpl, leaf: bool) -> (Tensor<4>, Vec<Tensor<4>>, Tensor<2>) {
         let lift = |t: &Tensor<4>| if leaf { t.clone().autodiff().require_grad() } else { t.clone() };
         let alpha = if leaf { self.alpha.clone().autodiff().require_grad() } else { self.alpha.clone() };
         let w = softmax(alpha.clone(), 1);

@@ -505,7 +505,7 @@ fn load_checkpoint(dir: &Path) -> Result<Loaded> {
     let config: SearchConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}: invalid", dir.join("config.json").display()))?;
     let run = RunDir::open(dir)?;
     let checkpoints = run.checkpoints()?;
-    let Some((index, _, snap)) = run.newest_checkpoint(|name, bytes| Ok(Snapshot::from_bytes(name, bytes)?))? else {
+    let Some((index, snap)) = run.newest_checkpoint(&checkpoints, |name, bytes| Ok(Snapshot::from_bytes(name, bytes)?))? else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts search --overwrite`", dir.display());
     };
     let expected_id = fingerprint(&config);

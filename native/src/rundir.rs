@@ -114,20 +114,23 @@ impl RunDir {
         Ok(path)
     }
 
-    /// The newest checkpoint that `parse` (given the file's name and bytes) accepts, as (its index
-    /// among [`RunDir::checkpoints`], its sequence number, the parsed value): an unreadable or
-    /// rejected one is reported on standard error and the previous one tried. `None` when there is
-    /// no checkpoint at all; an error when none is readable.
-    pub fn newest_checkpoint<T>(&self, mut parse: impl FnMut(&str, &[u8]) -> Result<T>) -> Result<Option<(usize, u64, T)>> {
-        let all = self.checkpoints()?;
-        if all.is_empty() {
+    /// The newest of `checkpoints` (as [`RunDir::checkpoints`] lists them) that `parse` (given the
+    /// file's name and bytes) accepts, as (its index in `checkpoints`, the parsed value): an
+    /// unreadable or rejected one is reported on standard error and the previous one tried. `None`
+    /// when there is no checkpoint at all; an error when none is readable.
+    pub fn newest_checkpoint<T>(
+        &self,
+        checkpoints: &[(u64, PathBuf)],
+        mut parse: impl FnMut(&str, &[u8]) -> Result<T>,
+    ) -> Result<Option<(usize, T)>> {
+        if checkpoints.is_empty() {
             return Ok(None);
         }
-        for (index, (seq, path)) in all.iter().enumerate().rev() {
+        for (index, (_, path)) in checkpoints.iter().enumerate().rev() {
             let name = path.display().to_string();
             let parsed = fs::read(path).with_context(|| format!("{name}: cannot read")).and_then(|b| parse(&name, &b));
             match parsed {
-                Ok(value) => return Ok(Some((index, *seq, value))),
+                Ok(value) => return Ok(Some((index, value))),
                 Err(e) => eprintln!("warning: {e:#}; {}", if index > 0 { "trying the previous one" } else { "no older checkpoint is left" }),
             }
         }

@@ -146,12 +146,14 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     println!("backend: {backend}");
     let mut trainer = Trainer::new(config.clone(), &genotype, train, test, &backend.device)?;
     let run = RunDir::open(dir)?;
-    let Some((index, seq, meta)) = run.newest_checkpoint(|name, bytes| Ok(trainer.restore(name, bytes)?))? else {
+    let checkpoints = run.checkpoints()?;
+    let Some((index, meta)) = run.newest_checkpoint(&checkpoints, |name, bytes| Ok(trainer.restore(name, bytes)?))? else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts train --overwrite`", dir.display());
     };
     if meta.extra.get("config").and_then(|v| v.as_str()) != Some(fingerprint(&config).as_str()) {
-        bail!("{}: written for another configuration than {}", run.checkpoints()?[index].1.display(), dir.join("config.json").display());
+        bail!("{}: written for another configuration than {}", checkpoints[index].1.display(), dir.join("config.json").display());
     }
+    let seq = checkpoints[index].0;
     let lengths = meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
     run.truncate_to(&lengths.into_iter().collect())?;
     let mut run = RunDir::open(dir)?;

@@ -4,6 +4,7 @@
 use burn::tensor::Device;
 use rdarts_core::backend::{self, BackendChoice};
 use rdarts_core::data::Batch;
+use rdarts_core::golden::{GoldenFile, Tolerances, Trace, deviation};
 use rdarts_core::network::{Alpha, NetConfig, Supernet};
 use rdarts_core::params::{Weights, init_weights};
 use rdarts_core::rng::Rng;
@@ -75,4 +76,31 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 /// Largest absolute value.
 pub fn max_abs(a: &[f32]) -> f32 {
     a.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+/// The committed golden traces, `tests/golden/traces.json`.
+pub fn golden_file() -> GoldenFile {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/traces.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Compares `replayed` (one trace per recorded one, in the file's order) with the committed traces
+/// under the per-order tolerances that `Tolerances` states, printing every deviation; panics
+/// listing each trace outside them. `name` says where they were replayed.
+pub fn assert_golden(name: &str, file: &GoldenFile, replayed: &[Trace]) {
+    assert_eq!(replayed.len(), file.traces.len(), "{name}: one replay per recorded trace");
+    let mut failures = Vec::new();
+    for (recorded, replay) in file.traces.iter().zip(replayed) {
+        assert_eq!((recorded.space, recorded.order), (replay.space, replay.order), "{name}: traces out of order");
+        let d = deviation(recorded, replay);
+        eprintln!("{name} {} {:?}: {d:?}", recorded.space, recorded.order);
+        if !d.within(&Tolerances::for_order(recorded.order)) {
+            failures.push(format!("{} {:?}: {d:?}", recorded.space, recorded.order));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{name}: traces outside tolerance (if the change is intended, run `rdarts golden --bless` and review the diff): {failures:#?}"
+    );
 }

@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rdarts_core::genotype::Genotype;
-use rdarts_core::golden::{GoldenFile, Trace, Tolerances, deviation};
+use rdarts_core::golden::Trace;
 use rdarts_core::space::SearchSpace;
+use rdarts_tests::{assert_golden, golden_file};
 use rdarts_web::demo::{Demo, DemoSettings};
 use serde_json::Value;
 
@@ -132,23 +133,13 @@ fn drive(driver: &Path, url: &str, screenshot: &str, gpu: &str) -> Value {
 fn the_golden_traces_replay_in_the_browser() {
     let root = root();
     let driver = prerequisites(&root);
-    let file: GoldenFile = serde_json::from_str(&std::fs::read_to_string(root.join("tests/golden/traces.json")).unwrap()).unwrap();
+    let file = golden_file();
     let port = serve(root.join("web/www"));
     let result = drive(&driver, &format!("http://127.0.0.1:{port}/golden.html"), "-", "no-webgpu");
     assert_eq!(result["reason"], "finished", "{}", result["reason"]);
     assert_eq!(result["errors"], Value::Array(vec![]));
     let traces: Vec<Trace> = serde_json::from_value(result["traces"].clone()).expect("traces parse");
-    assert_eq!(traces.len(), file.traces.len());
-    let mut failures = Vec::new();
-    for (recorded, replayed) in file.traces.iter().zip(&traces) {
-        assert_eq!((recorded.space, recorded.order), (replayed.space, replayed.order));
-        let d = deviation(recorded, replayed);
-        eprintln!("browser {} {:?}: {d:?}", recorded.space, recorded.order);
-        if !d.within(&Tolerances::for_order(recorded.order)) {
-            failures.push(format!("{} {:?}: {d:?}", recorded.space, recorded.order));
-        }
-    }
-    assert!(failures.is_empty(), "browser traces outside tolerance: {failures:#?}");
+    assert_golden("browser", &file, &traces);
 }
 
 #[test]

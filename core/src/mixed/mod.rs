@@ -47,7 +47,7 @@ impl std::str::FromStr for NodeSumImpl {
     }
 }
 
-/// Whether [`node_sum`] with `choice` runs the kernels for tensors on `device`.
+/// Whether [`node_sum`] with `choice` runs the kernels for (float32) tensors on `device`.
 pub fn uses_kernel(choice: NodeSumImpl, device: &burn::tensor::Device) -> bool {
     #[cfg(feature = "wgpu")]
     {
