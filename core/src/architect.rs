@@ -5,8 +5,8 @@
 use burn::tensor::{Device, Tensor};
 
 use crate::data::Batch;
-use crate::network::{Alpha, Supernet, correct, cross_entropy};
-use crate::params::{BnStats, Fwd, Mode, Weights, scalar, sq_norm};
+use crate::network::{Alpha, Supernet, cross_entropy, read_correct};
+use crate::params::{BnStats, Fwd, Mode, Weights, read_scalar, sq_norm};
 use crate::rng::Rng;
 
 /// Which α gradient to use.
@@ -62,14 +62,16 @@ pub enum Wrt {
     Both,
 }
 
-/// One training-mode forward and backward pass on `batch`.
-pub fn loss_and_grads(
+/// One training-mode forward and backward pass on `batch`. Like every function here that needs a
+/// value on the host, it is `async` (WebGPU's reads cannot block); native callers may wait with
+/// [`crate::block_on`].
+pub async fn loss_and_grads(
     net: &Supernet,
     w: &Weights,
     alpha: &Alpha,
     batch: &Batch,
     wrt: Wrt,
-    ctx: PassCtx,
+    ctx: PassCtx<'_>,
     device: &Device,
 ) -> GradOut {
     let want_w = matches!(wrt, Wrt::Weights | Wrt::Both);
@@ -79,10 +81,10 @@ pub fn loss_and_grads(
     let x = batch.tensor(device).autodiff();
     let mut f = Fwd { w: &wl, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
     let logits = net.forward(&mut f, &al, x);
-    let correct = correct(&logits, &batch.y);
-    let loss = cross_entropy(logits, &batch.y);
-    let loss_value = scalar(&loss);
+    let loss = cross_entropy(logits.clone(), &batch.y);
     let grads = loss.backward();
+    let correct = read_correct(&logits, &batch.y).await;
+    let loss_value = read_scalar(&loss).await;
     GradOut {
         loss: loss_value,
         correct,
@@ -108,26 +110,26 @@ pub const FD_RADIUS: f64 = 0.01;
 
 /// The α gradient of SPEC §5, first or second order; returns it with the validation loss and
 /// number correct on `val`.
-pub fn alpha_grad(
+pub async fn alpha_grad(
     net: &Supernet,
     w: &Weights,
     alpha: &Alpha,
     train: &Batch,
     val: &Batch,
     order: Order,
-    unroll: &Unroll,
-    ctx: PassCtx,
+    unroll: &Unroll<'_>,
+    ctx: PassCtx<'_>,
     device: &Device,
 ) -> GradOut {
     match order {
-        Order::First => loss_and_grads(net, w, alpha, val, Wrt::Alpha, ctx, device),
+        Order::First => loss_and_grads(net, w, alpha, val, Wrt::Alpha, ctx, device).await,
         Order::Second => {
             let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
             let g = loss_and_grads(
                 net, w, alpha, train, Wrt::Weights,
                 PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device,
-            );
+            ).await;
             let gw = g.weights.expect("weight gradients");
             let step: Vec<Tensor<1>> = gw
                 .iter()
@@ -141,11 +143,11 @@ pub fn alpha_grad(
             // ∇α and ∇w' of L_val(w', α).
             let out = loss_and_grads(
                 net, &w_prime, alpha, val, Wrt::Both,
-                PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device,
-            );
+                PassCtx::new(stats, rng, drop_prob), device,
+            ).await;
             let v = out.weights.expect("w' gradients");
             let dalpha = out.alpha.expect("α gradient");
-            let norm = scalar(&sq_norm(&v)).sqrt();
+            let norm = read_scalar(&sq_norm(&v)).await.sqrt();
             if norm == 0.0 || !norm.is_finite() {
                 return GradOut { loss: out.loss, correct: out.correct, weights: None, alpha: Some(dalpha) };
             }
@@ -155,12 +157,12 @@ pub fn alpha_grad(
             let gp = loss_and_grads(
                 net, &w.axpy(eps, &v), alpha, train, Wrt::Alpha,
                 PassCtx::new(None, rng, drop_prob), device,
-            );
+            ).await;
             *rng = saved;
             let gn = loss_and_grads(
                 net, &w.axpy(-eps, &v), alpha, train, Wrt::Alpha,
                 PassCtx::new(None, rng, drop_prob), device,
-            );
+            ).await;
             let (gp, gn) = (gp.alpha.expect("α grad"), gn.alpha.expect("α grad"));
             let s = unroll.lr / (2.0 * eps);
             let alpha = Alpha {
@@ -173,7 +175,7 @@ pub fn alpha_grad(
 }
 
 /// Loss and accuracy of a batch in evaluation mode (running BN statistics, no drop-path, no graph).
-pub fn evaluate_batch(
+pub async fn evaluate_batch(
     net: &Supernet,
     w: &Weights,
     alpha: &Alpha,
@@ -185,15 +187,15 @@ pub fn evaluate_batch(
     let x = batch.tensor(device);
     let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None };
     let logits = net.forward(&mut f, alpha, x);
-    let c = correct(&logits, &batch.y);
-    (scalar(&cross_entropy(logits, &batch.y)), c)
+    let loss = cross_entropy(logits.clone(), &batch.y);
+    (read_scalar(&loss).await, read_correct(&logits, &batch.y).await)
 }
 
 /// The training-mode loss of a batch without building a graph (for finite-difference checks and
 /// curvature probes).
-pub fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx, device: &Device) -> f64 {
+pub async fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> f64 {
     let x = batch.tensor(device);
     let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
     let logits = net.forward(&mut f, alpha, x);
-    scalar(&cross_entropy(logits, &batch.y))
+    read_scalar(&cross_entropy(logits, &batch.y)).await
 }

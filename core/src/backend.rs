@@ -97,6 +97,64 @@ pub fn select(choice: BackendChoice) -> Result<Backend, CoreError> {
     }
 }
 
+/// Selects a backend without blocking, as a browser requires, by the rule of [`select`]: `Auto`
+/// takes WebGPU (Burn's wgpu backend, with our WGSL kernels) when the browser offers a hardware
+/// adapter, and the CPU backend when it offers none or only a software fallback (such as
+/// SwiftShader, far slower than the CPU backend), saying why; `Wgpu` takes any WebGPU adapter.
+/// WebGPU is set up once per page and its device kept (a second set-up would fail).
+#[cfg(all(feature = "wgpu", target_family = "wasm"))]
+pub async fn select_async(choice: BackendChoice) -> Result<Backend, CoreError> {
+    use burn::tensor::wgpu::wgpu::DeviceType;
+    use std::cell::RefCell;
+    thread_local! {
+        static WEBGPU: RefCell<Option<Result<(Device, String, bool), String>>> = const { RefCell::new(None) };
+    }
+    if choice == BackendChoice::Cpu {
+        return Ok(cpu());
+    }
+    let known = WEBGPU.with(|w| w.borrow().clone());
+    let webgpu = match known {
+        Some(r) => r,
+        None => {
+            let r = match Device::wgpu_options().init_with_setup_async().await {
+                Ok((device, setup)) => {
+                    let info = setup.adapter.get_info();
+                    let name = if info.name.is_empty() { "an unnamed adapter".to_string() } else { info.name.clone() };
+                    // In a browser wgpu knows only this: `Cpu` marks a fallback (software) adapter.
+                    let hardware = info.device_type != DeviceType::Cpu;
+                    let kind = if hardware { "hardware adapter" } else { "software fallback adapter" };
+                    Ok((device, format!("WebGPU: {name}, {kind}"), hardware))
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            WEBGPU.with(|w| *w.borrow_mut() = Some(r.clone()));
+            r
+        }
+    };
+    match webgpu {
+        Ok((device, description, hardware)) if hardware || choice == BackendChoice::Wgpu => {
+            Ok(Backend { device, kind: BackendChoice::Wgpu, description })
+        }
+        Ok((_, description, _)) => {
+            let mut b = cpu();
+            b.description = format!("{} — the browser's WebGPU offers only a software fallback adapter ({description})", b.description);
+            Ok(b)
+        }
+        Err(e) if choice == BackendChoice::Wgpu => Err(CoreError::Backend(format!("no WebGPU adapter: {e}"))),
+        Err(e) => {
+            let mut b = cpu();
+            b.description = format!("{} — no WebGPU adapter ({e})", b.description);
+            Ok(b)
+        }
+    }
+}
+
+/// Selects a backend without blocking; outside the browser the same as [`select`].
+#[cfg(not(all(feature = "wgpu", target_family = "wasm")))]
+pub async fn select_async(choice: BackendChoice) -> Result<Backend, CoreError> {
+    select(choice)
+}
+
 /// Without the `wgpu` feature only the CPU exists.
 #[cfg(not(all(feature = "wgpu", not(target_family = "wasm"))))]
 pub fn select(choice: BackendChoice) -> Result<Backend, CoreError> {

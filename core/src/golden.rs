@@ -91,16 +91,29 @@ pub fn golden_config(space: SpaceId, order: Order) -> SearchConfig {
 
 /// Runs the trace of (`space`, `order`) on `device`.
 pub fn run_trace(space: SpaceId, order: Order, device: &burn::tensor::Device) -> Result<Trace, CoreError> {
+    crate::params::block_on(run_trace_async(space, order, device))
+}
+
+/// [`run_trace`] without blocking (WebGPU in a browser).
+pub async fn run_trace_async(space: SpaceId, order: Order, device: &burn::tensor::Device) -> Result<Trace, CoreError> {
     let mut search = Search::new(golden_config(space, order), golden_data(), device)?;
     let mut t = Trace { space, order, train_loss: Vec::new(), arch_loss: Vec::new(), alpha: Vec::new(), lambda_max: Vec::new() };
     while !search.finished() {
-        let report = search.run_epoch(&mut |e| {
-            if let SearchEvent::Step(s) = e {
-                t.train_loss.push(s.train_loss);
-                t.arch_loss.push(s.arch_loss.unwrap_or(f64::NAN));
+        let mut run = search.begin_epoch();
+        let report = loop {
+            let ended = search
+                .advance_async(&mut run, &mut |e| {
+                    if let SearchEvent::Step(s) = e {
+                        t.train_loss.push(s.train_loss);
+                        t.arch_loss.push(s.arch_loss.unwrap_or(f64::NAN));
+                    }
+                })
+                .await?;
+            if let Some(report) = ended {
+                break report;
             }
-        })?;
-        let (n, r) = search.alpha.to_host();
+        };
+        let (n, r) = search.alpha.read().await;
         t.alpha.push(n.into_iter().chain(r).collect());
         t.lambda_max.push(report.curvature.map_or(f64::NAN, |c| c.lambda_max));
     }

@@ -98,7 +98,9 @@ pub struct Extremes {
 /// (normalised here); the Ritz values of the tridiagonal matrix give the extremes, which converge
 /// first. Unlike power iteration this returns the largest *algebraic* eigenvalue even when a
 /// negative eigenvalue has larger magnitude.
-pub fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl FnMut(&[f64]) -> Vec<f64>) -> Extremes {
+/// `hvp` is `async` so that a product may read its result back from WebGPU; a plain function
+/// fits as `async |v| f(v)`.
+pub async fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl AsyncFnMut(&[f64]) -> Vec<f64>) -> Extremes {
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let norm0 = dot(start, start).sqrt();
     assert!(norm0 > 0.0, "Lanczos needs a non-zero start vector");
@@ -106,7 +108,7 @@ pub fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl FnMut(&[f64]
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
     let steps = steps.min(n).max(1);
     for j in 0..steps {
-        let mut w = hvp(&basis[j]);
+        let mut w = hvp(&basis[j]).await;
         let a = dot(&w, &basis[j]);
         alphas.push(a);
         // Full reorthogonalisation (twice, for float safety) against every basis vector.
@@ -140,12 +142,12 @@ pub fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl FnMut(&[f64]
 
 /// The dense Hessian from `n` products with the unit vectors, symmetrised ((H + Hᵀ)/2, removing
 /// the finite differences' asymmetry), row-major.
-pub fn dense_hessian(n: usize, mut hvp: impl FnMut(&[f64]) -> Vec<f64>) -> Vec<f64> {
+pub async fn dense_hessian(n: usize, mut hvp: impl AsyncFnMut(&[f64]) -> Vec<f64>) -> Vec<f64> {
     let mut h = vec![0.0; n * n];
     for j in 0..n {
         let mut e = vec![0.0; n];
         e[j] = 1.0;
-        let col = hvp(&e);
+        let col = hvp(&e).await;
         for i in 0..n {
             h[i * n + j] = col[i];
         }
@@ -163,6 +165,7 @@ pub fn dense_hessian(n: usize, mut hvp: impl FnMut(&[f64]) -> Vec<f64>) -> Vec<f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
     use crate::rng::Rng;
 
     fn matvec(a: &[f64], n: usize, v: &[f64]) -> Vec<f64> {
@@ -227,12 +230,12 @@ mod tests {
             grad(&xp).iter().zip(grad(&xm)).map(|(p, m)| (p - m) / (2.0 * eps)).collect()
         };
         let start = Rng::new(3).normal_vec(n).iter().map(|&x| x as f64).collect::<Vec<_>>();
-        let e = lanczos(n, 30, &start, hvp);
+        let e = block_on(lanczos(n, 30, &start, async |v| hvp(v)));
         assert!((e.max - 4.0).abs() < 1e-6, "λmax {}", e.max);
         assert!((e.min + 9.0).abs() < 1e-6, "λmin {}", e.min);
         assert_eq!(e.products, 30);
         // The dense route agrees.
-        let h = dense_hessian(n, hvp);
+        let h = block_on(dense_hessian(n, async |v| hvp(v)));
         let (vals, _) = symmetric_eigen(&h, n);
         assert!((vals[n - 1] - 4.0).abs() < 1e-8 && (vals[0] + 9.0).abs() < 1e-8, "{} {}", vals[n - 1], vals[0]);
     }
@@ -287,13 +290,13 @@ mod tests {
             let minus: Vec<f64> = theta.iter().zip(v).map(|(t, d)| t - eps * d).collect();
             grad(&plus).iter().zip(grad(&minus)).map(|(a, b)| (a - b) / (2.0 * eps)).collect()
         };
-        let h = dense_hessian(n, hvp);
+        let h = block_on(dense_hessian(n, async |v| hvp(v)));
         for (a, b) in h.iter().zip(&exact) {
             assert!((a - b).abs() < 1e-7, "{a} vs {b}");
         }
         let (exact_vals, _) = symmetric_eigen(&exact, n);
         let start: Vec<f64> = Rng::new(5).normal_vec(n).iter().map(|&x| x as f64).collect();
-        let e = lanczos(n, n, &start, hvp);
+        let e = block_on(lanczos(n, n, &start, async |v| hvp(v)));
         assert!((e.max - exact_vals[n - 1]).abs() < 1e-6 * exact_vals[n - 1].abs().max(1.0));
         // Softmax regression's Hessian is positive semi-definite with a null space (shift invariance).
         assert!(exact_vals[0].abs() < 1e-10 && e.min.abs() < 1e-6, "λmin {} / {}", exact_vals[0], e.min);
@@ -343,10 +346,25 @@ impl<'a> AlphaHessian<'a> {
         rng: &crate::rng::Rng,
         device: &burn::tensor::Device,
     ) -> Self {
+        crate::params::block_on(Self::new_async(net, w, alpha, batch, arch_weight_decay, drop_prob, rng, device))
+    }
+
+    /// [`AlphaHessian::new`] without blocking (the base point's loss is read back).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn new_async(
+        net: &'a crate::network::Supernet,
+        w: &'a crate::params::Weights,
+        alpha: &crate::network::Alpha,
+        batch: &'a crate::data::Batch,
+        arch_weight_decay: f64,
+        drop_prob: f64,
+        rng: &crate::rng::Rng,
+        device: &burn::tensor::Device,
+    ) -> Self {
         let mut tape = KinkTape::new();
         let mut r = rng.clone();
         let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob, tape: Some(&mut tape) };
-        let loss = crate::architect::train_mode_loss(net, w, alpha, batch, ctx, device);
+        let loss = crate::architect::train_mode_loss(net, w, alpha, batch, ctx, device).await;
         tape.rewind();
         AlphaHessian {
             net,
@@ -371,7 +389,7 @@ impl<'a> AlphaHessian<'a> {
     }
 
     /// ∇α L_val at `alpha + shift` on the recorded kink pattern (no weight-decay term).
-    fn gradient_at(&mut self, shift: Option<&[f64]>) -> Vec<f64> {
+    async fn gradient_at(&mut self, shift: Option<&[f64]>) -> Vec<f64> {
         use crate::network::Alpha;
         let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
         let a = match shift {
@@ -385,18 +403,23 @@ impl<'a> AlphaHessian<'a> {
         self.tape.rewind();
         let tape = if self.replay_kinks { Some(&mut self.tape) } else { None };
         let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob: self.drop_prob, tape };
-        let g = crate::architect::loss_and_grads(self.net, self.w, &a, self.batch, crate::architect::Wrt::Alpha, ctx, &self.device);
+        let g = crate::architect::loss_and_grads(self.net, self.w, &a, self.batch, crate::architect::Wrt::Alpha, ctx, &self.device).await;
         self.gradient_evals += 1;
-        crate::params::to_vec(&g.alpha.expect("α gradient").flat()).into_iter().map(f64::from).collect()
+        crate::params::read(&g.alpha.expect("α gradient").flat()).await.into_iter().map(f64::from).collect()
     }
 
     /// ∇α L_val at the base point (the loss's gradient alone, without the weight-decay term).
     pub fn gradient(&mut self) -> Vec<f64> {
-        self.gradient_at(None)
+        crate::params::block_on(self.gradient_at(None))
     }
 
     /// H·v by a central difference with step `self.step`/‖v‖, plus `arch_weight_decay · v`.
     pub fn apply(&mut self, v: &[f64]) -> Vec<f64> {
+        crate::params::block_on(self.apply_async(v))
+    }
+
+    /// [`AlphaHessian::apply`] without blocking.
+    pub async fn apply_async(&mut self, v: &[f64]) -> Vec<f64> {
         assert_eq!(v.len(), self.dim(), "Hessian-vector product: direction has the wrong length");
         let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm == 0.0 {
@@ -405,21 +428,31 @@ impl<'a> AlphaHessian<'a> {
         let eps = self.step / norm;
         let plus: Vec<f64> = v.iter().map(|x| eps * x).collect();
         let minus: Vec<f64> = v.iter().map(|x| -eps * x).collect();
-        let (gp, gm) = (self.gradient_at(Some(&plus)), self.gradient_at(Some(&minus)));
+        let (gp, gm) = (self.gradient_at(Some(&plus)).await, self.gradient_at(Some(&minus)).await);
         gp.iter().zip(&gm).zip(v).map(|((p, m), x)| (p - m) / (2.0 * eps) + self.arch_weight_decay * x).collect()
     }
 
     /// λmax and λmin by [`lanczos`] with at most `steps` products (2 gradient evaluations each),
     /// from a start vector drawn from `seed`.
     pub fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
+        crate::params::block_on(self.extremes_async(steps, seed))
+    }
+
+    /// [`AlphaHessian::extremes`] without blocking.
+    pub async fn extremes_async(&mut self, steps: usize, seed: u64) -> Extremes {
         let n = self.dim();
         let start: Vec<f64> = crate::rng::Rng::new(seed).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
-        lanczos(n, steps, &start, |v| self.apply(v))
+        lanczos(n, steps, &start, async |v| self.apply_async(v).await).await
     }
 
     /// The dense symmetrised Hessian (`dim()` products), row-major.
     pub fn dense(&mut self) -> Vec<f64> {
+        crate::params::block_on(self.dense_async())
+    }
+
+    /// [`AlphaHessian::dense`] without blocking.
+    pub async fn dense_async(&mut self) -> Vec<f64> {
         let n = self.dim();
-        dense_hessian(n, |v| self.apply(v))
+        dense_hessian(n, async |v| self.apply_async(v).await).await
     }
 }

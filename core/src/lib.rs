@@ -27,3 +27,4 @@ pub mod state;
 pub mod train;
 
 pub use error::CoreError;
+pub use params::block_on;

@@ -184,9 +184,14 @@ impl Alpha {
         }
     }
 
-    /// Host copies `(normal, reduce)`, row-major.
+    /// Host copies `(normal, reduce)`, row-major (blocking; see [`Alpha::read`]).
     pub fn to_host(&self) -> (Vec<f32>, Vec<f32>) {
-        (crate::params::to_vec(&self.normal), crate::params::to_vec(&self.reduce))
+        crate::params::block_on(self.read())
+    }
+
+    /// Host copies `(normal, reduce)`, row-major, read without blocking.
+    pub async fn read(&self) -> (Vec<f32>, Vec<f32>) {
+        (crate::params::read(&self.normal).await, crate::params::read(&self.reduce).await)
     }
 
     /// Uploads host values of shape `[edges, k]`.
@@ -421,10 +426,15 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
     (logp * onehot).sum().neg().div_scalar(n as f64)
 }
 
-/// Number of rows whose argmax equals the label.
+/// Number of rows whose argmax equals the label (blocking; see [`read_correct`]).
 pub fn correct(logits: &Tensor<2>, labels: &[usize]) -> usize {
+    crate::params::block_on(read_correct(logits, labels))
+}
+
+/// Number of rows whose argmax equals the label (the first maximum on ties), read without blocking.
+pub async fn read_correct(logits: &Tensor<2>, labels: &[usize]) -> usize {
     let [n, k] = logits.dims();
-    let v = crate::params::to_vec(logits);
+    let v = crate::params::read(logits).await;
     (0..n)
         .filter(|&i| {
             let row = &v[i * k..(i + 1) * k];

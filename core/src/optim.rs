@@ -7,7 +7,7 @@
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::params::{sq_norm, tensor1, to_vec};
+use crate::params::{read_all, sq_norm, tensor1};
 
 /// SGD with momentum and L2 weight decay (PyTorch `torch.optim.SGD`, no dampening, no Nesterov).
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ impl Sgd {
 
     /// Host copy of the buffers.
     pub fn state(&self) -> Vec<Vec<f32>> {
-        self.buf.iter().map(to_vec).collect()
+        crate::params::block_on(read_all(&self.buf))
     }
 
     /// Restores buffers from [`Sgd::state`].
@@ -102,9 +102,14 @@ impl Adam {
         }
     }
 
-    /// Host copy of the state.
+    /// Host copy of the state (blocking; see [`Adam::read_state`]).
     pub fn state(&self) -> AdamState {
-        AdamState { m: self.m.iter().map(to_vec).collect(), v: self.v.iter().map(to_vec).collect(), t: self.t }
+        crate::params::block_on(self.read_state())
+    }
+
+    /// Host copy of the state, read without blocking.
+    pub async fn read_state(&self) -> AdamState {
+        AdamState { m: read_all(&self.m).await, v: read_all(&self.v).await, t: self.t }
     }
 
     /// Restores from [`Adam::state`].
@@ -138,7 +143,7 @@ mod tests {
     use burn::tensor::Device;
 
     fn v(t: &Tensor<1>) -> Vec<f32> {
-        to_vec(t)
+        crate::params::to_vec(t)
     }
 
     #[test]

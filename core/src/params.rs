@@ -113,16 +113,44 @@ pub fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
     Tensor::from_data(TensorData::new(values, [n]), device)
 }
 
-/// Reads a tensor back to the host as f32 values.
-pub fn to_vec<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
+/// Reads a tensor back to the host as f32 values, without blocking: the only kind of read WebGPU
+/// allows in a browser. Every read on the search's path goes through here (or [`read_scalar`]).
+pub async fn read<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    let data = t.to_data_async().await.expect("reading a tensor back from the device");
+    data.convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
 }
 
-/// Reads a one-element tensor back to the host.
-pub fn scalar<const D: usize>(t: &Tensor<D>) -> f64 {
-    let v = to_vec(t);
+/// Reads a one-element tensor back to the host, without blocking.
+pub async fn read_scalar<const D: usize>(t: &Tensor<D>) -> f64 {
+    let v = read(t).await;
     debug_assert_eq!(v.len(), 1);
     v[0] as f64
+}
+
+/// Reads a list of tensors back to the host, without blocking.
+pub async fn read_all(ts: &[Tensor<1>]) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(ts.len());
+    for t in ts {
+        out.push(read(t).await);
+    }
+    out
+}
+
+/// Runs one of this crate's `async` functions to completion. Native code may block on any of
+/// them; in a browser only futures that are ready at once (the CPU backend's) can be waited for
+/// this way — WebGPU's reads must be awaited.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    burn::tensor::read_sync(f)
+}
+
+/// Reads a tensor back to the host as f32 values (blocking; see [`read`]).
+pub fn to_vec<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    block_on(read(t))
+}
+
+/// Reads a one-element tensor back to the host (blocking; see [`read_scalar`]).
+pub fn scalar<const D: usize>(t: &Tensor<D>) -> f64 {
+    block_on(read_scalar(t))
 }
 
 /// The values of every trainable tensor, flattened, in [`Pid`] order, on the plain (non-autodiff)
@@ -159,7 +187,7 @@ impl Weights {
 
     /// All values on the host, one vector per parameter.
     pub fn to_host(&self) -> Vec<Vec<f32>> {
-        self.tensors.iter().map(to_vec).collect()
+        block_on(read_all(&self.tensors))
     }
 
     /// Uploads host values (one vector per parameter).

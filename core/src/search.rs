@@ -10,7 +10,7 @@ use crate::error::CoreError;
 use crate::genotype::Genotype;
 use crate::network::{Alpha, NetConfig, Supernet};
 use crate::optim::{Adam, Sgd, clip_global_norm, cosine_lr};
-use crate::params::{BnStats, Weights, init_weights};
+use crate::params::{BnStats, Weights, init_weights, read_all};
 use crate::rng::Rng;
 use crate::robust::{EsRule, EsStop, EsTracker};
 
@@ -614,12 +614,18 @@ impl Search {
 
     /// The search's answer: the genotype of the current α, or of the stop epoch after DARTS-ES.
     pub fn result_genotype(&self) -> Genotype {
+        self.settled_genotype().unwrap_or_else(|| self.genotype())
+    }
+
+    /// The search's answer when it no longer follows the current α: RS-ws's best candidate, or the
+    /// genotype DARTS-ES kept when it stopped the search.
+    pub fn settled_genotype(&self) -> Option<Genotype> {
         if let Some(best) = self.best_sampled() {
-            return best.genotype.clone();
+            return Some(best.genotype.clone());
         }
         match (&self.robust.first, self.robust.stopped) {
-            (Some(r), true) => r.genotype.clone(),
-            _ => self.genotype(),
+            (Some(r), true) => Some(r.genotype.clone()),
+            _ => None,
         }
     }
 
@@ -697,13 +703,20 @@ impl Search {
     /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. Returns the weight
     /// step's and the α step's passes (loss, number correct; their gradients are used up).
     pub fn step(&mut self, train: &crate::data::Batch, val: &crate::data::Batch, lr: f64, drop_prob: f64) -> Result<(crate::architect::GradOut, crate::architect::GradOut), CoreError> {
+        crate::params::block_on(self.step_async(train, val, lr, drop_prob))
+    }
+
+    /// [`Search::step`] without blocking: its two reads (the losses and numbers correct, and in
+    /// second order the finite difference's scale) are awaited, as WebGPU in a browser requires.
+    pub async fn step_async(&mut self, train: &crate::data::Batch, val: &crate::data::Batch, lr: f64, drop_prob: f64) -> Result<(crate::architect::GradOut, crate::architect::GradOut), CoreError> {
         let cfg = &self.config;
         let unroll = Unroll { lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf };
         let mut a = alpha_grad(
             &self.net, &self.weights, &self.alpha, train, val, cfg.order, &unroll,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
-        );
+        )
+        .await;
         let (grad_clip, order) = (cfg.grad_clip, cfg.order);
         let ga = a.alpha.take().expect("α gradient");
         self.adam_step(ga);
@@ -711,7 +724,8 @@ impl Search {
             &self.net, &self.weights, &self.alpha, train, Wrt::Weights,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
-        );
+        )
+        .await;
         if !g.loss.is_finite() || !a.loss.is_finite() {
             let bad = if g.loss.is_finite() { a.loss } else { g.loss };
             return Err(CoreError::Numerical(format!("loss became {bad} ({order:?}-order step)")));
@@ -846,6 +860,12 @@ impl Search {
     /// and its report. For callers that must not block for a whole epoch (the browser demo).
     /// Steps and the end go to `observe` as in [`Search::run_epoch`], with identical results.
     pub fn advance(&mut self, run: &mut EpochRun, observe: &mut dyn FnMut(&SearchEvent)) -> Result<Option<EpochReport>, CoreError> {
+        crate::params::block_on(self.advance_async(run, observe))
+    }
+
+    /// [`Search::advance`] without blocking (every read back from the device is awaited): the
+    /// browser demo's way through a search on WebGPU.
+    pub async fn advance_async(&mut self, run: &mut EpochRun, observe: &mut dyn FnMut(&SearchEvent)) -> Result<Option<EpochReport>, CoreError> {
         let steps = run.plan.train_batches.len();
         if run.next < steps {
             let (step, epoch) = (run.next, run.plan.epoch);
@@ -855,7 +875,7 @@ impl Search {
             let val_idx = run.val_batches.remove(0);
             let train = make_batch(&self.data, &run.plan.train_batches[step], Some(&run.plan.augment), &mut self.data_rng);
             let val = make_batch(&self.data, &val_idx, Some(&run.plan.augment), &mut self.data_rng);
-            let (g, a) = self.step(&train, &val, run.plan.lr, run.plan.drop_prob).map_err(|e| match e {
+            let (g, a) = self.step_async(&train, &val, run.plan.lr, run.plan.drop_prob).await.map_err(|e| match e {
                 CoreError::Numerical(m) => CoreError::Numerical(format!("{m} at epoch {epoch}, step {step} (try a lower learning rate)")),
                 other => other,
             })?;
@@ -881,14 +901,14 @@ impl Search {
         let EpochPlan { start, epoch, lr, drop_prob, .. } = run.plan;
         let cfg = run.plan.cfg.clone();
         let (loss_sum, correct, seen, last_val) = (run.loss_sum, run.correct, run.seen, run.last_val.take());
-        let (valid_loss, valid_acc) = self.evaluate();
+        let (valid_loss, valid_acc) = self.evaluate_async().await;
         let seconds = web_time_now() - start;
         let curvature = match (&last_val, cfg.hessian_due(epoch)) {
-            (Some(val), true) => Some(self.curvature(epoch, val, drop_prob)),
+            (Some(val), true) => Some(self.curvature(epoch, val, drop_prob).await),
             _ => None,
         };
         self.epoch += 1;
-        let (an, ar) = self.alpha.to_host();
+        let (an, ar) = self.alpha.read().await;
         let k = self.net.space.ops_per_edge();
         let report = EpochReport {
             epoch,
@@ -923,7 +943,8 @@ impl Search {
         }
         if self.config.robust.mode == RobustMode::Ada && !self.finished() && self.epoch == epoch + 1 {
             let horizon = self.rollback_horizon();
-            self.snapshots.push_back(self.snapshot());
+            let snapshot = self.snapshot_async().await;
+            self.snapshots.push_back(snapshot);
             while self.snapshots.len() > horizon {
                 self.snapshots.pop_front();
             }
@@ -940,8 +961,8 @@ impl Search {
 
     /// λmax and λmin on `val` (the epoch's last α-step batch) and, when asked, further validation
     /// batches from a stream of their own; the search's random streams are not advanced.
-    fn curvature(&mut self, epoch: usize, val: &crate::data::Batch, drop_prob: f64) -> Curvature {
-        self.curvature_on(epoch, Some(val), self.config.hessian.batches, drop_prob, false).0
+    async fn curvature(&mut self, epoch: usize, val: &crate::data::Batch, drop_prob: f64) -> Curvature {
+        self.curvature_on(epoch, Some(val), self.config.hessian.batches, drop_prob, false).await.0
     }
 
     /// λmax and λmin of the current state on `batches` validation batches drawn from a stream of
@@ -951,10 +972,10 @@ impl Search {
     pub fn curvature_probe(&mut self, batches: usize, spectrum: bool) -> (Curvature, Option<Vec<f64>>) {
         let epoch = self.epoch.saturating_sub(1);
         let drop_prob = self.config.drop_prob_at(epoch);
-        self.curvature_on(epoch, None, batches.max(1), drop_prob, spectrum)
+        crate::params::block_on(self.curvature_on(epoch, None, batches.max(1), drop_prob, spectrum))
     }
 
-    fn curvature_on(
+    async fn curvature_on(
         &mut self,
         epoch: usize,
         first: Option<&crate::data::Batch>,
@@ -975,13 +996,14 @@ impl Search {
         let mut eigenvalues = None;
         let (mut max, mut min, mut evals) = (0.0, 0.0, 0);
         for (i, b) in batches.iter().enumerate() {
-            let mut h = crate::hessian::AlphaHessian::new(
+            let mut h = crate::hessian::AlphaHessian::new_async(
                 &self.net, &self.weights, &self.alpha, b, cfg.arch_weight_decay, drop_prob, &self.model_rng, &self.device,
-            );
-            let e = h.extremes(cfg.hessian.lanczos_steps, cfg.seed ^ ((epoch as u64) << 16) ^ i as u64);
+            )
+            .await;
+            let e = h.extremes_async(cfg.hessian.lanczos_steps, cfg.seed ^ ((epoch as u64) << 16) ^ i as u64).await;
             if spectrum && i == 0 {
                 let n = h.dim();
-                eigenvalues = Some(crate::hessian::symmetric_eigen(&h.dense(), n).0);
+                eigenvalues = Some(crate::hessian::symmetric_eigen(&h.dense_async().await, n).0);
             }
             max += e.max;
             min += e.min;
@@ -1062,6 +1084,11 @@ impl Search {
 
     /// The state at the end of the last finished epoch, on the host.
     pub fn snapshot(&self) -> crate::state::Snapshot {
+        crate::params::block_on(self.snapshot_async())
+    }
+
+    /// [`Search::snapshot`] without blocking.
+    pub async fn snapshot_async(&self) -> crate::state::Snapshot {
         crate::state::Snapshot {
             meta: crate::state::SnapshotMeta {
                 format: crate::state::FORMAT.to_string(),
@@ -1076,12 +1103,12 @@ impl Search {
                 param_names: self.net.specs.iter().map(|p| p.name.clone()).collect(),
                 extra: Default::default(),
             },
-            weights: self.weights.to_host(),
-            momentum: self.sgd.state(),
-            alpha: self.alpha.to_host(),
-            adam: self.adam.state(),
-            bn_mean: self.stats.mean.iter().map(crate::params::to_vec).collect(),
-            bn_var: self.stats.var.iter().map(crate::params::to_vec).collect(),
+            weights: read_all(&self.weights.tensors).await,
+            momentum: read_all(&self.sgd.buf).await,
+            alpha: self.alpha.read().await,
+            adam: self.adam.read_state().await,
+            bn_mean: read_all(&self.stats.mean).await,
+            bn_var: read_all(&self.stats.var).await,
         }
     }
 
@@ -1151,6 +1178,11 @@ impl Search {
 
     /// Loss and accuracy on (up to `eval_images` of) the validation half, in evaluation mode.
     pub fn evaluate(&mut self) -> (f64, f64) {
+        crate::params::block_on(self.evaluate_async())
+    }
+
+    /// [`Search::evaluate`] without blocking.
+    pub async fn evaluate_async(&mut self) -> (f64, f64) {
         let n = match self.config.eval_images {
             0 => self.split.valid.len(),
             m => m.min(self.split.valid.len()),
@@ -1160,7 +1192,7 @@ impl Search {
         let mut rng = self.model_rng.clone();
         for chunk in idx.chunks(self.config.batch_size.max(64)) {
             let b = make_batch(&self.data, chunk, None, &mut rng);
-            let (l, c) = evaluate_batch(&self.net, &self.weights, &self.alpha, &b, &mut self.stats, &mut rng, &self.device);
+            let (l, c) = evaluate_batch(&self.net, &self.weights, &self.alpha, &b, &mut self.stats, &mut rng, &self.device).await;
             loss += l * chunk.len() as f64;
             correct += c;
         }

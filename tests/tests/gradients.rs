@@ -19,6 +19,7 @@
 
 use burn::tensor::Tensor;
 use rdarts_core::architect::{Order, PassCtx, Unroll, Wrt, alpha_grad, loss_and_grads, train_mode_loss};
+use rdarts_core::block_on;
 use rdarts_core::network::Alpha;
 use rdarts_core::params::{Weights, tensor1, to_vec};
 use rdarts_core::rng::Rng;
@@ -58,9 +59,9 @@ fn first_order_gradients_match_finite_differences() {
         let (e, k) = (net.space.edges(), net.space.ops_per_edge());
         let batch = random_batch(6, &net.config, 5);
         let mut rng = Rng::new(0);
-        let g = loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, ctx(&mut rng), &dev);
+        let g = block_on(loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, ctx(&mut rng), &dev));
         let ga = to_vec(&g.alpha.unwrap().flat());
-        let loss = |wt: &Weights, a: &Alpha| train_mode_loss(&net, wt, a, &batch, ctx(&mut Rng::new(0)), &dev);
+        let loss = |wt: &Weights, a: &Alpha| block_on(train_mode_loss(&net, wt, a, &batch, ctx(&mut Rng::new(0)), &dev));
         assert!((loss(&w, &alpha) - g.loss).abs() < 1e-5, "forward without graph equals forward with graph");
 
         // α: along the gradient and along a random direction.
@@ -103,19 +104,19 @@ fn second_order_gradient_matches_finite_differences_of_the_unrolled_objective() 
         let (xi, momentum, wd) = (0.2, 0.9, 3e-4);
         let unroll = Unroll { lr: xi, momentum, weight_decay: wd, momentum_buf: &buf };
         let mut rng = Rng::new(0);
-        let g2 = alpha_grad(&net, &w, &alpha, &train, &val, Order::Second, &unroll, ctx(&mut rng), &dev);
+        let g2 = block_on(alpha_grad(&net, &w, &alpha, &train, &val, Order::Second, &unroll, ctx(&mut rng), &dev));
         let g2 = to_vec(&g2.alpha.unwrap().flat());
 
         // F(α) = L_val(w − ξ (momentum·buf + ∇w L_train(w, α) + wd·w), α), evaluated exactly.
         let unrolled = |a: &Alpha| -> (f64, Vec<f32>) {
-            let gw = loss_and_grads(&net, &w, a, &train, Wrt::Weights, ctx(&mut Rng::new(0)), &dev).weights.unwrap();
+            let gw = block_on(loss_and_grads(&net, &w, a, &train, Wrt::Weights, ctx(&mut Rng::new(0)), &dev)).weights.unwrap();
             let step: Vec<Tensor<1>> = gw
                 .iter()
                 .zip(&buf)
                 .zip(&w.tensors)
                 .map(|((g, b), p)| b.clone().mul_scalar(momentum) + g.clone() + p.clone().mul_scalar(wd))
                 .collect();
-            let out = loss_and_grads(&net, &w.axpy(-xi, &step), a, &val, Wrt::Alpha, ctx(&mut Rng::new(0)), &dev);
+            let out = block_on(loss_and_grads(&net, &w.axpy(-xi, &step), a, &val, Wrt::Alpha, ctx(&mut Rng::new(0)), &dev));
             (out.loss, to_vec(&out.alpha.unwrap().flat()))
         };
         let (_, first_term) = unrolled(&alpha);

@@ -32,8 +32,10 @@ try {
   }
   let shotAt = null;
   if (screenshot !== "-") {
-    // Mid-search: a few steps done, more to come.
-    await page.waitForFunction(() => window.rdarts && window.rdarts.record.updates.length >= 4, null, { timeout: 300_000 });
+    // Mid-search: a few steps done (4, or one short of a shorter run's ?steps=), more to come.
+    const steps = Number(new URL(url).searchParams.get("steps") || 5);
+    const after = Math.max(1, Math.min(4, steps - 1));
+    await page.waitForFunction((n) => window.rdarts && window.rdarts.record.updates.length >= n, after, { timeout: 600_000 });
     await page.screenshot({ path: screenshot, fullPage: true });
     shotAt = await page.evaluate(() => window.rdarts.record.updates.length);
   }
@@ -52,6 +54,7 @@ async function controls(page) {
   const seen = {};
   await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Ready"), null, { timeout: 120_000 });
   seen.ready_ops_per_edge = await page.evaluate(() => window.rdarts.latest().ops_normal[0].length);
+  seen.backend = await page.evaluate(() => window.rdarts.record.backend);
   await page.click("#start");
   await page.waitForFunction(() => window.rdarts.record.updates.length >= 3, null, { timeout: 120_000 });
   await page.click("#pause");

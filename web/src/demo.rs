@@ -5,7 +5,9 @@
 //! piece of work per [`Demo::advance`] call (a search step, or an epoch's end with evaluation and
 //! λmax), so the page can show every step and stay responsive.
 
+use burn::tensor::Device;
 use rdarts_core::architect::Order;
+use rdarts_core::block_on;
 use rdarts_core::data::embedded_digits;
 use rdarts_core::error::CoreError;
 use rdarts_core::genotype::{Genotype, softmax_rows};
@@ -176,12 +178,12 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// A fresh search with `settings` on the CPU backend.
-    pub fn new(settings: &DemoSettings) -> Result<Demo, CoreError> {
+    /// A fresh search with `settings` on `device` (WebGPU or the CPU backend in a browser).
+    pub fn new(settings: &DemoSettings, device: &Device) -> Result<Demo, CoreError> {
         let config = settings.config()?;
         // The digits at 16×16 (2×2 block means): a quarter of the work of 32×32, still legible.
         let data = embedded_digits().downsample(2)?;
-        let search = Search::new(config, data, &rdarts_core::backend::cpu().device)?;
+        let search = Search::new(config, data, device)?;
         Ok(Demo { search, run: None, epochs: Vec::new(), early_stop: None, done: None })
     }
 
@@ -195,8 +197,13 @@ impl Demo {
         self.done.is_some()
     }
 
-    /// One search step, or the end of an epoch.
+    /// One search step, or the end of an epoch (blocking: native code and the CPU backend only).
     pub fn advance(&mut self) -> Result<Update, CoreError> {
+        block_on(self.advance_async())
+    }
+
+    /// One search step, or the end of an epoch, awaiting every read back from the device.
+    pub async fn advance_async(&mut self) -> Result<Update, CoreError> {
         if let Some(reason) = &self.done {
             return Ok(Update::Finished { reason: reason.clone() });
         }
@@ -206,7 +213,7 @@ impl Demo {
         };
         let mut update = None;
         let mut stop = None;
-        let ended = self.search.advance(&mut run, &mut |ev| match ev {
+        let ended = self.search.advance_async(&mut run, &mut |ev| match ev {
             SearchEvent::Step(s) => {
                 update = Some(Update::Step {
                     epoch: s.epoch,
@@ -219,7 +226,8 @@ impl Demo {
             }
             SearchEvent::Robust(r) => stop = Some(r.clone()),
             _ => {}
-        })?;
+        })
+        .await?;
         let Some(report) = ended else {
             self.run = Some(run);
             return Ok(update.expect("a step reports itself"));
@@ -248,12 +256,17 @@ impl Demo {
         Ok(Update::Epoch(point))
     }
 
-    /// Everything the page draws, now.
+    /// Everything the page draws, now (blocking: native code and the CPU backend only).
     pub fn state(&self) -> DemoState {
+        block_on(self.state_async())
+    }
+
+    /// Everything the page draws, now, awaiting the read of α.
+    pub async fn state_async(&self) -> DemoState {
         let space = &self.search.net.space;
         let k = space.ops_per_edge();
-        let (an, ar) = self.search.alpha.to_host();
-        let genotype: Genotype = self.search.result_genotype();
+        let (an, ar) = self.search.alpha.read().await;
+        let genotype = self.search.settled_genotype().unwrap_or_else(|| Genotype::derive(space, &an, &ar));
         let names = |kind| space.ops(kind).iter().map(|ops| ops.iter().map(|p| p.name().to_string()).collect()).collect();
         let cell = |c: &[(rdarts_core::space::Primitive, usize)]| c.iter().map(|&(p, i)| (p.name().to_string(), i)).collect();
         let (step, steps) = self.run.as_ref().map_or((0, 0), EpochRun::progress);
@@ -281,6 +294,10 @@ impl Demo {
 mod tests {
     use super::*;
 
+    fn cpu() -> Device {
+        rdarts_core::backend::cpu().device
+    }
+
     #[test]
     fn settings_parse_with_defaults_and_refuse_bad_values() {
         let s = Demo::settings_from_json(r#"{"space": "s2", "early_stop": true}"#).unwrap();
@@ -299,7 +316,7 @@ mod tests {
     /// genotype, the state follows.
     #[test]
     fn an_epoch_advances_step_by_step() {
-        let mut demo = Demo::new(&DemoSettings { epochs: 2, ..DemoSettings::default() }).unwrap();
+        let mut demo = Demo::new(&DemoSettings { epochs: 2, ..DemoSettings::default() }, &cpu()).unwrap();
         let before = demo.state();
         let mut steps = 0;
         let mut times = Vec::new();
@@ -337,7 +354,7 @@ mod tests {
     #[ignore = "a minute or more; run by hand"]
     fn whole_demo_run() {
         for settings in [DemoSettings::default(), DemoSettings { early_stop: true, ..DemoSettings::default() }] {
-            let mut demo = Demo::new(&settings).unwrap();
+            let mut demo = Demo::new(&settings, &cpu()).unwrap();
             while !demo.finished() {
                 if let Update::Epoch(p) = demo.advance().unwrap() {
                     eprintln!(

@@ -1,42 +1,94 @@
-//! The JavaScript interface (wasm-bindgen): JSON in, JSON out.
+//! The JavaScript interface (wasm-bindgen): JSON in, JSON out, promises for anything that reads
+//! back from the device (WebGPU's reads cannot block).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rdarts_core::backend::{Backend, BackendChoice};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::demo::Demo;
 
-/// A demo search, driven from JavaScript.
-#[wasm_bindgen]
-pub struct WasmDemo {
-    demo: Demo,
+thread_local! {
+    /// The backend [`select_backend`] chose; the CPU until it is called.
+    static BACKEND: RefCell<Option<Backend>> = const { RefCell::new(None) };
+}
+
+fn backend() -> Backend {
+    BACKEND.with(|b| b.borrow().clone()).unwrap_or_else(rdarts_core::backend::cpu)
 }
 
 fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+fn json(value: &impl Serialize) -> Result<String, JsError> {
+    serde_json::to_string(value).map_err(js_error)
+}
+
+#[derive(Serialize)]
+struct BackendInfo {
+    /// `wgpu` (WebGPU) or `cpu`.
+    kind: BackendChoice,
+    /// What it is, and why the CPU if it is the CPU.
+    description: String,
+    /// Whether the mixed operations run on rdarts' own WGSL kernels there.
+    wgsl_kernels: bool,
+}
+
+/// Chooses where the demo computes, once per page: `auto` takes WebGPU when the browser offers an
+/// adapter and the CPU otherwise; `cpu` skips WebGPU; `wgpu` insists on it. Resolves to the JSON
+/// `{kind, description}`; demos made afterwards run there.
+#[wasm_bindgen]
+pub async fn select_backend(choice: String) -> Result<String, JsError> {
+    let choice: BackendChoice = choice.parse().map_err(js_error)?;
+    let chosen = rdarts_core::backend::select_async(choice).await.map_err(js_error)?;
+    let wgsl_kernels = rdarts_core::mixed::uses_kernel(rdarts_core::mixed::NodeSumImpl::Auto, &chosen.device);
+    let info = BackendInfo { kind: chosen.kind, description: chosen.description.clone(), wgsl_kernels };
+    BACKEND.with(|b| *b.borrow_mut() = Some(chosen));
+    json(&info)
+}
+
+/// A demo search, driven from JavaScript. Await each call before the next: a call in progress
+/// holds the search.
+#[wasm_bindgen]
+pub struct WasmDemo {
+    demo: Rc<RefCell<Demo>>,
+}
+
 #[wasm_bindgen]
 impl WasmDemo {
-    /// A fresh search; `settings` is the JSON of [`crate::demo::DemoSettings`].
+    /// A fresh search on the selected backend; `settings` is the JSON of [`crate::demo::DemoSettings`].
     #[wasm_bindgen(constructor)]
     pub fn new(settings: &str) -> Result<WasmDemo, JsError> {
         let settings = Demo::settings_from_json(settings).map_err(js_error)?;
-        Ok(WasmDemo { demo: Demo::new(&settings).map_err(js_error)? })
+        let demo = Demo::new(&settings, &backend().device).map_err(js_error)?;
+        Ok(WasmDemo { demo: Rc::new(RefCell::new(demo)) })
     }
 
-    /// One search step or the end of an epoch; the JSON of [`crate::demo::Update`].
-    pub fn advance(&mut self) -> Result<String, JsError> {
-        let update = self.demo.advance().map_err(js_error)?;
-        serde_json::to_string(&update).map_err(js_error)
+    /// One search step or the end of an epoch; resolves to the JSON of [`crate::demo::Update`].
+    pub fn advance(&self) -> js_sys::Promise {
+        let demo = self.demo.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut demo = demo.try_borrow_mut().map_err(|_| JsError::new("the demo is busy: await the previous call"))?;
+            let update = demo.advance_async().await.map_err(js_error)?;
+            Ok(JsValue::from_str(&json(&update)?))
+        })
     }
 
-    /// The JSON of [`crate::demo::DemoState`].
-    pub fn state(&self) -> Result<String, JsError> {
-        serde_json::to_string(&self.demo.state()).map_err(js_error)
+    /// Resolves to the JSON of [`crate::demo::DemoState`].
+    pub fn state(&self) -> js_sys::Promise {
+        let demo = self.demo.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let demo = demo.try_borrow().map_err(|_| JsError::new("the demo is busy: await the previous call"))?;
+            Ok(JsValue::from_str(&json(&demo.state_async().await)?))
+        })
     }
 
     /// Whether the search is over.
     pub fn finished(&self) -> bool {
-        self.demo.finished()
+        self.demo.try_borrow().map(|d| d.finished()).unwrap_or(false)
     }
 }
 
@@ -46,11 +98,11 @@ pub fn golden_cases() -> usize {
     rdarts_core::golden::cases().len()
 }
 
-/// Golden trace `index` replayed here (the CPU backend in wasm), as the JSON of
-/// `rdarts_core::golden::Trace`; the tests compare it with `tests/golden/traces.json`.
+/// Golden trace `index` replayed on the selected backend (see [`select_backend`]); resolves to the
+/// JSON of `rdarts_core::golden::Trace`. The tests compare it with `tests/golden/traces.json`.
 #[wasm_bindgen]
-pub fn golden_trace(index: usize) -> Result<String, JsError> {
+pub async fn golden_trace(index: usize) -> Result<String, JsError> {
     let (space, order) = *rdarts_core::golden::cases().get(index).ok_or_else(|| JsError::new("no such golden trace"))?;
-    let trace = rdarts_core::golden::run_trace(space, order, &rdarts_core::backend::cpu().device).map_err(js_error)?;
-    serde_json::to_string(&trace).map_err(js_error)
+    let trace = rdarts_core::golden::run_trace_async(space, order, &backend().device).await.map_err(js_error)?;
+    json(&trace)
 }

@@ -25,7 +25,8 @@ setInterval(() => {
 }, 10);
 
 // ---------------------------------------------------------------- backend line
-async function describeBackend() {
+// What the browser offers, seen from the page (the worker sets up its own WebGPU device).
+async function probeWebGPU() {
   let gpu = "this browser offers no WebGPU (navigator.gpu is missing)";
   let webgpu = false;
   if (navigator.gpu) {
@@ -43,11 +44,28 @@ async function describeBackend() {
       gpu = `WebGPU failed to start (${e.message})`;
     }
   }
-  const why = webgpu
-    ? "the demo still computes on the CPU, because rdarts' search loop reads each step's loss back synchronously and WebGPU only allows asynchronous reads (the native rdarts binary runs on the GPU with our WGSL kernels)"
-    : "so the demo computes on the CPU";
-  $("backend").textContent = `Backend: CPU — Burn's flex backend compiled to WebAssembly, in a Web Worker. ${gpu[0].toUpperCase() + gpu.slice(1)}; ${why}.`;
-  return { backend: "cpu", webgpu, description: $("backend").textContent };
+  return { webgpu, gpu };
+}
+
+// The backend line: where the worker computes, and why there. `chosen` is the worker's answer
+// to {type: "backend"}: {kind: "wgpu"|"cpu", description}.
+function describeBackend(probe, choice, chosen, error) {
+  const offer = probe.gpu[0].toUpperCase() + probe.gpu.slice(1);
+  let line;
+  if (chosen.kind === "wgpu") {
+    const kernels = chosen.wgsl_kernels ? " with rdarts' own WGSL kernels for the mixed operations" : "";
+    line = `Backend: WebGPU (${chosen.description.replace(/^WebGPU: /, "")}) — Burn's wgpu backend${kernels}, driven from a Web Worker. ${offer}.`;
+  } else {
+    const software = chosen.description.includes("software fallback");
+    const why = error ? `WebGPU could not be used: ${error}`
+      : choice === "cpu" ? "the page was opened with ?backend=cpu"
+      : software ? `${probe.gpu}, which computes on the CPU far more slowly than this backend (open the page with ?backend=wgpu to use it anyway)`
+      : probe.webgpu ? `the worker got no WebGPU device (${chosen.description.replace(/^.*— /, "")})`
+      : probe.gpu;
+    line = `Backend: CPU — Burn's flex backend compiled to WebAssembly, in a Web Worker, because ${why}.`;
+  }
+  $("backend").textContent = line;
+  return { backend: chosen.kind, webgpu: probe.webgpu, wgsl_kernels: chosen.wgsl_kernels, choice, description: line };
 }
 
 // ---------------------------------------------------------------- drawing helpers
@@ -220,7 +238,10 @@ worker.onmessage = (event) => {
 };
 
 function handle(msg) {
-  if (msg.type === "ready") {
+  if (msg.type === "backend") {
+    record.backend = describeBackend(probe, backendChoice, msg.backend, msg.error);
+    reset();
+  } else if (msg.type === "ready") {
     history.steps = []; history.epochs = [];
     render(msg.state);
     status("Ready. Press Start.");
@@ -282,4 +303,11 @@ $("speed").oninput = () => {
 window.rdarts = { record, history, latest: () => latest, maxBlock: () => maxBlockMs, maxPageWork: () => maxPageWorkMs };
 
 legend();
-describeBackend().then((b) => { record.backend = b; reset(); });
+// ?backend=cpu keeps the search off WebGPU (auto: WebGPU when the browser offers it).
+const backendChoice = params.get("backend") || "auto";
+let probe = null;
+probeWebGPU().then((p) => {
+  probe = p;
+  status("Setting up the backend…");
+  worker.postMessage({ type: "backend", choice: backendChoice });
+});

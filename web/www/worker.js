@@ -1,14 +1,18 @@
 // Runs the search off the page's main thread: the page never waits for a step. Messages in:
-// {type: "reset", settings}, {type: "start"}, {type: "pause"}, {type: "speed", delay}, {type: "golden"}.
-// Messages out: {type: "ready"|"update"|"paused"|"finished"|"error", ...}.
-import init, { WasmDemo, golden_cases, golden_trace } from "./pkg/rdarts_web.js";
+// {type: "backend", choice}, {type: "reset", settings}, {type: "start"}, {type: "pause"},
+// {type: "speed", delay}, {type: "golden"}.
+// Messages out: {type: "backend"|"ready"|"update"|"paused"|"finished"|"error", ...}.
+// Every call into the search returns a promise (WebGPU's reads are asynchronous) and is awaited
+// before the next.
+import init, { WasmDemo, golden_cases, golden_trace, select_backend } from "./pkg/rdarts_web.js";
 
 let demo = null;
 let running = false;
 let delay = 0;
 let stopAfter = Infinity; // advances before pausing on its own (tests)
 let advances = 0;
-const ready = init();
+let looping = false; // a loop() is between awaits
+let ready = init();
 
 function post(type, extra) {
   postMessage(Object.assign({ type }, extra));
@@ -22,26 +26,33 @@ async function reset(settings) {
   advances = 0;
   try {
     demo = new WasmDemo(JSON.stringify(settings));
-    post("ready", { state: JSON.parse(demo.state()) });
+    post("ready", { state: JSON.parse(await demo.state()) });
   } catch (e) {
     post("error", { message: String(e && e.message || e) });
   }
 }
 
-function loop() {
-  if (!running || !demo) return;
+async function loop() {
+  if (!running || !demo || looping) return;
+  looping = true;
+  const current = demo;
   const t0 = performance.now();
-  let update;
+  let update, state;
   try {
-    update = JSON.parse(demo.advance());
+    update = JSON.parse(await current.advance());
+    state = JSON.parse(await current.state());
   } catch (e) {
+    looping = false;
+    if (current !== demo) return; // reset while this step ran
     running = false;
     post("error", { message: String(e && e.message || e) });
     return;
   }
+  looping = false;
+  if (current !== demo) return;
   const ms = performance.now() - t0;
   advances += 1;
-  post("update", { update, state: JSON.parse(demo.state()), ms, advances });
+  post("update", { update, state, ms, advances });
   if (demo.finished()) {
     running = false;
     post("finished", { advances });
@@ -55,7 +66,16 @@ function loop() {
 
 onmessage = async (event) => {
   const msg = event.data;
-  if (msg.type === "reset") {
+  if (msg.type === "backend") {
+    // Once per page, before the first reset: WebGPU can be set up only once.
+    ready = ready.then(() => select_backend(msg.choice));
+    try {
+      post("backend", { backend: JSON.parse(await ready) });
+    } catch (e) {
+      post("backend", { backend: { kind: "cpu", description: "" }, error: String(e && e.message || e) });
+      ready = Promise.resolve();
+    }
+  } else if (msg.type === "reset") {
     await reset(msg.settings);
   } else if (msg.type === "start") {
     await ready;
@@ -72,7 +92,7 @@ onmessage = async (event) => {
     try {
       for (let i = 0; i < golden_cases(); i++) {
         const t0 = performance.now();
-        post("trace", { trace: JSON.parse(golden_trace(i)), ms: performance.now() - t0 });
+        post("trace", { trace: JSON.parse(await golden_trace(i)), ms: performance.now() - t0 });
       }
       post("traces_done", {});
     } catch (e) {
