@@ -333,25 +333,12 @@ pub struct AlphaHessian<'a> {
 }
 
 impl<'a> AlphaHessian<'a> {
-    /// Sets the operator up at (`w`, `alpha`) on `batch`: one forward pass records the kink pattern.
-    /// `rng` is the random stream every evaluation starts from (it is not advanced).
+    /// Sets the operator up at (`w`, `alpha`) on `batch`: one forward pass records the kink pattern
+    /// and the base point's loss is read back (awaited: native callers wrap it in
+    /// [`crate::block_on`]). `rng` is the random stream every evaluation starts from (it is not
+    /// advanced).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        net: &'a crate::network::Supernet,
-        w: &'a crate::params::Weights,
-        alpha: &crate::network::Alpha,
-        batch: &'a crate::data::Batch,
-        arch_weight_decay: f64,
-        drop_prob: f64,
-        rng: &crate::rng::Rng,
-        device: &burn::tensor::Device,
-    ) -> Self {
-        crate::params::block_on(Self::new_async(net, w, alpha, batch, arch_weight_decay, drop_prob, rng, device))
-    }
-
-    /// [`AlphaHessian::new`] without blocking (the base point's loss is read back).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn new_async(
+    pub async fn new(
         net: &'a crate::network::Supernet,
         w: &'a crate::params::Weights,
         alpha: &crate::network::Alpha,

@@ -996,7 +996,7 @@ impl Search {
         let mut eigenvalues = None;
         let (mut max, mut min, mut evals) = (0.0, 0.0, 0);
         for (i, b) in batches.iter().enumerate() {
-            let mut h = crate::hessian::AlphaHessian::new_async(
+            let mut h = crate::hessian::AlphaHessian::new(
                 &self.net, &self.weights, &self.alpha, b, cfg.arch_weight_decay, drop_prob, &self.model_rng, &self.device,
             )
             .await;

@@ -147,7 +147,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 let mut times = Vec::new();
                 for rep in 0..a.warmup + a.reps.min(3) {
                     let t = std::time::Instant::now();
-                    let mut h = AlphaHessian::new(&search.net, &search.weights, &search.alpha, &val, 1e-3, 0.0, &search.model_rng, &backend.device);
+                    let mut h = rdarts_core::block_on(AlphaHessian::new(&search.net, &search.weights, &search.alpha, &val, 1e-3, 0.0, &search.model_rng, &backend.device));
                     let e = h.extremes(a.lanczos_steps, 1);
                     if rep >= a.warmup {
                         times.push(t.elapsed().as_secs_f64());

@@ -79,7 +79,7 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
     let (w, alpha) = load_darts_state(&model, &net, &backend.device)?;
     let batch = load_batch(&batch_file, &config)?;
     let start = std::time::Instant::now();
-    let mut h = AlphaHessian::new(&net, &w, &alpha, &batch, a.arch_weight_decay, 0.0, &Rng::new(0), &backend.device);
+    let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, a.arch_weight_decay, 0.0, &Rng::new(0), &backend.device));
     let e = h.extremes(a.steps, 1);
     let seconds = start.elapsed().as_secs_f64();
     let spectrum = a.spectrum.then(|| {

@@ -20,7 +20,7 @@ fn lanczos_matches_the_dense_hessian_on_small_supernets() {
         let config = NetConfig { activation, ..tiny_config(space) };
         let (net, w, alpha) = setup(&config, 31, &dev);
         let batch = random_batch(8, &net.config, 32);
-        let mut h = AlphaHessian::new(&net, &w, &alpha, &batch, 1e-3, 0.0, &Rng::new(0), &dev);
+        let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, 1e-3, 0.0, &Rng::new(0), &dev));
         let n = h.dim();
         let dense = h.dense();
         let (values, _) = symmetric_eigen(&dense, n);
@@ -49,7 +49,7 @@ fn relu_hessian_vector_products_do_not_depend_on_the_step() {
     let dev = cpu();
     let (net, w, alpha) = setup(&tiny_config(SpaceId::S5), 31, &dev);
     let batch = random_batch(8, &net.config, 32);
-    let mut h = AlphaHessian::new(&net, &w, &alpha, &batch, 0.0, 0.0, &Rng::new(0), &dev);
+    let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, 0.0, 0.0, &Rng::new(0), &dev));
     let v: Vec<f64> = Rng::new(5).normal_vec(h.dim()).iter().map(|&x| f64::from(x)).collect();
     let spread = |h: &mut AlphaHessian| {
         h.step = HVP_EPS;

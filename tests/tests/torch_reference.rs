@@ -55,7 +55,7 @@ fn loss_gradient_and_curvature_match_pytorch_double_backprop() {
     let batch = load_batch(&batch_file, &config).unwrap();
 
     let wd = 1e-3;
-    let mut h = AlphaHessian::new(&net, &w, &alpha, &batch, wd, 0.0, &Rng::new(0), &dev);
+    let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, wd, 0.0, &Rng::new(0), &dev));
     let loss = expected["loss"].as_f64().unwrap();
     eprintln!("loss: rdarts {:.7} PyTorch {loss:.7}", h.loss);
     assert!((h.loss - loss).abs() <= 1e-5 * loss.abs(), "loss {} vs {loss}", h.loss);
