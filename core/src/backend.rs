@@ -119,11 +119,14 @@ pub async fn select_async(choice: BackendChoice) -> Result<Backend, CoreError> {
             let r = match Device::wgpu_options().init_with_setup_async().await {
                 Ok((device, setup)) => {
                     let info = setup.adapter.get_info();
-                    let name = if info.name.is_empty() { "an unnamed adapter".to_string() } else { info.name.clone() };
                     // In a browser wgpu knows only this: `Cpu` marks a fallback (software) adapter.
                     let hardware = info.device_type != DeviceType::Cpu;
                     let kind = if hardware { "hardware adapter" } else { "software fallback adapter" };
-                    Ok((device, format!("WebGPU: {name}, {kind}"), hardware))
+                    let description = match info.name.as_str() {
+                        "" => format!("WebGPU: {kind}"),
+                        name => format!("WebGPU: {name}, {kind}"),
+                    };
+                    Ok((device, description, hardware))
                 }
                 Err(e) => Err(e.to_string()),
             };
