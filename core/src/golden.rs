@@ -99,20 +99,14 @@ pub async fn run_trace_async(space: SpaceId, order: Order, device: &burn::tensor
     let mut search = Search::new(golden_config(space, order), golden_data(), device)?;
     let mut t = Trace { space, order, train_loss: Vec::new(), arch_loss: Vec::new(), alpha: Vec::new(), lambda_max: Vec::new() };
     while !search.finished() {
-        let mut run = search.begin_epoch();
-        let report = loop {
-            let ended = search
-                .advance_async(&mut run, &mut |e| {
-                    if let SearchEvent::Step(s) = e {
-                        t.train_loss.push(s.train_loss);
-                        t.arch_loss.push(s.arch_loss.unwrap_or(f64::NAN));
-                    }
-                })
-                .await?;
-            if let Some(report) = ended {
-                break report;
-            }
-        };
+        let report = search
+            .run_epoch_async(&mut |e| {
+                if let SearchEvent::Step(s) = e {
+                    t.train_loss.push(s.train_loss);
+                    t.arch_loss.push(s.arch_loss.unwrap_or(f64::NAN));
+                }
+            })
+            .await?;
         let (n, r) = search.alpha.read().await;
         t.alpha.push(n.into_iter().chain(r).collect());
         t.lambda_max.push(report.curvature.map_or(f64::NAN, |c| c.lambda_max));

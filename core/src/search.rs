@@ -836,12 +836,18 @@ impl Search {
     /// Runs the next epoch: for each training batch, one α step on a validation batch, then one
     /// weight step; then evaluation. Every step and the epoch's end are sent to `observe`.
     pub fn run_epoch(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
+        crate::params::block_on(self.run_epoch_async(observe))
+    }
+
+    /// [`Search::run_epoch`] without blocking on DARTS' reads (RS-ws, a native-only baseline,
+    /// still reads blockingly).
+    pub async fn run_epoch_async(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
         if self.config.method == Method::RsWs {
             return self.run_epoch_rs(observe);
         }
         let mut run = self.begin_epoch();
         loop {
-            if let Some(report) = self.advance(&mut run, observe)? {
+            if let Some(report) = self.advance_async(&mut run, observe).await? {
                 return Ok(report);
             }
         }
