@@ -1,8 +1,8 @@
-//! Gradients of the bi-level problem (SPEC §5): the weight gradient on a training batch, and the α
+//! Gradients of the bi-level problem (docs/ALGORITHM.md §5): the weight gradient on a training batch, and the α
 //! gradient on a validation batch, first order or second order (DARTS' unrolled step with the
 //! finite-difference Hessian-vector product).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Gradients, Tensor};
 
 use crate::data::Batch;
 use crate::network::{Alpha, Supernet, cross_entropy, read_correct};
@@ -39,62 +39,63 @@ impl<'a> PassCtx<'a> {
     }
 }
 
-/// Loss, number correct, and the gradients that were asked for.
-pub struct GradOut {
+/// Loss and number correct of one pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pass {
     /// Mean cross-entropy.
     pub loss: f64,
     /// Correct predictions in the batch.
     pub correct: usize,
-    /// Weight gradients, if the weights were leaves.
-    pub weights: Option<Vec<Tensor<1>>>,
-    /// α gradients, if α was a leaf.
-    pub alpha: Option<Alpha>,
 }
 
-/// Which of (weights, α) to differentiate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wrt {
-    /// Weights only.
-    Weights,
-    /// α only.
-    Alpha,
-    /// Both.
-    Both,
-}
-
-/// One training-mode forward and backward pass on `batch`. Like every function here that needs a
-/// value on the host, it is `async` (WebGPU's reads cannot block); native callers may wait with
-/// [`crate::block_on`].
-pub async fn loss_and_grads(
-    net: &Supernet,
-    w: &Weights,
-    alpha: &Alpha,
-    batch: &Batch,
-    wrt: Wrt,
-    ctx: PassCtx<'_>,
-    device: &Device,
-) -> GradOut {
-    let want_w = matches!(wrt, Wrt::Weights | Wrt::Both);
-    let want_a = matches!(wrt, Wrt::Alpha | Wrt::Both);
-    let wl = if want_w { w.leaves() } else { w.constants() };
-    let al = if want_a { alpha.leaves() } else { alpha.constants() };
+/// One training-mode forward and backward pass on `batch` with `w` and `alpha` as given (leaves
+/// or constants): the pass and the gradients of every leaf. Like every function here that needs
+/// a value on the host, it is `async` (WebGPU's reads cannot block).
+async fn pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pass, Gradients) {
     let x = batch.tensor(device).autodiff();
-    let mut f = Fwd { w: &wl, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
-    let logits = net.forward(&mut f, &al, x);
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
+    let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
     let grads = loss.backward();
     let correct = read_correct(&logits, &batch.y).await;
-    let loss_value = read_scalar(&loss).await;
-    GradOut {
-        loss: loss_value,
-        correct,
-        weights: want_w.then(|| wl.grads(&grads)),
-        alpha: want_a.then(|| al.grads(&grads)),
-    }
+    (Pass { loss: read_scalar(&loss).await, correct }, grads)
 }
 
-/// Settings of the second-order step that come from the weight optimiser.
+/// A training-mode pass with the gradient of every weight.
+pub async fn weight_grads(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pass, Vec<Tensor<1>>) {
+    let wl = w.leaves();
+    let (p, g) = pass(net, &wl, &alpha.constants(), batch, ctx, device).await;
+    (p, wl.grads(&g))
+}
+
+/// A training-mode pass with the gradient of α.
+pub async fn alpha_grads(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pass, Alpha) {
+    let al = alpha.leaves();
+    let (p, g) = pass(net, &w.constants(), &al, batch, ctx, device).await;
+    (p, al.grads(&g))
+}
+
+/// A training-mode pass with the gradients of the weights and of α.
+pub async fn all_grads(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pass, Vec<Tensor<1>>, Alpha) {
+    let (wl, al) = (w.leaves(), alpha.leaves());
+    let (p, g) = pass(net, &wl, &al, batch, ctx, device).await;
+    (p, wl.grads(&g), al.grads(&g))
+}
+
+/// The two batches of a bi-level step.
+#[derive(Clone, Copy)]
+pub struct StepBatches<'a> {
+    /// The weights' training batch (second order: the unrolled step's).
+    pub train: &'a Batch,
+    /// The α step's validation batch.
+    pub val: &'a Batch,
+}
+
+/// How the α gradient is taken: its order, and the settings of the second-order step's
+/// unrolled weight update that come from the weight optimiser.
 pub struct Unroll<'a> {
+    /// First or second order.
+    pub order: Order,
     /// ξ: the current weight learning rate.
     pub lr: f64,
     /// SGD momentum.
@@ -108,29 +109,24 @@ pub struct Unroll<'a> {
 /// The relative step r of the finite-difference Hessian-vector product: ε = r / ‖v‖ (DARTS uses 0.01).
 pub const FD_RADIUS: f64 = 0.01;
 
-/// The α gradient of SPEC §5, first or second order; returns it with the validation loss and
+/// The α gradient of docs/ALGORITHM.md §5, first or second order; returns it with the validation loss and
 /// number correct on `val`.
 pub async fn alpha_grad(
     net: &Supernet,
     w: &Weights,
     alpha: &Alpha,
-    train: &Batch,
-    val: &Batch,
-    order: Order,
+    batches: StepBatches<'_>,
     unroll: &Unroll<'_>,
     ctx: PassCtx<'_>,
     device: &Device,
-) -> GradOut {
-    match order {
-        Order::First => loss_and_grads(net, w, alpha, val, Wrt::Alpha, ctx, device).await,
+) -> (Pass, Alpha) {
+    let StepBatches { train, val } = batches;
+    match unroll.order {
+        Order::First => alpha_grads(net, w, alpha, val, ctx, device).await,
         Order::Second => {
             let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
-            let g = loss_and_grads(
-                net, w, alpha, train, Wrt::Weights,
-                PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device,
-            ).await;
-            let gw = g.weights.expect("weight gradients");
+            let (_, gw) = weight_grads(net, w, alpha, train, PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device).await;
             let step: Vec<Tensor<1>> = gw
                 .iter()
                 .zip(unroll.momentum_buf)
@@ -141,35 +137,23 @@ pub async fn alpha_grad(
                 .collect();
             let w_prime = w.axpy(-unroll.lr, &step);
             // ∇α and ∇w' of L_val(w', α).
-            let out = loss_and_grads(
-                net, &w_prime, alpha, val, Wrt::Both,
-                PassCtx::new(stats, rng, drop_prob), device,
-            ).await;
-            let v = out.weights.expect("w' gradients");
-            let dalpha = out.alpha.expect("α gradient");
+            let (out, v, dalpha) = all_grads(net, &w_prime, alpha, val, PassCtx::new(stats, rng, drop_prob), device).await;
             let norm = read_scalar(&sq_norm(&v)).await.sqrt();
             if norm == 0.0 || !norm.is_finite() {
-                return GradOut { loss: out.loss, correct: out.correct, weights: None, alpha: Some(dalpha) };
+                return (out, dalpha);
             }
             let eps = FD_RADIUS / norm;
             // Both evaluations see the same batch, BN mode and random draws (noise, drop-path).
             let saved = rng.clone();
-            let gp = loss_and_grads(
-                net, &w.axpy(eps, &v), alpha, train, Wrt::Alpha,
-                PassCtx::new(None, rng, drop_prob), device,
-            ).await;
+            let (_, gp) = alpha_grads(net, &w.axpy(eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device).await;
             *rng = saved;
-            let gn = loss_and_grads(
-                net, &w.axpy(-eps, &v), alpha, train, Wrt::Alpha,
-                PassCtx::new(None, rng, drop_prob), device,
-            ).await;
-            let (gp, gn) = (gp.alpha.expect("α grad"), gn.alpha.expect("α grad"));
+            let (_, gn) = alpha_grads(net, &w.axpy(-eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device).await;
             let s = unroll.lr / (2.0 * eps);
             let alpha = Alpha {
                 normal: dalpha.normal - (gp.normal - gn.normal).mul_scalar(s),
                 reduce: dalpha.reduce - (gp.reduce - gn.reduce).mul_scalar(s),
             };
-            GradOut { loss: out.loss, correct: out.correct, weights: None, alpha: Some(alpha) }
+            (out, alpha)
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Choosing where tensors live: a GPU through wgpu, or the CPU (SPEC: "the best backend available").
+//! Choosing where tensors live: a GPU through wgpu when there is one, else the CPU (the best backend available).
 
 use std::fmt;
 use std::str::FromStr;

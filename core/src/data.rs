@@ -1,5 +1,5 @@
 //! Image data sets: decoders from bytes, the embedded digits, the train/validation split, batching
-//! and augmentation (SPEC §5). No I/O: front ends read files and pass bytes.
+//! and augmentation (docs/ALGORITHM.md §5). No I/O: front ends read files and pass bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -160,14 +160,7 @@ impl Dataset {
     }
 }
 
-/// The embedded default set: 10 000 real MNIST digits (see core/data/README.md), padded to 32×32.
-pub fn embedded_digits() -> Dataset {
-    const IMAGES: &[u8] = include_bytes!("../data/digits-images-idx3-ubyte.gz");
-    const LABELS: &[u8] = include_bytes!("../data/digits-labels-idx1-ubyte.gz");
-    crate::formats::idx_dataset(DataKind::Mnist, "embedded digits", IMAGES, LABELS).expect("the embedded digits are valid")
-}
-
-/// Augmentation settings (SPEC §5).
+/// Augmentation settings (docs/ALGORITHM.md §5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Augment {
@@ -266,7 +259,7 @@ pub fn cutout(img: &mut [f32], c: usize, s: usize, len: usize, rng: &mut Rng) {
     }
 }
 
-/// The 50/50 split of SPEC §5: the first `portion` of the set trains weights, the rest trains α.
+/// The 50/50 split of docs/ALGORITHM.md §5: the first `portion` of the set trains weights, the rest trains α.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Split {
     /// Indices used for the weight step.
@@ -300,6 +293,7 @@ pub fn epoch_batches(indices: &[usize], batch: usize, rng: &mut Rng) -> Vec<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::embedded_digits;
 
     #[test]
     fn embedded_digits_are_balanced_and_padded() {

@@ -30,6 +30,19 @@ pub enum CoreError {
     /// The search diverged (a loss or gradient became NaN or infinite).
     #[error("numerical failure: {0}")]
     Numerical(String),
+    /// DARTS-ES rolled back to an epoch the search has no record of (a state restored from an
+    /// inconsistent checkpoint).
+    #[error("DARTS-ES rolled back to epoch {epoch}, which has no record in this search's history")]
+    NoRecord {
+        /// The epoch the rule chose.
+        epoch: usize,
+    },
+    /// DARTS-ADA must roll back to a state that is no longer kept.
+    #[error("DARTS-ADA: no saved state of epoch {epoch} to roll back to (keep more checkpoints)")]
+    NoSnapshot {
+        /// The epoch whose end state is missing.
+        epoch: usize,
+    },
 }
 
 impl CoreError {

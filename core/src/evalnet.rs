@@ -1,4 +1,4 @@
-//! The evaluation network of a found genotype (SPEC §11; the DARTS evaluation code's
+//! The evaluation network of a found genotype (docs/ALGORITHM.md §11; the DARTS evaluation code's
 //! `NetworkCIFAR`): a stem, `layers` cells built from the genotype (reductions at 1/3 and 2/3),
 //! an optional auxiliary head at 2/3 depth, global pooling and a linear classifier. Ops have
 //! affine BatchNorm, pools no BatchNorm; drop-path applies to each op output except identities.
@@ -6,12 +6,12 @@
 
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
 use crate::genotype::Genotype;
-use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, FactorizedReduce, ReluConvBn};
+use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::Primitive;
 
@@ -109,7 +109,7 @@ impl EvalNet {
         b.activation = Activation::Relu;
         let c = config.channels;
         let c_stem = 3 * c;
-        let stem = b.scope("stem", |b| Conv::new(b, "0", config.in_channels, c_stem, 3, 1, 1, 1, 1));
+        let stem = b.scope("stem", |b| Conv::new(b, "0", ConvConfig::new(config.in_channels, c_stem, 3).with_pad(1)));
         let stem_bn = b.scope("stem", |b| BatchNorm::new(b, "1", c_stem, true));
         let (mut c_pp, mut c_p, mut c_cur) = (c_stem, c_stem, c);
         let mut reduction_prev = false;
@@ -123,9 +123,9 @@ impl EvalNet {
             let (gene, concat) = if reduction { (&genotype.reduce, &genotype.reduce_concat) } else { (&genotype.normal, &genotype.normal_concat) };
             let cell = b.scope(format!("cells.{i}"), |b| {
                 let pre0 = b.scope("preprocess0", |b| {
-                    if reduction_prev { Pre0::Reduce(FactorizedReduce::new(b, c_pp, c_cur, true)) } else { Pre0::Conv(ReluConvBn::new(b, c_pp, c_cur, 1, 1, 0, true)) }
+                    if reduction_prev { Pre0::Reduce(FactorizedReduce::new(b, c_pp, c_cur, true)) } else { Pre0::Conv(ReluConvBn::new(b, ConvConfig::new(c_pp, c_cur, 1), true)) }
                 });
-                let pre1 = b.scope("preprocess1", |b| ReluConvBn::new(b, c_p, c_cur, 1, 1, 0, true));
+                let pre1 = b.scope("preprocess1", |b| ReluConvBn::new(b, ConvConfig::new(c_p, c_cur, 1), true));
                 let ops = gene
                     .iter()
                     .enumerate()
@@ -149,9 +149,9 @@ impl EvalNet {
             b.scope("auxiliary_head", |b| {
                 let (conv1, bn1, conv2, bn2) = b.scope("features", |b| {
                     (
-                        Conv::new(b, "2", c_aux, 128, 1, 1, 0, 1, 1),
+                        Conv::new(b, "2", ConvConfig::new(c_aux, 128, 1)),
                         BatchNorm::new(b, "3", 128, true),
-                        Conv::new(b, "5", 128, 768, 2, 1, 0, 1, 1),
+                        Conv::new(b, "5", ConvConfig::new(128, 768, 2)),
                         BatchNorm::new(b, "6", 768, true),
                     )
                 });
@@ -261,10 +261,7 @@ impl EvalCell {
 
 /// Zeroes whole samples with probability `f.drop_prob` and scales the others by 1/(1 − p).
 fn drop_path(f: &mut Fwd, h: Tensor<4>) -> Tensor<4> {
-    let n = h.dims()[0];
-    let keep = 1.0 - f.drop_prob;
-    let values: Vec<f32> = (0..n).map(|_| if f.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
-    let mask = Tensor::<4>::from_data(TensorData::new(values, [n, 1, 1, 1]), &h.device());
+    let mask = f.drop_path_mask(h.dims()[0], &h.device());
     h * mask
 }
 

@@ -1,4 +1,4 @@
-//! Discretisation of α into a genotype (SPEC §4), its JSON form and the DARTS text form.
+//! Discretisation of α into a genotype (docs/ALGORITHM.md §4), its JSON form and the DARTS text form.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -27,7 +27,7 @@ pub struct Genotype {
 /// For each node keep the 2 incoming edges with the largest max_k weight over ops other than
 /// `none`, and on each the argmax op other than `none`. Ties go to the lower index, as in the
 /// reference (Python's stable sort and strict `>`). `none` is looked up in each edge's own op list
-/// (the global edge index, SPEC §4).
+/// (the global edge index, docs/ALGORITHM.md §4).
 pub fn derive_cell(weights: &[Vec<f32>], ops: &[Vec<Primitive>], nodes: usize) -> Vec<(Primitive, usize)> {
     let mut gene = Vec::with_capacity(2 * nodes);
     let mut start = 0;

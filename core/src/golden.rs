@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::architect::Order;
-use crate::data::{Augment, Dataset, embedded_digits};
+use crate::data::{Augment, Dataset};
+use crate::formats::embedded_digits;
 use crate::error::CoreError;
 use crate::network::NetConfig;
 use crate::search::{HessianConfig, Search, SearchConfig, SearchEvent};
@@ -90,24 +91,19 @@ pub fn golden_config(space: SpaceId, order: Order) -> SearchConfig {
 }
 
 /// Runs the trace of (`space`, `order`) on `device`.
-pub fn run_trace(space: SpaceId, order: Order, device: &burn::tensor::Device) -> Result<Trace, CoreError> {
-    crate::params::block_on(run_trace_async(space, order, device))
-}
-
-/// [`run_trace`] without blocking (WebGPU in a browser).
-pub async fn run_trace_async(space: SpaceId, order: Order, device: &burn::tensor::Device) -> Result<Trace, CoreError> {
+pub async fn run_trace(space: SpaceId, order: Order, device: &burn::tensor::Device) -> Result<Trace, CoreError> {
     let mut search = Search::new(golden_config(space, order), golden_data(), device)?;
     let mut t = Trace { space, order, train_loss: Vec::new(), arch_loss: Vec::new(), alpha: Vec::new(), lambda_max: Vec::new() };
     while !search.finished() {
         let report = search
-            .run_epoch_async(&mut |e| {
+            .run_epoch(&mut |e| {
                 if let SearchEvent::Step(s) = e {
                     t.train_loss.push(s.train_loss);
                     t.arch_loss.push(s.arch_loss.unwrap_or(f64::NAN));
                 }
             })
             .await?;
-        let (n, r) = search.alpha.read().await;
+        let (n, r) = search.alpha().read().await;
         t.alpha.push(n.into_iter().chain(r).collect());
         t.lambda_max.push(report.curvature.map_or(f64::NAN, |c| c.lambda_max));
     }

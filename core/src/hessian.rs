@@ -1,4 +1,4 @@
-//! Curvature of the validation loss with respect to α (SPEC §6): Hessian-vector products by
+//! Curvature of the validation loss with respect to α (docs/ALGORITHM.md §6): Hessian-vector products by
 //! central differences of first-order gradients, λmax and λmin by Lanczos with full
 //! reorthogonalisation, and the dense Hessian (symmetrised) with all its eigenvalues for small α.
 //!
@@ -304,7 +304,7 @@ mod tests {
 }
 
 /// The Hessian of the validation loss with respect to α (normal and reduce, flattened as
-/// [`Alpha::flat`](crate::network::Alpha::flat)) at one point, as an operator (SPEC §6): the α
+/// [`Alpha::flat`](crate::network::Alpha::flat)) at one point, as an operator (docs/ALGORITHM.md §6): the α
 /// weight-decay term `arch_weight_decay · I` included, on one batch, BatchNorm in training mode
 /// (batch statistics, running statistics untouched), drop-path at the given probability.
 ///
@@ -333,21 +333,11 @@ pub struct AlphaHessian<'a> {
 }
 
 impl<'a> AlphaHessian<'a> {
-    /// Sets the operator up at (`w`, `alpha`) on `batch`: one forward pass records the kink pattern
-    /// and the base point's loss is read back (awaited: native callers wrap it in
-    /// [`crate::block_on`]). `rng` is the random stream every evaluation starts from (it is not
-    /// advanced).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn new(
-        net: &'a crate::network::Supernet,
-        w: &'a crate::params::Weights,
-        alpha: &crate::network::Alpha,
-        batch: &'a crate::data::Batch,
-        arch_weight_decay: f64,
-        drop_prob: f64,
-        rng: &crate::rng::Rng,
-        device: &burn::tensor::Device,
-    ) -> Self {
+    /// Sets the operator up at `at`: one forward pass records the kink pattern and the base
+    /// point's loss is read back. `at.rng` is the random stream every evaluation starts from (it
+    /// is not advanced).
+    pub async fn new(at: HessianAt<'a>, device: &burn::tensor::Device) -> Self {
+        let HessianAt { net, w, alpha, batch, arch_weight_decay, drop_prob, rng } = at;
         let mut tape = KinkTape::new();
         let mut r = rng.clone();
         let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob, tape: Some(&mut tape) };
@@ -360,7 +350,7 @@ impl<'a> AlphaHessian<'a> {
             batch,
             arch_weight_decay,
             drop_prob,
-            rng: rng.clone(),
+            rng,
             tape,
             device: device.clone(),
             loss,
@@ -390,23 +380,18 @@ impl<'a> AlphaHessian<'a> {
         self.tape.rewind();
         let tape = if self.replay_kinks { Some(&mut self.tape) } else { None };
         let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob: self.drop_prob, tape };
-        let g = crate::architect::loss_and_grads(self.net, self.w, &a, self.batch, crate::architect::Wrt::Alpha, ctx, &self.device).await;
+        let (_, g) = crate::architect::alpha_grads(self.net, self.w, &a, self.batch, ctx, &self.device).await;
         self.gradient_evals += 1;
-        crate::params::read(&g.alpha.expect("α gradient").flat()).await.into_iter().map(f64::from).collect()
+        crate::params::read(&g.flat()).await.into_iter().map(f64::from).collect()
     }
 
     /// ∇α L_val at the base point (the loss's gradient alone, without the weight-decay term).
-    pub fn gradient(&mut self) -> Vec<f64> {
-        crate::params::block_on(self.gradient_at(None))
+    pub async fn gradient(&mut self) -> Vec<f64> {
+        self.gradient_at(None).await
     }
 
     /// H·v by a central difference with step `self.step`/‖v‖, plus `arch_weight_decay · v`.
-    pub fn apply(&mut self, v: &[f64]) -> Vec<f64> {
-        crate::params::block_on(self.apply_async(v))
-    }
-
-    /// [`AlphaHessian::apply`] without blocking.
-    pub async fn apply_async(&mut self, v: &[f64]) -> Vec<f64> {
+    pub async fn apply(&mut self, v: &[f64]) -> Vec<f64> {
         assert_eq!(v.len(), self.dim(), "Hessian-vector product: direction has the wrong length");
         let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm == 0.0 {
@@ -421,25 +406,34 @@ impl<'a> AlphaHessian<'a> {
 
     /// λmax and λmin by [`lanczos`] with at most `steps` products (2 gradient evaluations each),
     /// from a start vector drawn from `seed`.
-    pub fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
-        crate::params::block_on(self.extremes_async(steps, seed))
-    }
-
-    /// [`AlphaHessian::extremes`] without blocking.
-    pub async fn extremes_async(&mut self, steps: usize, seed: u64) -> Extremes {
+    pub async fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
         let n = self.dim();
         let start: Vec<f64> = crate::rng::Rng::new(seed).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
-        lanczos(n, steps, &start, async |v| self.apply_async(v).await).await
+        lanczos(n, steps, &start, async |v| self.apply(v).await).await
     }
 
     /// The dense symmetrised Hessian (`dim()` products), row-major.
-    pub fn dense(&mut self) -> Vec<f64> {
-        crate::params::block_on(self.dense_async())
-    }
-
-    /// [`AlphaHessian::dense`] without blocking.
-    pub async fn dense_async(&mut self) -> Vec<f64> {
+    pub async fn dense(&mut self) -> Vec<f64> {
         let n = self.dim();
-        dense_hessian(n, async |v| self.apply_async(v).await).await
+        dense_hessian(n, async |v| self.apply(v).await).await
     }
+}
+
+/// Where the α Hessian is taken ([`AlphaHessian::new`]): the point, the batch and the pass's
+/// settings.
+pub struct HessianAt<'a> {
+    /// The supernet.
+    pub net: &'a crate::network::Supernet,
+    /// The weights (held fixed).
+    pub w: &'a crate::params::Weights,
+    /// α at the base point.
+    pub alpha: &'a crate::network::Alpha,
+    /// The validation batch.
+    pub batch: &'a crate::data::Batch,
+    /// α's weight decay: adds `arch_weight_decay · I` to the Hessian.
+    pub arch_weight_decay: f64,
+    /// Drop-path probability of the passes.
+    pub drop_prob: f64,
+    /// The random stream every evaluation starts from (a copy of the search's).
+    pub rng: crate::rng::Rng,
 }

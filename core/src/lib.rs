@@ -1,10 +1,13 @@
 //! rdarts-core: DARTS and RobustDARTS (Zela et al., ICLR 2020) over Burn.
 //!
 //! The core holds all search logic and does no I/O: front ends pass bytes in and observe
-//! [`search::SearchEvent`]s. See ARCHITECTURE.md at the repository root for the code map.
+//! [`search::SearchEvent`]s. The algorithm is written down in docs/ALGORITHM.md, the code map in
+//! ARCHITECTURE.md at the repository root.
 
 pub mod architect;
 pub mod backend;
+pub mod checkpoint;
+pub mod clock;
 pub mod data;
 pub mod draw;
 pub mod error;
@@ -23,7 +26,7 @@ pub mod robust;
 pub mod rng;
 pub mod search;
 pub mod space;
-pub mod state;
+pub mod tally;
 pub mod train;
 
 pub use error::CoreError;

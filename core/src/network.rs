@@ -1,4 +1,4 @@
-//! The search network (supernet) of SPEC §1: stem, normal and reduction cells of mixed edges,
+//! The search network (supernet) of docs/ALGORITHM.md §1: stem, normal and reduction cells of mixed edges,
 //! global pooling and a linear classifier.
 
 use burn::tensor::activation::softmax;
@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
 use crate::mixed::{EdgeInputs, NodeSumImpl, node_sum};
-use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, FactorizedReduce, ReluConvBn};
+use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::{CellKind, Primitive, SearchSpace, SpaceId};
 
-/// Shape of the search network. Defaults are the paper's search setting (SPEC §1).
+/// Shape of the search network. Defaults are the paper's search setting (docs/ALGORITHM.md §1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetConfig {
@@ -124,7 +124,7 @@ enum Pre0 {
     Conv(ReluConvBn),
 }
 
-/// Architecture weights α of both cell types, `[edges, K]` each (SPEC §1).
+/// Architecture weights α of both cell types, `[edges, K]` each (docs/ALGORITHM.md §1).
 #[derive(Clone, Debug)]
 pub struct Alpha {
     /// α of normal cells.
@@ -161,6 +161,16 @@ impl Alpha {
         Alpha { normal: g(&self.normal), reduce: g(&self.reduce) }
     }
 
+    /// Both tensors flattened, apart: the two parameters α's optimiser steps.
+    pub fn flat_pair(&self) -> [Tensor<1>; 2] {
+        [self.normal.clone().reshape([-1]), self.reduce.clone().reshape([-1])]
+    }
+
+    /// The inverse of [`Alpha::flat_pair`] for `[edges, k]` tensors.
+    pub fn from_flat_pair([normal, reduce]: [Tensor<1>; 2], edges: usize, k: usize) -> Alpha {
+        Alpha { normal: normal.reshape([edges, k]), reduce: reduce.reshape([edges, k]) }
+    }
+
     /// Both tensors flattened and concatenated: `[normal..., reduce...]`.
     pub fn flat(&self) -> Tensor<1> {
         let n = self.normal.dims().iter().product::<usize>();
@@ -184,12 +194,7 @@ impl Alpha {
         }
     }
 
-    /// Host copies `(normal, reduce)`, row-major (blocking; see [`Alpha::read`]).
-    pub fn to_host(&self) -> (Vec<f32>, Vec<f32>) {
-        crate::params::block_on(self.read())
-    }
-
-    /// Host copies `(normal, reduce)`, row-major, read without blocking.
+    /// Host copies `(normal, reduce)`, row-major.
     pub async fn read(&self) -> (Vec<f32>, Vec<f32>) {
         (crate::params::read(&self.normal).await, crate::params::read(&self.reduce).await)
     }
@@ -230,7 +235,7 @@ impl Supernet {
         b.activation = config.activation;
         let c = config.channels;
         let c_stem = config.stem_multiplier * c;
-        let stem = b.scope("stem", |b| Conv::new(b, "0", config.in_channels, c_stem, 3, 1, 1, 1, 1));
+        let stem = b.scope("stem", |b| Conv::new(b, "0", ConvConfig::new(config.in_channels, c_stem, 3).with_pad(1)));
         let stem_bn = b.scope("stem", |b| BatchNorm::new(b, "1", c_stem, true));
         let (mut c_pp, mut c_p, mut c_cur) = (c_stem, c_stem, c);
         let mut reduction_prev = false;
@@ -243,7 +248,7 @@ impl Supernet {
             }
             let kind = if reduction { CellKind::Reduce } else { CellKind::Normal };
             let cell = b.scope(format!("cells.{i}"), |b| {
-                Cell::new(b, &space, kind, config.nodes, c_pp, c_p, c_cur, reduction_prev)
+                Cell::new(b, &space, CellShape { kind, nodes: config.nodes, c_pp, c_p, c: c_cur, reduction_prev })
             });
             cells.push(cell);
             reduction_prev = reduction;
@@ -318,25 +323,28 @@ impl Supernet {
     }
 }
 
+/// Where a cell sits in the network: its type, node count, the channels of its two inputs, its
+/// own channels per node, and whether the cell before it was a reduction cell.
+struct CellShape {
+    kind: CellKind,
+    nodes: usize,
+    c_pp: usize,
+    c_p: usize,
+    c: usize,
+    reduction_prev: bool,
+}
+
 impl Cell {
-    fn new(
-        b: &mut Builder,
-        space: &SearchSpace,
-        kind: CellKind,
-        nodes: usize,
-        c_pp: usize,
-        c_p: usize,
-        c: usize,
-        reduction_prev: bool,
-    ) -> Self {
+    fn new(b: &mut Builder, space: &SearchSpace, shape: CellShape) -> Self {
+        let CellShape { kind, nodes, c_pp, c_p, c, reduction_prev } = shape;
         let pre0 = b.scope("preprocess0", |b| {
             if reduction_prev {
                 Pre0::Reduce(FactorizedReduce::new(b, c_pp, c, false))
             } else {
-                Pre0::Conv(ReluConvBn::new(b, c_pp, c, 1, 1, 0, false))
+                Pre0::Conv(ReluConvBn::new(b, ConvConfig::new(c_pp, c, 1), false))
             }
         });
-        let pre1 = b.scope("preprocess1", |b| ReluConvBn::new(b, c_p, c, 1, 1, 0, false));
+        let pre1 = b.scope("preprocess1", |b| ReluConvBn::new(b, ConvConfig::new(c_p, c, 1), false));
         let mut edges = Vec::new();
         let lists = space.ops(kind);
         let mut e = 0;
@@ -400,18 +408,13 @@ impl Cell {
     }
 }
 
-/// A per-sample keep mask scaled by 1/keep, or `None` when drop-path is off (SPEC §9).
+/// A per-sample keep mask scaled by 1/keep, or `None` when drop-path is off (docs/ALGORITHM.md §9).
 fn drop_path_mask(f: &mut Fwd, h: &Tensor<4>, like: Option<&Tensor<4>>) -> Option<Tensor<4>> {
     if f.mode != Mode::Train || f.drop_prob <= 0.0 {
         return None;
     }
     like?;
-    let n = h.dims()[0];
-    let keep = 1.0 - f.drop_prob;
-    let values: Vec<f32> = (0..n)
-        .map(|_| if f.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 })
-        .collect();
-    Some(Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), &h.device()))
+    Some(f.drop_path_mask(h.dims()[0], &h.device()))
 }
 
 /// Mean cross-entropy of logits against integer labels, and the number of correct argmax predictions.
@@ -426,12 +429,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
     (logp * onehot).sum().neg().div_scalar(n as f64)
 }
 
-/// Number of rows whose argmax equals the label (blocking; see [`read_correct`]).
-pub fn correct(logits: &Tensor<2>, labels: &[usize]) -> usize {
-    crate::params::block_on(read_correct(logits, labels))
-}
-
-/// Number of rows whose argmax equals the label (the first maximum on ties), read without blocking.
+/// Number of rows whose argmax equals the label (the first maximum on ties).
 pub async fn read_correct(logits: &Tensor<2>, labels: &[usize]) -> usize {
     let [n, k] = logits.dims();
     let v = crate::params::read(logits).await;

@@ -1,43 +1,67 @@
-//! The candidate operations of SPEC §2 and the layers they are made of.
+//! The candidate operations of docs/ALGORITHM.md §2 and the layers they are made of.
 //!
 //! Every layer is a small struct holding the indices of its weights; `forward` reads the values from
 //! the [`Fwd`] context. Shapes follow PyTorch: activations `[N, C, H, W]`, conv weights
 //! `[C_out, C_in / groups, k, k]`.
 
-use burn::tensor::activation::{relu, silu};
-use serde::{Deserialize, Serialize};
 use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Tensor, TensorData};
 
 use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
+pub use crate::params::Activation;
 use crate::space::Primitive;
-
-/// The activation in front of every convolution block.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    /// ReLU, as DARTS.
-    #[default]
-    Relu,
-    /// x · sigmoid(x): smooth everywhere. Only for finite-difference checks of second-order
-    /// quantities, which ReLU's kinks make meaningless at small steps.
-    Silu,
-}
-
-impl Activation {
-    /// Applies the activation.
-    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
-        match self {
-            Activation::Relu => relu(x),
-            Activation::Silu => silu(x),
-        }
-    }
-}
 
 /// Output side length of a strided op with "same" padding: ceil(h / stride).
 pub fn strided(h: usize, stride: usize) -> usize {
     h.div_ceil(stride)
+}
+
+/// The shape of a 2-D convolution: `kernel`×`kernel` from `c_in` to `c_out` channels; stride 1,
+/// no padding, no dilation and one group unless set with the `with_*` methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvConfig {
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub pad: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Groups (`c_in` for a depthwise convolution).
+    pub groups: usize,
+}
+
+impl ConvConfig {
+    /// A `kernel`×`kernel` convolution from `c_in` to `c_out` channels, stride 1, no padding.
+    pub fn new(c_in: usize, c_out: usize, kernel: usize) -> Self {
+        ConvConfig { c_in, c_out, kernel, stride: 1, pad: 0, dilation: 1, groups: 1 }
+    }
+
+    /// With stride `stride`.
+    pub fn with_stride(self, stride: usize) -> Self {
+        ConvConfig { stride, ..self }
+    }
+
+    /// With `pad` zeros on every side.
+    pub fn with_pad(self, pad: usize) -> Self {
+        ConvConfig { pad, ..self }
+    }
+
+    /// With dilation `dilation`.
+    pub fn with_dilation(self, dilation: usize) -> Self {
+        ConvConfig { dilation, ..self }
+    }
+
+    /// One group per input channel (depthwise).
+    pub fn depthwise(self) -> Self {
+        ConvConfig { groups: self.c_in, ..self }
+    }
 }
 
 /// A 2-D convolution without bias.
@@ -52,18 +76,9 @@ pub struct Conv {
 }
 
 impl Conv {
-    /// Declares a `k`×`k` convolution from `c_in` to `c_out` channels.
-    pub fn new(
-        b: &mut Builder,
-        name: &str,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        dilation: usize,
-        groups: usize,
-    ) -> Self {
+    /// Declares the convolution `c` with its weight named `{name}.weight`.
+    pub fn new(b: &mut Builder, name: &str, c: ConvConfig) -> Self {
+        let ConvConfig { c_in, c_out, kernel: k, stride, pad, dilation, groups } = c;
         let shape = [c_out, c_in / groups, k, k];
         let w = b.param(&format!("{name}.weight"), &shape, Init::FanIn(c_in / groups * k * k));
         Conv { w, shape, stride, pad, dilation, groups }
@@ -82,7 +97,7 @@ impl Conv {
     }
 }
 
-/// BatchNorm2d with optional affine parameters (search cells use none, SPEC §2).
+/// BatchNorm2d with optional affine parameters (search cells use none, docs/ALGORITHM.md §2).
 #[derive(Clone, Debug)]
 pub struct BatchNorm {
     stats: Bid,
@@ -140,7 +155,7 @@ impl BatchNorm {
     }
 }
 
-/// ReLU → Conv → BN (the cells' preprocessing, SPEC §1).
+/// ReLU → Conv → BN (the cells' preprocessing, docs/ALGORITHM.md §1).
 #[derive(Clone, Debug)]
 pub struct ReluConvBn {
     act: Activation,
@@ -149,21 +164,9 @@ pub struct ReluConvBn {
 }
 
 impl ReluConvBn {
-    /// Declares the block.
-    pub fn new(
-        b: &mut Builder,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        affine: bool,
-    ) -> Self {
-        ReluConvBn {
-            act: b.activation,
-            conv: Conv::new(b, "op.1", c_in, c_out, k, stride, pad, 1, 1),
-            bn: BatchNorm::new(b, "op.2", c_out, affine),
-        }
+    /// Declares the block: the convolution `c`, then BatchNorm (with affine parameters if `affine`).
+    pub fn new(b: &mut Builder, c: ConvConfig, affine: bool) -> Self {
+        ReluConvBn { act: b.activation, conv: Conv::new(b, "op.1", c), bn: BatchNorm::new(b, "op.2", c.c_out, affine) }
     }
 
     /// # Shapes
@@ -190,8 +193,8 @@ impl FactorizedReduce {
         assert!(c_out % 2 == 0, "FactorizedReduce needs an even channel count, found {c_out}");
         FactorizedReduce {
             act: b.activation,
-            conv1: Conv::new(b, "conv_1", c_in, c_out / 2, 1, 2, 0, 1, 1),
-            conv2: Conv::new(b, "conv_2", c_in, c_out / 2, 1, 2, 0, 1, 1),
+            conv1: Conv::new(b, "conv_1", ConvConfig::new(c_in, c_out / 2, 1).with_stride(2)),
+            conv2: Conv::new(b, "conv_2", ConvConfig::new(c_in, c_out / 2, 1).with_stride(2)),
             bn: BatchNorm::new(b, "bn", c_out, affine),
         }
     }
@@ -217,21 +220,13 @@ pub struct DwPwBn {
 }
 
 impl DwPwBn {
-    fn new(
-        b: &mut Builder,
-        first: usize,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-        dilation: usize,
-        affine: bool,
-    ) -> Self {
+    /// The block whose layers are named `op.{first + 1}` … `op.{first + 3}` (PyTorch's
+    /// `nn.Sequential` indices): the depthwise convolution `dw`, a 1×1 to `c_out`, BatchNorm.
+    fn new(b: &mut Builder, first: usize, dw: ConvConfig, c_out: usize, affine: bool) -> Self {
         DwPwBn {
             act: b.activation,
-            dw: Conv::new(b, &format!("op.{}", first + 1), c_in, c_in, k, stride, pad, dilation, c_in),
-            pw: Conv::new(b, &format!("op.{}", first + 2), c_in, c_out, 1, 1, 0, 1, 1),
+            dw: Conv::new(b, &format!("op.{}", first + 1), dw.depthwise()),
+            pw: Conv::new(b, &format!("op.{}", first + 2), ConvConfig::new(dw.c_in, c_out, 1)),
             bn: BatchNorm::new(b, &format!("op.{}", first + 3), c_out, affine),
         }
     }
@@ -244,7 +239,7 @@ impl DwPwBn {
     }
 }
 
-/// One candidate operation of an edge (SPEC §2). `c` channels in and out.
+/// One candidate operation of an edge (docs/ALGORITHM.md §2). `c` channels in and out.
 #[derive(Clone, Debug)]
 pub enum CandidateOp {
     /// Zeros of the strided shape.
@@ -281,7 +276,7 @@ impl CandidateOp {
         Self::build(b, prim, c, stride, affine, true)
     }
 
-    /// `prim` for the evaluation network (SPEC §11): affine BN layers, and pools without a BN, as
+    /// `prim` for the evaluation network (docs/ALGORITHM.md §11): affine BN layers, and pools without a BN, as
     /// the DARTS evaluation code's `OPS` table.
     pub fn for_eval(b: &mut Builder, prim: Primitive, c: usize, stride: usize) -> Self {
         Self::build(b, prim, c, stride, true, false)
@@ -304,13 +299,14 @@ impl CandidateOp {
                 let k = if prim == SepConv3x3 { 3 } else { 5 };
                 let p = k / 2;
                 CandidateOp::Conv(vec![
-                    DwPwBn::new(b, 0, c, c, k, stride, p, 1, affine),
-                    DwPwBn::new(b, 4, c, c, k, 1, p, 1, affine),
+                    DwPwBn::new(b, 0, ConvConfig::new(c, c, k).with_stride(stride).with_pad(p), c, affine),
+                    DwPwBn::new(b, 4, ConvConfig::new(c, c, k).with_pad(p), c, affine),
                 ])
             }
             DilConv3x3 | DilConv5x5 => {
                 let k = if prim == DilConv3x3 { 3 } else { 5 };
-                CandidateOp::Conv(vec![DwPwBn::new(b, 0, c, c, k, stride, k - 1, 2, affine)])
+                let dw = ConvConfig::new(c, c, k).with_stride(stride).with_pad(k - 1).with_dilation(2);
+                CandidateOp::Conv(vec![DwPwBn::new(b, 0, dw, c, affine)])
             }
         }
     }

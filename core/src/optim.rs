@@ -1,4 +1,4 @@
-//! Optimisers with PyTorch's exact update rules, over lists of plain tensors (SPEC §5).
+//! Optimisers with PyTorch's exact update rules, over lists of plain tensors (docs/ALGORITHM.md §5).
 //!
 //! Burn's own optimisers work on modules and clip gradients per tensor; DARTS clips the global norm
 //! of all weight gradients and second-order DARTS reads SGD's momentum buffers, so the few lines of
@@ -14,33 +14,33 @@ use crate::params::{read_all, sq_norm, tensor1};
 pub struct Sgd {
     /// Momentum factor.
     pub momentum: f64,
-    /// L2 weight decay, added to the gradient.
-    pub weight_decay: f64,
     /// Momentum buffers, one per parameter (zeros before the first step).
     pub buf: Vec<Tensor<1>>,
 }
 
 impl Sgd {
     /// Zero buffers shaped like `params`.
-    pub fn new(params: &[Tensor<1>], momentum: f64, weight_decay: f64) -> Self {
-        Sgd { momentum, weight_decay, buf: params.iter().map(|p| p.zeros_like()).collect() }
+    pub fn new(params: &[Tensor<1>], momentum: f64) -> Self {
+        Sgd { momentum, buf: params.iter().map(|p| p.zeros_like()).collect() }
     }
 
-    /// One step: d = g + wd·p; buf = momentum·buf + d; p -= lr·buf.
-    pub fn step(&mut self, params: &mut [Tensor<1>], grads: &[Tensor<1>], lr: f64) {
+    /// One step with learning rate `lr` and L2 weight decay `weight_decay` (the caller's
+    /// configuration holds both; DARTS-ADA raises the decay): d = g + wd·p; buf = momentum·buf + d;
+    /// p -= lr·buf.
+    pub fn step(&mut self, params: &mut [Tensor<1>], grads: &[Tensor<1>], lr: f64, weight_decay: f64) {
         for ((p, g), b) in params.iter_mut().zip(grads).zip(self.buf.iter_mut()) {
-            let d = g.clone() + p.clone().mul_scalar(self.weight_decay);
+            let d = g.clone() + p.clone().mul_scalar(weight_decay);
             *b = b.clone().mul_scalar(self.momentum) + d;
             *p = p.clone() - b.clone().mul_scalar(lr);
         }
     }
 
     /// Host copy of the buffers.
-    pub fn state(&self) -> Vec<Vec<f32>> {
-        crate::params::block_on(read_all(&self.buf))
+    pub async fn read_state(&self) -> Vec<Vec<f32>> {
+        read_all(&self.buf).await
     }
 
-    /// Restores buffers from [`Sgd::state`].
+    /// Restores buffers from [`Sgd::read_state`].
     pub fn load_state(&mut self, state: &[Vec<f32>], device: &burn::tensor::Device) {
         self.buf = state.iter().map(|v| tensor1(v.clone(), device)).collect();
     }
@@ -102,17 +102,12 @@ impl Adam {
         }
     }
 
-    /// Host copy of the state (blocking; see [`Adam::read_state`]).
-    pub fn state(&self) -> AdamState {
-        crate::params::block_on(self.read_state())
-    }
-
-    /// Host copy of the state, read without blocking.
+    /// Host copy of the state.
     pub async fn read_state(&self) -> AdamState {
         AdamState { m: read_all(&self.m).await, v: read_all(&self.v).await, t: self.t }
     }
 
-    /// Restores from [`Adam::state`].
+    /// Restores from [`Adam::read_state`].
     pub fn load_state(&mut self, s: &AdamState, device: &burn::tensor::Device) {
         self.m = s.m.iter().map(|v| tensor1(v.clone(), device)).collect();
         self.v = s.v.iter().map(|v| tensor1(v.clone(), device)).collect();
@@ -151,11 +146,11 @@ mod tests {
         let d = Device::flex();
         let mut p = vec![tensor1(vec![1.0, -2.0], &d)];
         let g = vec![tensor1(vec![0.5, 0.5], &d)];
-        let mut o = Sgd::new(&p, 0.9, 0.1);
-        o.step(&mut p, &g, 0.1);
+        let mut o = Sgd::new(&p, 0.9);
+        o.step(&mut p, &g, 0.1, 0.1);
         // d = g + 0.1 p = [0.6, 0.3]; buf = d; p = p - 0.1 d
         assert_eq!(v(&p[0]), vec![0.94, -2.03]);
-        o.step(&mut p, &g, 0.1);
+        o.step(&mut p, &g, 0.1, 0.1);
         // d = [0.5 + 0.094, 0.5 - 0.203]; buf = 0.9 [0.6, 0.3] + d
         let b = [0.9 * 0.6 + 0.594, 0.9 * 0.3 + 0.297];
         let want = [0.94 - 0.1 * b[0], -2.03 - 0.1 * b[1]];
@@ -181,7 +176,7 @@ mod tests {
         let d = Device::flex();
         let mut g = vec![tensor1(vec![3.0], &d), tensor1(vec![4.0], &d)];
         let n = clip_global_norm(&mut g, 1.0);
-        assert!((crate::params::scalar(&n) - 5.0).abs() < 1e-6);
+        assert!((crate::params::block_on(crate::params::read_scalar(&n)) - 5.0).abs() < 1e-6);
         assert!((v(&g[0])[0] - 0.6).abs() < 1e-5 && (v(&g[1])[0] - 0.8).abs() < 1e-5);
         let mut small = vec![tensor1(vec![0.3], &d)];
         clip_global_norm(&mut small, 5.0);

@@ -56,7 +56,7 @@ pub struct Builder {
     /// Channel count of each BatchNorm layer, in [`Bid`] order.
     pub bn_channels: Vec<usize>,
     /// Activation of the blocks being declared.
-    pub activation: crate::ops::Activation,
+    pub activation: Activation,
     prefix: Vec<String>,
 }
 
@@ -107,6 +107,28 @@ pub fn init_weights(specs: &[ParamSpec], rng: &mut Rng, device: &Device) -> Weig
     Weights { tensors }
 }
 
+/// The activation in front of every convolution block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// ReLU, as DARTS.
+    #[default]
+    Relu,
+    /// x · sigmoid(x): smooth everywhere. Only for finite-difference checks of second-order
+    /// quantities, which ReLU's kinks make meaningless at small steps.
+    Silu,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Activation::Relu => burn::tensor::activation::relu(x),
+            Activation::Silu => burn::tensor::activation::silu(x),
+        }
+    }
+}
+
 /// Uploads a host vector as a rank-1 tensor.
 pub fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
     let n = values.len();
@@ -136,21 +158,18 @@ pub async fn read_all(ts: &[Tensor<1>]) -> Vec<Vec<f32>> {
     out
 }
 
-/// Runs one of this crate's `async` functions to completion. Native code may block on any of
-/// them; in a browser only futures that are ready at once (the CPU backend's) can be waited for
-/// this way — WebGPU's reads must be awaited.
+/// Runs one of this crate's `async` functions to completion: the one blocking adapter, for the
+/// entry points of native front ends and tests. In a browser only futures that are ready at once
+/// (the CPU backend's) can be waited for this way — WebGPU's reads must be awaited.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     burn::tensor::read_sync(f)
 }
 
-/// Reads a tensor back to the host as f32 values (blocking; see [`read`]).
-pub fn to_vec<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+/// A tensor's values on the host, blocking: for this crate's unit tests only (the API's reads
+/// are async).
+#[cfg(test)]
+pub(crate) fn to_vec<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
     block_on(read(t))
-}
-
-/// Reads a one-element tensor back to the host (blocking; see [`read_scalar`]).
-pub fn scalar<const D: usize>(t: &Tensor<D>) -> f64 {
-    block_on(read_scalar(t))
 }
 
 /// The values of every trainable tensor, flattened, in [`Pid`] order, on the plain (non-autodiff)
@@ -186,8 +205,8 @@ impl Weights {
     }
 
     /// All values on the host, one vector per parameter.
-    pub fn to_host(&self) -> Vec<Vec<f32>> {
-        block_on(read_all(&self.tensors))
+    pub async fn read(&self) -> Vec<Vec<f32>> {
+        read_all(&self.tensors).await
     }
 
     /// Uploads host values (one vector per parameter).
@@ -255,7 +274,7 @@ pub struct Fwd<'a> {
 /// smooth function that agrees with the real one at the base point in value and gradient, and whose
 /// second derivatives are those double backprop computes (ReLU'' = 0, max-pool routing fixed). Finite
 /// differences of gradients then converge to the autodiff Hessian instead of counting the gradient
-/// jumps of units that cross a kink between the two evaluation points (SPEC §6, `hessian`).
+/// jumps of units that cross a kink between the two evaluation points (docs/ALGORITHM.md §6, `hessian`).
 #[derive(Debug, Default)]
 pub struct KinkTape {
     kinks: Vec<Kink>,
@@ -301,14 +320,22 @@ impl KinkTape {
 }
 
 impl Fwd<'_> {
+    /// ScheduledDropPath's per-sample mask `[n, 1, 1, 1]`: 0 with probability `drop_prob`, else
+    /// 1/(1 − `drop_prob`), one draw per sample from the pass's stream (docs/ALGORITHM.md §9).
+    pub fn drop_path_mask(&mut self, n: usize, device: &Device) -> Tensor<4> {
+        let keep = 1.0 - self.drop_prob;
+        let values: Vec<f32> = (0..n).map(|_| if self.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
+        Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
+    }
+
     /// `act(x)`; with ReLU and a tape, records or replays which inputs were cut to zero.
-    pub fn activate(&mut self, act: crate::ops::Activation, x: Tensor<4>) -> Tensor<4> {
+    pub fn activate(&mut self, act: Activation, x: Tensor<4>) -> Tensor<4> {
         match (act, self.tape.as_deref_mut()) {
-            (crate::ops::Activation::Relu, Some(tape)) if tape.replay => match tape.next() {
+            (Activation::Relu, Some(tape)) if tape.replay => match tape.next() {
                 Kink::Relu(off) => x.mask_fill(off.clone(), 0.0),
                 Kink::MaxPool(..) => panic!("kink tape out of step: expected a ReLU"),
             },
-            (crate::ops::Activation::Relu, Some(tape)) => {
+            (Activation::Relu, Some(tape)) => {
                 let off = x.clone().lower_equal_elem(0.0);
                 tape.kinks.push(Kink::Relu(off.clone()));
                 x.mask_fill(off, 0.0)

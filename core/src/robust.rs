@@ -1,11 +1,9 @@
-//! The DARTS-ES early-stopping rule of RobustDARTS (SPEC §7), exactly as the reference code
+//! The DARTS-ES early-stopping rule of RobustDARTS (docs/ALGORITHM.md §7), exactly as the reference code
 //! applies it to the history of dominant eigenvalues.
 
 use serde::{Deserialize, Serialize};
 
-use crate::genotype::Genotype;
-
-/// Parameters of the rule (SPEC §7 defaults).
+/// Parameters of the rule (docs/ALGORITHM.md §7 defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EsRule {
@@ -40,42 +38,29 @@ pub struct EsStop {
     pub previous: f64,
 }
 
-/// The eigenvalue history and its local averages (the reference's `EVLocalAvg`).
+/// The eigenvalue history and its local averages (the reference's `EVLocalAvg`). The rule is
+/// not stored here: it is the configuration's, passed to each call.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EsTracker {
-    /// The rule.
-    pub rule: EsRule,
-    /// Total epochs of the search.
-    pub epochs: usize,
     /// (epoch, λmax) samples in order.
     pub ev: Vec<(usize, f64)>,
     /// Local averages, each with the epoch it belongs to.
     pub local_avg: Vec<(usize, f64)>,
-    /// Genotype at each sampled epoch.
-    pub genotypes: Vec<(usize, Genotype)>,
 }
 
 impl EsTracker {
-    /// An empty tracker for a search of `epochs` epochs.
-    pub fn new(rule: EsRule, epochs: usize) -> Self {
-        EsTracker { rule, epochs, ..Default::default() }
-    }
-
-    /// Records λmax computed at `epoch` with the genotype of that epoch; returns the local average
-    /// it produced, if any (none until ceil(window/2) samples exist).
-    pub fn push(&mut self, epoch: usize, lambda_max: f64, genotype: Option<Genotype>) -> Option<(usize, f64)> {
+    /// Records λmax computed at `epoch`; returns the local average it produced, if any (none
+    /// until ceil(window/2) samples exist).
+    pub fn push(&mut self, rule: &EsRule, epoch: usize, lambda_max: f64) -> Option<(usize, f64)> {
         self.ev.push((epoch, lambda_max));
-        if let Some(g) = genotype {
-            self.genotypes.push((epoch, g));
-        }
-        let w = self.rule.window;
+        let w = rule.window;
         let n = self.ev.len();
         if n < w.div_ceil(2) {
             return None;
         }
         let tail = &self.ev[n.saturating_sub(w)..];
         let avg = tail.iter().map(|(_, v)| v).sum::<f64>() / tail.len() as f64;
-        let la_epoch = epoch.checked_sub(self.rule.every * (w / 2))?;
+        let la_epoch = epoch.checked_sub(rule.every * (w / 2))?;
         self.local_avg.push((la_epoch, avg));
         Some((la_epoch, avg))
     }
@@ -83,36 +68,44 @@ impl EsTracker {
     /// Applies the stopping rule after the latest [`EsTracker::push`] at `epoch`: compare the
     /// current local average with the one `delta` averages earlier once
     /// la_epoch − every·delta ≥ start_epoch.
-    pub fn check(&self, epoch: usize) -> Option<EsStop> {
+    pub fn check(&self, rule: &EsRule, epoch: usize) -> Option<EsStop> {
         let &(la_epoch, current) = self.local_avg.last()?;
         if self.ev.last().map(|e| e.0) != Some(epoch) {
             return None;
         }
-        let stop_epoch = la_epoch.checked_sub(self.rule.every * self.rule.delta)?;
-        if stop_epoch < self.rule.start_epoch || self.local_avg.len() <= self.rule.delta {
+        let stop_epoch = la_epoch.checked_sub(rule.every * rule.delta)?;
+        if stop_epoch < rule.start_epoch || self.local_avg.len() <= rule.delta {
             return None;
         }
-        let previous = self.local_avg[self.local_avg.len() - 1 - self.rule.delta].1;
-        (previous * self.rule.factor < current).then_some(EsStop { at_epoch: epoch, stop_epoch, current, previous })
-    }
-
-    /// The genotype recorded at `epoch`.
-    pub fn genotype_at(&self, epoch: usize) -> Option<&Genotype> {
-        self.genotypes.iter().find(|(e, _)| *e == epoch).map(|(_, g)| g)
+        let previous = self.local_avg[self.local_avg.len() - 1 - rule.delta].1;
+        (previous * rule.factor < current).then_some(EsStop { at_epoch: epoch, stop_epoch, current, previous })
     }
 }
 
-/// Replays the rule over a λmax history sampled every `rule.every` epochs from epoch 0; returns the
-/// first stop (what `rdarts early-stop` prints).
-pub fn replay(rule: &EsRule, epochs: usize, history: &[(usize, f64)]) -> Option<EsStop> {
-    let mut t = EsTracker::new(rule.clone(), epochs);
-    for &(epoch, v) in history {
-        t.push(epoch, v, None);
-        if let Some(stop) = t.check(epoch) {
-            return Some(stop);
+/// One λmax sample of a [`replay`], with the local average it produced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayRow {
+    /// The epoch the sample was taken at.
+    pub epoch: usize,
+    /// λmax.
+    pub lambda_max: f64,
+    /// The local average this sample produced and the epoch it belongs to, if any.
+    pub local_avg: Option<(usize, f64)>,
+}
+
+/// Replays the rule over a λmax history of (epoch, λmax) samples (what `rdarts early-stop`
+/// prints): the samples up to and including the first stop, and that stop.
+pub fn replay(rule: &EsRule, history: &[(usize, f64)]) -> (Vec<ReplayRow>, Option<EsStop>) {
+    let mut t = EsTracker::default();
+    let mut rows = Vec::new();
+    for &(epoch, lambda_max) in history {
+        let local_avg = t.push(rule, epoch, lambda_max);
+        rows.push(ReplayRow { epoch, lambda_max, local_avg });
+        if let Some(stop) = t.check(rule, epoch) {
+            return (rows, Some(stop));
         }
     }
-    None
+    (rows, None)
 }
 
 #[cfg(test)]
@@ -125,15 +118,15 @@ mod tests {
 
     #[test]
     fn local_averages_start_at_half_the_window_and_then_slide() {
-        let mut t = EsTracker::new(EsRule::default(), 50);
-        assert_eq!(t.push(0, 1.0, None), None);
-        assert_eq!(t.push(2, 2.0, None), None);
+        let (mut t, r) = (EsTracker::default(), EsRule::default());
+        assert_eq!(t.push(&r, 0, 1.0), None);
+        assert_eq!(t.push(&r, 2, 2.0), None);
         // ceil(5/2) = 3 samples: the mean of all, belonging to epoch 4 − 2·2 = 0.
-        assert_eq!(t.push(4, 3.0, None), Some((0, 2.0)));
-        assert_eq!(t.push(6, 4.0, None), Some((2, 2.5)));
-        assert_eq!(t.push(8, 5.0, None), Some((4, 3.0)));
+        assert_eq!(t.push(&r, 4, 3.0), Some((0, 2.0)));
+        assert_eq!(t.push(&r, 6, 4.0), Some((2, 2.5)));
+        assert_eq!(t.push(&r, 8, 5.0), Some((4, 3.0)));
         // From 5 samples on, the mean of the last 5.
-        assert_eq!(t.push(10, 11.0, None), Some((6, 5.0)));
+        assert_eq!(t.push(&r, 10, 11.0), Some((6, 5.0)));
     }
 
     #[test]
@@ -141,7 +134,7 @@ mod tests {
         // λ explodes early: the averages at la_epoch − 8 < 10 may not stop.
         let h = history(&[1.0, 1.0, 1.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0]);
         // Samples at epochs 0..16; la_epoch = epoch − 4; stop_epoch = la_epoch − 8 = epoch − 12 ≥ 10 needs epoch ≥ 22.
-        assert_eq!(replay(&EsRule::default(), 50, &h), None);
+        assert_eq!(replay(&EsRule::default(), &h).1, None);
     }
 
     #[test]
@@ -151,36 +144,16 @@ mod tests {
         v.push(1.2); // epoch 24: avg of [1,1,1,1,1.2] = 1.04; previous (4 back) = 1.0 → 1.04 < 1.3
         v.push(2.5); // epoch 26: avg [1,1,1,1.2,2.5] = 1.34 → 1.34 > 1.3 · 1.0: stop
         let h = history(&v);
-        let stop = replay(&EsRule::default(), 50, &h).expect("stops");
+        let stop = replay(&EsRule::default(), &h).1.expect("stops");
         assert_eq!(stop.at_epoch, 26);
         // la_epoch = 26 − 2·2 = 22; stop_epoch = 22 − 2·4 = 14.
         assert_eq!(stop.stop_epoch, 14);
         assert!((stop.current - 1.34).abs() < 1e-12 && stop.previous == 1.0);
         // One sample earlier it does not stop.
-        assert_eq!(replay(&EsRule::default(), 50, &h[..h.len() - 1]), None);
+        assert_eq!(replay(&EsRule::default(), &h[..h.len() - 1]).1, None);
         // Just below the factor: no stop.
         let mut w = v.clone();
         *w.last_mut().unwrap() = 2.29; // avg 1.298 < 1.3
-        assert_eq!(replay(&EsRule::default(), 50, &history(&w)), None);
-    }
-
-    #[test]
-    fn the_stop_returns_the_genotype_of_the_rolled_back_epoch() {
-        let g = |i: usize| {
-            let op = if i % 2 == 0 { "skip_connect" } else { "sep_conv_3x3" };
-            format!("Genotype(normal=[('{op}', 0), ('{op}', 1)], normal_concat=range(2, 3), reduce=[('{op}', 0), ('{op}', 1)], reduce_concat=range(2, 3))")
-                .parse::<Genotype>()
-                .unwrap()
-        };
-        let mut t = EsTracker::new(EsRule::default(), 50);
-        let mut values = vec![1.0; 12];
-        values.extend([1.2, 2.5]);
-        let mut stop = None;
-        for (i, v) in values.iter().enumerate() {
-            t.push(2 * i, *v, Some(g(i)));
-            stop = stop.or(t.check(2 * i));
-        }
-        let stop = stop.unwrap();
-        assert_eq!(t.genotype_at(stop.stop_epoch), Some(&g(7)), "epoch 14 is sample 7");
+        assert_eq!(replay(&EsRule::default(), &history(&w)).1, None);
     }
 }

@@ -1,4 +1,4 @@
-//! Candidate operations and the search spaces S1–S5 of RobustDARTS (SPEC §2, §3).
+//! Candidate operations and the search spaces S1–S5 of RobustDARTS (docs/ALGORITHM.md §2, §3).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use crate::error::CoreError;
 
-/// One candidate operation on an edge (SPEC §2).
+/// One candidate operation on an edge (docs/ALGORITHM.md §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Primitive {
@@ -99,7 +99,7 @@ pub enum CellKind {
     Reduce,
 }
 
-/// The search spaces of RobustDARTS (SPEC §3).
+/// The search spaces of RobustDARTS (docs/ALGORITHM.md §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SpaceId {
     /// Per-edge top-2 ops of a DARTS run.

@@ -1,21 +1,23 @@
-//! Training a found genotype from scratch (SPEC §11): the evaluation network, SGD with cosine
+//! Training a found genotype from scratch (docs/ALGORITHM.md §11): the evaluation network, SGD with cosine
 //! annealing to 0, the auxiliary head's loss (weight 0.4), drop-path ramped linearly over the
 //! epochs, Cutout; test accuracy in evaluation mode (running BatchNorm statistics, no drop-path).
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Augment, Dataset, epoch_batches, make_batch};
+use crate::data::{Augment, Batch, Dataset, epoch_batches, make_batch};
 use crate::error::CoreError;
 use crate::evalnet::{EvalConfig, EvalNet};
 use crate::genotype::Genotype;
-use crate::network::{correct, cross_entropy};
+use crate::network::{cross_entropy, read_correct};
 use crate::optim::{Sgd, clip_global_norm, cosine_lr};
-use crate::params::{BnStats, Fwd, Mode, Weights, init_weights, scalar};
+use crate::params::{BnStats, Fwd, Mode, Weights, init_weights, read, read_scalar, tensor1};
 use crate::rng::Rng;
-use crate::search::web_time_now;
+use crate::checkpoint::{pack, unpack};
+use crate::clock::now_seconds;
+use crate::tally::{EVAL_CHUNK_MIN, Tally, evaluate_chunks};
 
-/// Every knob of a training run. `Default` is the paper's CIFAR-10 setting (SPEC §11).
+/// Every knob of a training run. `Default` is the paper's CIFAR-10 setting (docs/ALGORITHM.md §11).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -164,7 +166,7 @@ impl Trainer {
         let net = EvalNet::new(&config.net, genotype)?;
         let mut root = Rng::new(config.seed);
         let weights = init_weights(&net.specs, &mut root.fork(1), device);
-        let sgd = Sgd::new(&weights.tensors, config.momentum, config.weight_decay);
+        let sgd = Sgd::new(&weights.tensors, config.momentum);
         let stats = BnStats::new(&net.bn_channels, device);
         Ok(Trainer {
             data_rng: root.fork(2),
@@ -188,80 +190,73 @@ impl Trainer {
     }
 
     /// Runs the next epoch and evaluates on the test set; `progress(step, steps, loss)` after each step.
-    pub fn run_epoch(&mut self, progress: &mut dyn FnMut(usize, usize, f64)) -> Result<TrainEpoch, CoreError> {
-        let start = web_time_now();
+    pub async fn run_epoch(&mut self, progress: &mut dyn FnMut(usize, usize, f64)) -> Result<TrainEpoch, CoreError> {
+        let start = now_seconds();
         let cfg = self.config.clone();
         let epoch = self.epoch;
         let lr = cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs);
         let drop_prob = cfg.drop_path_prob * epoch as f64 / cfg.epochs as f64;
         let all: Vec<usize> = (0..self.train.len()).collect();
         let batches = epoch_batches(&all, cfg.batch_size, &mut self.data_rng);
-        let (mut loss_sum, mut hits, mut seen) = (0.0, 0usize, 0usize);
+        let mut tally = Tally::default();
         for (step, idx) in batches.iter().enumerate() {
             let b = make_batch(&self.train, idx, Some(&cfg.augment), &mut self.data_rng);
             let w = self.weights.leaves();
             let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None };
             let (logits, aux) = self.net.forward(&mut f, b.tensor(&self.device).autodiff());
-            hits += correct(&logits, &b.y);
+            let hits = read_correct(&logits, &b.y).await;
             let mut loss = cross_entropy(logits, &b.y);
             if let Some(aux) = aux {
                 loss = loss + cross_entropy(aux, &b.y).mul_scalar(cfg.auxiliary_weight);
             }
-            let l = scalar(&loss);
+            let l = read_scalar(&loss).await;
             if !l.is_finite() {
                 return Err(CoreError::Numerical(format!("training loss became {l} at epoch {epoch}, step {step}")));
             }
             let grads = loss.backward();
             let mut g = w.grads(&grads);
             clip_global_norm(&mut g, cfg.grad_clip);
-            self.sgd.step(&mut self.weights.tensors, &g, lr);
-            loss_sum += l * b.y.len() as f64;
-            seen += b.y.len();
+            self.sgd.step(&mut self.weights.tensors, &g, lr, cfg.weight_decay);
+            tally.add(l, hits, b.y.len());
             progress(step, batches.len(), l);
         }
-        let (test_loss, test_acc) = self.evaluate();
+        let (test_loss, test_acc) = self.evaluate().await;
         self.epoch += 1;
         let report = TrainEpoch {
             epoch,
             lr,
             drop_prob,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_acc: hits as f64 / seen.max(1) as f64,
+            train_loss: tally.mean_loss(),
+            train_acc: tally.accuracy(),
             test_loss,
             test_acc,
-            seconds: web_time_now() - start,
+            seconds: now_seconds() - start,
         };
         self.history.push(report.clone());
         Ok(report)
     }
 
-    /// Loss and accuracy on the test set, evaluation mode.
-    pub fn evaluate(&mut self) -> (f64, f64) {
-        let (mut loss, mut hits) = (0.0, 0usize);
+    /// Loss and accuracy on the test set, evaluation mode, in chunks of the batch size but at
+    /// least [`EVAL_CHUNK_MIN`] images (evaluation-mode BatchNorm treats each image alone).
+    pub async fn evaluate(&mut self) -> (f64, f64) {
         let mut rng = Rng::new(0);
         let idx: Vec<usize> = (0..self.test.len()).collect();
-        for chunk in idx.chunks(self.config.batch_size.max(64)) {
-            let b = make_batch(&self.test, chunk, None, &mut rng);
-            let mut f = Fwd { w: &self.weights, mode: Mode::Eval, stats: Some(&mut self.stats), rng: &mut rng, drop_prob: 0.0, tape: None };
-            let (logits, _) = self.net.forward(&mut f, b.tensor(&self.device));
-            hits += correct(&logits, &b.y);
-            loss += scalar(&cross_entropy(logits, &b.y)) * chunk.len() as f64;
-        }
-        let n = self.test.len().max(1) as f64;
-        (loss / n, hits as f64 / n)
+        let (net, weights, stats, device) = (&self.net, &self.weights, &mut self.stats, &self.device);
+        evaluate_chunks(&self.test, &idx, self.config.batch_size.max(EVAL_CHUNK_MIN), async |b: &Batch| {
+            let mut f = Fwd { w: weights, mode: Mode::Eval, stats: Some(&mut *stats), rng: &mut rng, drop_prob: 0.0, tape: None };
+            let (logits, _) = net.forward(&mut f, b.tensor(device));
+            let hits = read_correct(&logits, &b.y).await;
+            (read_scalar(&cross_entropy(logits, &b.y)).await, hits)
+        })
+        .await
     }
 
     /// The state as safetensors bytes (weights, momentum, BatchNorm statistics; epoch, random
-    /// streams and history in the metadata).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.to_bytes_extra(Default::default())
-    }
-
-    /// [`Trainer::to_bytes`] with front-end data in the metadata.
-    pub fn to_bytes_extra(&self, extra: std::collections::BTreeMap<String, serde_json::Value>) -> Vec<u8> {
-        self.to_bytes_with(TrainMeta {
+    /// streams and history in the metadata), with front-end data `extra` in the metadata.
+    pub async fn to_bytes(&self, extra: std::collections::BTreeMap<String, serde_json::Value>) -> Vec<u8> {
+        let meta = TrainMeta {
             format: TRAIN_FORMAT.into(),
-            version: crate::state::VERSION,
+            version: TRAIN_VERSION,
             config: self.config.clone(),
             genotype: self.net.genotype.clone(),
             epoch: self.epoch,
@@ -269,29 +264,26 @@ impl Trainer {
             model_rng: self.model_rng.clone(),
             history: self.history.clone(),
             extra,
-        })
-    }
-
-    fn to_bytes_with(&self, meta: TrainMeta) -> Vec<u8> {
+        };
         let mut named = Vec::new();
-        for (i, w) in self.weights.to_host().into_iter().enumerate() {
+        for (i, w) in self.weights.read().await.into_iter().enumerate() {
             named.push((format!("weights.{i:05}"), w));
         }
-        for (i, m) in self.sgd.state().into_iter().enumerate() {
+        for (i, m) in self.sgd.read_state().await.into_iter().enumerate() {
             named.push((format!("momentum.{i:05}"), m));
         }
         for (i, m) in self.stats.mean.iter().enumerate() {
-            named.push((format!("bn.mean.{i:05}"), crate::params::to_vec(m)));
+            named.push((format!("bn.mean.{i:05}"), read(m).await));
         }
         for (i, v) in self.stats.var.iter().enumerate() {
-            named.push((format!("bn.var.{i:05}"), crate::params::to_vec(v)));
+            named.push((format!("bn.var.{i:05}"), read(v).await));
         }
-        crate::state::pack(&named, &serde_json::to_string(&meta).expect("metadata serialises"))
+        pack(&named, &serde_json::to_string(&meta).expect("metadata serialises"))
     }
 
     /// Restores a state written by [`Trainer::to_bytes`] for the same configuration and genotype.
     pub fn restore(&mut self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
-        let (meta_json, file) = crate::state::unpack(source, bytes, TRAIN_FORMAT)?;
+        let (meta_json, file) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
         let meta: TrainMeta = serde_json::from_str(&meta_json).map_err(|e| CoreError::data(source, format!("corrupt metadata: {e}")))?;
         if meta.config != self.config || meta.genotype != self.net.genotype {
             return Err(CoreError::data(source, "written for another configuration or genotype"));
@@ -311,8 +303,8 @@ impl Trainer {
         let d = &self.device;
         self.weights = Weights::from_host(&weights, d);
         self.sgd.load_state(&momentum, d);
-        self.stats.mean = mean.into_iter().map(|v| crate::params::tensor1(v, d)).collect();
-        self.stats.var = var.into_iter().map(|v| crate::params::tensor1(v, d)).collect();
+        self.stats.mean = mean.into_iter().map(|v| tensor1(v, d)).collect();
+        self.stats.var = var.into_iter().map(|v| tensor1(v, d)).collect();
         self.epoch = meta.epoch;
         self.data_rng = meta.data_rng.clone();
         self.model_rng = meta.model_rng.clone();
@@ -324,6 +316,9 @@ impl Trainer {
 
 /// Format name of training checkpoints.
 pub const TRAIN_FORMAT: &str = "rdarts-train-state";
+/// Format version of training checkpoints; bumped whenever their layout or a field's meaning
+/// changes (independently of the search state's version).
+pub const TRAIN_VERSION: u32 = 1;
 
 /// Metadata of a training checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

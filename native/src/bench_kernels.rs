@@ -15,7 +15,7 @@ use rdarts_core::search::Search;
 use rdarts_core::space::{CellKind, SearchSpace, SpaceId};
 use serde::Serialize;
 
-use crate::bench::{BenchArgs, Measurement, report, step_config, step_data, summarise};
+use crate::measure::{BenchArgs, Measurement, Samples, report, step_config, step_data, summarise};
 
 /// Incoming edges of the largest node of a 4-node cell.
 const NODE_EDGES: usize = 5;
@@ -32,17 +32,17 @@ struct Ratio {
 
 /// Times `run(choice)` for both implementations, alternating, and prints both and their ratio.
 fn side_by_side(a: &BenchArgs, backend: &Backend, case: &str, shape: [usize; 4], mut run: impl FnMut(NodeSumImpl)) -> Ratio {
-    let mut times = [Vec::new(), Vec::new()];
+    let mut samples = [Samples::default(), Samples::default()];
     for rep in 0..a.warmup + a.reps {
         for (i, choice) in [NodeSumImpl::Reference, NodeSumImpl::Auto].into_iter().enumerate() {
-            let t = std::time::Instant::now();
+            let start = std::time::Instant::now();
             run(choice);
             if rep >= a.warmup {
-                times[i].push(t.elapsed().as_secs_f64());
+                samples[i].record(start);
             }
         }
     }
-    let [r, k] = times;
+    let [r, k] = samples;
     let r: Measurement = summarise(format!("{case} reference"), &backend.description, r, shape);
     let k: Measurement = summarise(format!("{case} kernel"), &backend.description, k, shape);
     report(&r, a.json);
@@ -136,14 +136,15 @@ pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
             let config = step_config(a, space, order);
             let mut searches = [NodeSumImpl::Reference, NodeSumImpl::Auto].map(|choice| {
                 let mut s = Search::new(config.clone(), data.clone(), &device).expect("valid bench config");
-                s.net.node_sum = choice;
+                s.set_node_sum(choice);
                 s
             });
             let case = format!("step {space} {order:?}-order").to_lowercase();
             ratios.push(side_by_side(a, backend, &case, shape, |choice| {
                 let s = &mut searches[usize::from(choice == NodeSumImpl::Auto)];
-                s.step(&train, &val, 0.025, 0.0).expect("step");
-                s.sync();
+                let lr = s.config().lr;
+                rdarts_core::block_on(s.step(&train, &val, lr, 0.0)).expect("step");
+                rdarts_core::block_on(s.sync());
             }));
         }
     }

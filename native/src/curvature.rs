@@ -6,14 +6,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use rdarts_core::backend;
-use rdarts_core::hessian::{AlphaHessian, symmetric_eigen};
+use rdarts_core::block_on;
+use rdarts_core::hessian::{AlphaHessian, HessianAt, symmetric_eigen};
 use rdarts_core::interop::{TensorFile, infer_config, load_batch, load_darts_state};
 use rdarts_core::network::Supernet;
 use rdarts_core::rng::Rng;
-use rdarts_core::robust::{EsRule, EsTracker};
+use rdarts_core::robust::{EsRule, replay};
+use rdarts_core::search::{HessianConfig, Probe, SearchConfig};
 use rdarts_core::space::SpaceId;
 
-use crate::cli::BackendArg;
+use crate::common::BackendArg;
 
 /// Arguments of `rdarts hessian`.
 #[derive(Args, Debug)]
@@ -37,13 +39,13 @@ pub struct HessianArgs {
     #[arg(long, default_value = "s5")]
     pub space: String,
     /// Lanczos products (2 gradient evaluations each).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = HessianConfig::default().lanczos_steps)]
     pub steps: usize,
     /// Also build the dense Hessian (one product per α entry) and print every eigenvalue.
     #[arg(long)]
     pub spectrum: bool,
-    /// α weight decay added to the Hessian (SPEC §6: the search's 1e-3).
-    #[arg(long, default_value_t = 1e-3)]
+    /// α weight decay added to the Hessian (docs/ALGORITHM.md §6: the search's).
+    #[arg(long, default_value_t = SearchConfig::default().arch_weight_decay)]
     pub arch_weight_decay: f64,
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
@@ -79,12 +81,13 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
     let (w, alpha) = load_darts_state(&model, &net, &backend.device)?;
     let batch = load_batch(&batch_file, &config)?;
     let start = std::time::Instant::now();
-    let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, a.arch_weight_decay, 0.0, &Rng::new(0), &backend.device));
-    let e = h.extremes(a.steps, 1);
+    let at = HessianAt { net: &net, w: &w, alpha: &alpha, batch: &batch, arch_weight_decay: a.arch_weight_decay, drop_prob: 0.0, rng: Rng::new(0) };
+    let mut h = block_on(AlphaHessian::new(at, &backend.device));
+    let e = block_on(h.extremes(a.steps, 1));
     let seconds = start.elapsed().as_secs_f64();
     let spectrum = a.spectrum.then(|| {
         let n = h.dim();
-        symmetric_eigen(&h.dense(), n).0
+        symmetric_eigen(&block_on(h.dense()), n).0
     });
     if a.json {
         let v = serde_json::json!({
@@ -119,12 +122,11 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
 
 fn hessian_of_run(dir: &Path, a: &HessianArgs) -> Result<()> {
     let backend = backend::select(a.backend.into())?;
-    let (mut search, checkpoint) = crate::cli::load_run(dir, &backend.device)?;
-    search.config.hessian.lanczos_steps = a.steps;
-    let (c, spectrum) = search.curvature_probe(a.batches, a.spectrum);
+    let (mut search, checkpoint) = crate::search_cmd::load_run(dir, &backend.device)?;
+    let (c, spectrum) = block_on(search.curvature_probe(Probe { batches: a.batches, lanczos_steps: a.steps, spectrum: a.spectrum }));
     if a.json {
         let v = serde_json::json!({
-            "run": dir.display().to_string(), "checkpoint": checkpoint.display().to_string(), "epoch": search.epoch,
+            "run": dir.display().to_string(), "checkpoint": checkpoint.display().to_string(), "epoch": search.epoch(),
             "lambda_max": c.lambda_max, "lambda_min": c.lambda_min, "batches": c.batches,
             "gradient_evals": c.gradient_evals, "seconds": c.seconds, "spectrum": spectrum, "backend": backend.description,
         });
@@ -132,10 +134,10 @@ fn hessian_of_run(dir: &Path, a: &HessianArgs) -> Result<()> {
         return Ok(());
     }
     println!("backend: {backend}");
-    println!("state: {} (after epoch {} of {})", checkpoint.display(), search.epoch, search.config.epochs);
+    println!("state: {} (after epoch {} of {})", checkpoint.display(), search.epoch(), search.config().epochs);
     println!(
         "λmax {:.6}  λmin {:.6}  (mean over {} validation batch(es) of {}, {} gradient evaluations, {:.2}s; α weight decay {} included)",
-        c.lambda_max, c.lambda_min, c.batches, search.config.batch_size, c.gradient_evals, c.seconds, search.config.arch_weight_decay
+        c.lambda_max, c.lambda_min, c.batches, search.config().batch_size, c.gradient_evals, c.seconds, search.config().arch_weight_decay
     );
     if let Some(s) = spectrum {
         let text: Vec<String> = s.iter().rev().map(|v| format!("{v:.6}")).collect();
@@ -151,19 +153,19 @@ pub struct EarlyStopArgs {
     /// every `--every` epochs from epoch 0) or `epoch λmax` pairs (0-based epochs).
     pub history: PathBuf,
     /// Local-average window, in eigenvalue samples.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = EsRule::default().window)]
     pub window: usize,
     /// How many local averages back the comparison looks.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = EsRule::default().delta)]
     pub delta: usize,
     /// Stop when current / earlier local average exceeds this.
-    #[arg(long, default_value_t = 1.3)]
+    #[arg(long, default_value_t = EsRule::default().factor)]
     pub factor: f64,
     /// No stop at a rolled-back epoch before this one.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = EsRule::default().start_epoch)]
     pub start_epoch: usize,
     /// Epochs between eigenvalue samples.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = EsRule::default().every)]
     pub every: usize,
 }
 
@@ -216,20 +218,19 @@ pub fn early_stop(a: EarlyStopArgs) -> Result<()> {
     }
     let history = read_history(&a.history, a.every)?;
     let rule = EsRule { window: a.window, delta: a.delta, factor: a.factor, start_epoch: a.start_epoch, every: a.every };
-    let mut t = EsTracker::new(rule.clone(), history.last().map_or(0, |h| h.0 + 1));
     println!("rule: window {}, delta {}, factor {}, start epoch {}, every {} epochs ({} samples)", a.window, a.delta, a.factor, a.start_epoch, a.every, history.len());
     println!("{:>6} {:>10} {:>14}", "epoch", "λmax", "local average");
-    for &(epoch, l) in &history {
-        let avg = t.push(epoch, l, None);
-        let avg = avg.map_or(String::new(), |(e, v)| format!("{v:.4} (epoch {e})"));
-        println!("{epoch:>6} {l:>10.4} {avg:>14}");
-        if let Some(stop) = t.check(epoch) {
-            println!(
-                "stop at epoch {epoch}: local average {:.4} > {} × {:.4}; DARTS-ES returns the genotype of epoch {}; DARTS-ADA would roll back to it and raise the regularisation",
-                stop.current, a.factor, stop.previous, stop.stop_epoch
-            );
-            return Ok(());
-        }
+    let (rows, stop) = replay(&rule, &history);
+    for r in &rows {
+        let avg = r.local_avg.map_or(String::new(), |(e, v)| format!("{v:.4} (epoch {e})"));
+        println!("{:>6} {:>10.4} {avg:>14}", r.epoch, r.lambda_max);
+    }
+    if let Some(stop) = stop {
+        println!(
+            "stop at epoch {}: local average {:.4} > {} × {:.4}; DARTS-ES returns the genotype of epoch {}; DARTS-ADA would roll back to it and raise the regularisation",
+            stop.at_epoch, stop.current, a.factor, stop.previous, stop.stop_epoch
+        );
+        return Ok(());
     }
     println!("no stop: the rule never fired on this history");
     Ok(())

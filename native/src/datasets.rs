@@ -5,7 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use rdarts_core::data::{DataKind, Dataset, embedded_digits};
+use rdarts_core::data::{DataKind, Dataset};
+use rdarts_core::formats::embedded_digits;
 use rdarts_core::formats;
 
 /// The data sets the CLI knows.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use rdarts_core::draw::{cell_dot, cell_svg};
+use rdarts_core::evalnet::EvalConfig;
 use rdarts_core::genotype::Genotype;
 use rdarts_core::space::{SearchSpace, SpaceId};
 
@@ -36,18 +37,18 @@ pub struct GenotypeArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Also print the parameter count of its evaluation network (SPEC §11; with the paper's
+    /// Also print the parameter count of its evaluation network (docs/ALGORITHM.md §11; with the paper's
     /// CIFAR-10 shape unless changed below), without and with the auxiliary head.
     #[arg(long)]
     pub params: bool,
     /// Evaluation network: initial channels (with --params).
-    #[arg(long, default_value_t = 36)]
+    #[arg(long, default_value_t = EvalConfig::default().channels)]
     pub init_channels: usize,
     /// Evaluation network: cells (with --params).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = EvalConfig::default().layers)]
     pub layers: usize,
     /// Evaluation network: classes (with --params).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = EvalConfig::default().classes)]
     pub classes: usize,
 }
 
@@ -98,7 +99,7 @@ pub fn genotype(a: GenotypeArgs) -> Result<()> {
         eprintln!("valid in space {id} ({} nodes)", g.nodes());
     }
     if a.params {
-        let cfg = rdarts_core::evalnet::EvalConfig { channels: a.init_channels, layers: a.layers, classes: a.classes, ..Default::default() };
+        let cfg = EvalConfig { channels: a.init_channels, layers: a.layers, classes: a.classes, ..Default::default() };
         let net = rdarts_core::evalnet::EvalNet::new(&cfg, &g)?;
         eprintln!(
             "evaluation network (C = {}, {} cells, {} classes, 32×32 RGB): {} parameters without the auxiliary head, auxiliary head {}",

@@ -8,7 +8,7 @@ use clap::Args;
 use rdarts_core::backend;
 use rdarts_core::golden::{GOLDEN_VERSION, GoldenFile, Tolerances, cases, deviation, run_trace};
 
-use crate::cli::BackendArg;
+use crate::common::BackendArg;
 
 /// Arguments of `rdarts golden`.
 #[derive(Args, Debug)]
@@ -47,7 +47,7 @@ pub fn golden(a: GoldenArgs) -> Result<()> {
     let mut traces = Vec::new();
     let mut failed = 0;
     for (space, order) in cases() {
-        let t = run_trace(space, order, &backend.device)?;
+        let t = rdarts_core::block_on(run_trace(space, order, &backend.device))?;
         let recorded = old.as_ref().and_then(|o| o.traces.iter().find(|r| r.space == t.space && r.order == t.order));
         match recorded {
             Some(r) => {

@@ -3,10 +3,13 @@
 pub mod bench;
 pub mod bench_kernels;
 pub mod cli;
+pub mod common;
 pub mod curvature;
 pub mod datasets;
 pub mod genotype_cmd;
 pub mod golden_cmd;
+pub mod measure;
 pub mod report;
 pub mod rundir;
+pub mod search_cmd;
 pub mod train_cmd;

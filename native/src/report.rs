@@ -148,16 +148,46 @@ pub fn lambda_svg(rec: &RunRecord) -> Result<String> {
     Ok(s)
 }
 
-/// Training and validation accuracy (or loss) over the epochs, per DARTS-ADA iteration.
-pub fn curves_svg(rec: &RunRecord, loss: bool) -> Result<String> {
+/// A learning curve of a search: accuracy or loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Curve {
+    /// Training and validation accuracy, in %.
+    Accuracy,
+    /// Training and validation loss.
+    Loss,
+}
+
+impl Curve {
+    /// (training, validation) values of an epoch.
+    fn values(self, e: &EpochReport) -> (f64, f64) {
+        match self {
+            Curve::Accuracy => (100.0 * e.train_acc, 100.0 * e.valid_acc),
+            Curve::Loss => (e.train_loss, e.valid_loss),
+        }
+    }
+
+    /// The plot's caption.
+    fn caption(self) -> &'static str {
+        match self {
+            Curve::Accuracy => "accuracy (%)",
+            Curve::Loss => "loss",
+        }
+    }
+}
+
+/// Training and validation `curve` over the epochs, per DARTS-ADA iteration.
+pub fn curves_svg(rec: &RunRecord, curve: Curve) -> Result<String> {
     let mut s = String::new();
-    let get = |e: &EpochReport| if loss { (e.train_loss, e.valid_loss) } else { (100.0 * e.train_acc, 100.0 * e.valid_acc) };
+    let get = |e: &EpochReport| curve.values(e);
     let draw = |s: &mut String| -> Plot {
         let root = SVGBackend::with_string(s, (640, 320)).into_drawing_area();
         root.fill(&WHITE)?;
-        let (lo, hi) = if loss { range_of(rec.epochs.iter().flat_map(|e| { let (a, b) = get(e); [a, b] })) } else { (0.0, 100.0) };
+        let (lo, hi) = match curve {
+            Curve::Loss => range_of(rec.epochs.iter().flat_map(|e| { let (a, b) = get(e); [a, b] })),
+            Curve::Accuracy => (0.0, 100.0),
+        };
         let mut chart = ChartBuilder::on(&root)
-            .caption(if loss { "loss" } else { "accuracy (%)" }, ("sans-serif", 16))
+            .caption(curve.caption(), ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(50)
@@ -181,7 +211,7 @@ pub fn curves_svg(rec: &RunRecord, loss: bool) -> Result<String> {
         root.present()?;
         Ok(())
     };
-    draw(&mut s).map_err(|e| anyhow::anyhow!("drawing the {} plot: {e}", if loss { "loss" } else { "accuracy" }))?;
+    draw(&mut s).map_err(|e| anyhow::anyhow!("drawing the {} plot: {e}", curve.caption()))?;
     Ok(s)
 }
 
@@ -288,8 +318,8 @@ pub fn write_report(dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(&plots).with_context(|| format!("{}: cannot create", plots.display()))?;
     let mut figures: Vec<(&str, String, String)> = vec![
         ("lambda", "Dominant eigenvalue".into(), lambda_svg(&rec)?),
-        ("accuracy", "Accuracy".into(), curves_svg(&rec, false)?),
-        ("loss", "Loss".into(), curves_svg(&rec, true)?),
+        ("accuracy", "Accuracy".into(), curves_svg(&rec, Curve::Accuracy)?),
+        ("loss", "Loss".into(), curves_svg(&rec, Curve::Loss)?),
         ("alpha-normal", "Architecture weights, normal cells".into(), alpha_svg(&rec, CellKind::Normal)?),
         ("alpha-reduce", "Architecture weights, reduction cells".into(), alpha_svg(&rec, CellKind::Reduce)?),
     ];

@@ -1,16 +1,16 @@
-//! `rdarts train`: a genotype trained from scratch (SPEC §11), with checkpoints, metrics, a
+//! `rdarts train`: a genotype trained from scratch (docs/ALGORITHM.md §11), with checkpoints, metrics, a
 //! learning-curve plot, and `rdarts resume` for interrupted runs.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use rdarts_core::backend;
+use rdarts_core::block_on;
 use rdarts_core::train::{TrainConfig, Trainer};
 
-use crate::cli::{BackendArg, RunInfo, fingerprint, parse_dataset, read_config_file_as};
-use crate::datasets::{self, DatasetName};
+use crate::common::{BackendArg, RunArgs, ScheduleArgs, RunInfo, epoch_bar, fingerprint, parse_dataset, read_config_file_as};
+use crate::datasets;
 use crate::rundir::RunDir;
 
 /// Starting settings of `rdarts train`.
@@ -33,24 +33,9 @@ pub struct TrainArgs {
     /// A TOML or JSON training configuration (missing fields: the paper's values).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Epochs.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Batch size.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Random seed.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Initial learning rate.
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Initial channels C.
-    #[arg(long)]
-    pub init_channels: Option<usize>,
-    /// Number of cells.
-    #[arg(long)]
-    pub layers: Option<usize>,
+    /// Epochs, batch size, seed, learning rate, C, cells, images used.
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Weight of the auxiliary head's loss; 0 leaves the head out.
     #[arg(long)]
     pub auxiliary_weight: Option<f64>,
@@ -60,33 +45,18 @@ pub struct TrainArgs {
     /// Cutout side length (0 = off).
     #[arg(long)]
     pub cutout: Option<usize>,
-    /// Use only the first N training images (0 = all).
-    #[arg(long)]
-    pub max_images: Option<usize>,
     /// Evaluate on at most N test images (0 = all).
     #[arg(long)]
     pub test_images: Option<usize>,
-    /// Data set.
-    #[arg(long, value_enum, default_value_t = DatasetName::Digits)]
-    pub dataset: DatasetName,
-    /// Folder holding the data set's files.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Where to compute.
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
+    /// Data, backend, --overwrite, --quiet.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Run directory.
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
-    /// Replace a run already in --out.
-    #[arg(long)]
-    pub overwrite: bool,
     /// Checkpoints to keep.
     #[arg(long, default_value_t = 2)]
     pub keep_checkpoints: usize,
-    /// No progress bars.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
@@ -98,11 +68,13 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         },
     };
     macro_rules! set {
-        ($($flag:ident => $($field:ident).+),* $(,)?) => { $( if let Some(v) = a.$flag { c.$($field).+ = v; } )* };
+        ($($flag:ident).+ => $($field:ident).+) => { if let Some(v) = a.$($flag).+ { c.$($field).+ = v; } };
+        ($($($flag:ident).+ => $($field:ident).+),* $(,)?) => { $( set!($($flag).+ => $($field).+); )* };
     }
-    set!(epochs => epochs, batch_size => batch_size, seed => seed, lr => lr, init_channels => net.channels,
-         layers => net.layers, auxiliary_weight => auxiliary_weight, drop_path_prob => drop_path_prob,
-         cutout => augment.cutout, max_images => max_images, test_images => test_images);
+    set!(schedule.epochs => epochs, schedule.batch_size => batch_size, schedule.seed => seed, schedule.lr => lr,
+         schedule.init_channels => net.channels, schedule.layers => net.layers, auxiliary_weight => auxiliary_weight,
+         drop_path_prob => drop_path_prob, cutout => augment.cutout, schedule.max_images => max_images,
+         test_images => test_images);
     if a.auxiliary_weight == Some(0.0) {
         c.net.auxiliary = false;
     }
@@ -114,23 +86,21 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
 pub fn train(a: TrainArgs) -> Result<()> {
     let config = train_config(&a)?;
     let genotype = crate::genotype_cmd::load_genotype(&a.genotype)?;
-    let (train, test) = datasets::load_train_test(a.dataset, a.data.as_deref())?;
-    let backend = backend::select(a.backend.into())?;
+    let (train, test) = datasets::load_train_test(a.run.dataset, a.run.data.as_deref())?;
+    let backend = backend::select(a.run.backend.into())?;
     println!("backend: {backend}");
-    if a.out.join("config.json").exists() && !a.overwrite {
+    if a.out.join("config.json").exists() && !a.run.overwrite {
         let done = if a.out.join("result.json").exists() { "a finished" } else { "an unfinished" };
         bail!("{}: already holds {done} run; `rdarts resume {}` continues an unfinished one, --overwrite replaces it", a.out.display(), a.out.display());
     }
     let mut run = RunDir::create(&a.out, true)?;
     let _ = std::fs::remove_file(a.out.join("result.json"));
     let trainer = Trainer::new(config, &genotype, train, test, &backend.device)?;
-    let dataset = a.dataset.to_possible_value().expect("named").get_name().to_string();
-    let data = a.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
-    let info = RunInfo { kind: "train".into(), rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data, keep_checkpoints: a.keep_checkpoints };
+    let info = a.run.run_info("train", a.keep_checkpoints);
     run.write("config.json", serde_json::to_string_pretty(&trainer.config)?.as_bytes())?;
     run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
     run.write("genotype.txt", format!("{genotype}\n").as_bytes())?;
-    drive(trainer, &mut run, a.keep_checkpoints, a.quiet, 0)
+    drive(trainer, &mut run, a.keep_checkpoints, a.run.quiet, 0)
 }
 
 /// Continues an interrupted `rdarts train` run.
@@ -173,14 +143,12 @@ fn drive(mut t: Trainer, run: &mut RunDir, keep: usize, quiet: bool, mut seq: u6
         t.config.batch_size
     );
     while !t.finished() {
-        let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("valid template").progress_chars("=> "));
-        bar.set_prefix(format!("{}/{}", t.epoch + 1, t.config.epochs));
-        let e = t.run_epoch(&mut |step, steps, loss| {
+        let bar = epoch_bar(quiet, t.epoch + 1, t.config.epochs);
+        let e = block_on(t.run_epoch(&mut |step, steps, loss| {
             bar.set_length(steps as u64);
             bar.set_position(step as u64 + 1);
             bar.set_message(format!("loss {loss:.3}"));
-        })?;
+        }))?;
         bar.finish_and_clear();
         println!(
             "epoch {}/{}: train loss {:.3} acc {:.1}% | test loss {:.3} acc {:.1}% (error {:.2}%) | lr {:.4} drop-path {:.3} | {:.1}s",
@@ -191,7 +159,7 @@ fn drive(mut t: Trainer, run: &mut RunDir, keep: usize, quiet: bool, mut seq: u6
         extra.insert("config".to_string(), serde_json::json!(config_id));
         extra.insert("files".to_string(), serde_json::Value::Object(run.lengths().into_iter().collect()));
         seq += 1;
-        run.save_checkpoint(seq, &t.to_bytes_extra(extra), keep)?;
+        run.save_checkpoint(seq, &block_on(t.to_bytes(extra)), keep)?;
         let svg = crate::report::train_curves_svg(&t.history)?;
         std::fs::create_dir_all(run.path.join("plots"))?;
         crate::rundir::write_atomic(&run.path.join("plots/curves.svg"), svg.as_bytes())?;

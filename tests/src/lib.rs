@@ -5,10 +5,23 @@ use burn::tensor::Device;
 use rdarts_core::backend::{self, BackendChoice};
 use rdarts_core::data::Batch;
 use rdarts_core::golden::{GoldenFile, Tolerances, Trace, deviation};
+use rdarts_core::hessian::{AlphaHessian, HessianAt};
 use rdarts_core::network::{Alpha, NetConfig, Supernet};
-use rdarts_core::params::{Weights, init_weights};
+use rdarts_core::params::{Weights, init_weights, read};
 use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
+
+/// A tensor's values on the host: the tests' blocking read (the core's reads are async).
+pub fn to_vec<const D: usize>(t: &burn::tensor::Tensor<D>) -> Vec<f32> {
+    rdarts_core::block_on(read(t))
+}
+
+/// The α Hessian of the validation loss at (`w`, `alpha`) on `batch`, with α weight decay `wd`,
+/// no drop-path and the random stream of seed 0.
+pub fn alpha_hessian<'a>(net: &'a Supernet, w: &'a Weights, alpha: &'a Alpha, batch: &'a Batch, wd: f64, device: &Device) -> AlphaHessian<'a> {
+    let at = HessianAt { net, w, alpha, batch, arch_weight_decay: wd, drop_prob: 0.0, rng: Rng::new(0) };
+    rdarts_core::block_on(AlphaHessian::new(at, device))
+}
 
 /// A network small enough for finite differences: C = 4, 3 cells (both reduction types of
 /// cell and the FactorizedReduce preprocessing occur), 2 nodes, 8×8 single-channel input, 3 classes.

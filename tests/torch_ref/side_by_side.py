@@ -37,7 +37,7 @@ def sync(device):
 
 
 class Searcher:
-    """The DARTS step (SPEC §5): Adam on α (lr 3e-4, betas (0.5, 0.999), wd 1e-3), SGD on the
+    """The DARTS step (docs/ALGORITHM.md §5): Adam on α (lr 3e-4, betas (0.5, 0.999), wd 1e-3), SGD on the
     weights (lr 0.025, momentum 0.9, wd 3e-4, global-norm clip 5), second order by the unrolled
     step with the finite-difference Hessian-vector product (ε = 0.01 / ‖v‖)."""
 

@@ -7,8 +7,7 @@
 
 use burn::tensor::Device;
 use rdarts_core::architect::Order;
-use rdarts_core::block_on;
-use rdarts_core::data::embedded_digits;
+use rdarts_core::formats::embedded_digits;
 use rdarts_core::error::CoreError;
 use rdarts_core::genotype::{Genotype, softmax_rows};
 use rdarts_core::network::NetConfig;
@@ -197,13 +196,8 @@ impl Demo {
         self.done.is_some()
     }
 
-    /// One search step, or the end of an epoch (blocking: native code and the CPU backend only).
-    pub fn advance(&mut self) -> Result<Update, CoreError> {
-        block_on(self.advance_async())
-    }
-
     /// One search step, or the end of an epoch, awaiting every read back from the device.
-    pub async fn advance_async(&mut self) -> Result<Update, CoreError> {
+    pub async fn advance(&mut self) -> Result<Update, CoreError> {
         if let Some(reason) = &self.done {
             return Ok(Update::Finished { reason: reason.clone() });
         }
@@ -213,7 +207,7 @@ impl Demo {
         };
         let mut update = None;
         let mut stop = None;
-        let ended = self.search.advance_async(&mut run, &mut |ev| match ev {
+        let ended = self.search.advance(&mut run, &mut |ev| match ev {
             SearchEvent::Step(s) => {
                 update = Some(Update::Step {
                     epoch: s.epoch,
@@ -250,35 +244,30 @@ impl Demo {
                 Some(r) if r.action == RobustAction::Stop => {
                     format!("DARTS-ES stopped after epoch {} and keeps the genotype of epoch {} (counted from 1)", r.stop.at_epoch + 1, r.stop.stop_epoch + 1)
                 }
-                _ => format!("all {} epochs done", self.search.config.epochs),
+                _ => format!("all {} epochs done", self.search.config().epochs),
             });
         }
         Ok(Update::Epoch(point))
     }
 
-    /// Everything the page draws, now (blocking: native code and the CPU backend only).
-    pub fn state(&self) -> DemoState {
-        block_on(self.state_async())
-    }
-
     /// Everything the page draws, now, awaiting the read of α.
-    pub async fn state_async(&self) -> DemoState {
-        let space = &self.search.net.space;
+    pub async fn state(&self) -> DemoState {
+        let space = &self.search.net().space;
         let k = space.ops_per_edge();
-        let (an, ar) = self.search.alpha.read().await;
+        let (an, ar) = self.search.alpha().read().await;
         let genotype = self.search.settled_genotype().unwrap_or_else(|| Genotype::derive(space, &an, &ar));
         let names = |kind| space.ops(kind).iter().map(|ops| ops.iter().map(|p| p.name().to_string()).collect()).collect();
         let cell = |c: &[(rdarts_core::space::Primitive, usize)]| c.iter().map(|&(p, i)| (p.name().to_string(), i)).collect();
         let (step, steps) = self.run.as_ref().map_or((0, 0), EpochRun::progress);
         DemoState {
-            epoch: self.search.epoch,
+            epoch: self.search.epoch(),
             step,
             steps,
             ops_normal: names(CellKind::Normal),
             ops_reduce: names(CellKind::Reduce),
             weights_normal: softmax_rows(&an, k),
             weights_reduce: softmax_rows(&ar, k),
-            nodes: self.search.net.config.nodes,
+            nodes: self.search.net().config.nodes,
             genotype: genotype.to_string(),
             genotype_normal: cell(&genotype.normal),
             genotype_reduce: cell(&genotype.reduce),
@@ -293,6 +282,7 @@ impl Demo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rdarts_core::block_on;
 
     fn cpu() -> Device {
         rdarts_core::backend::cpu().device
@@ -317,12 +307,12 @@ mod tests {
     #[test]
     fn an_epoch_advances_step_by_step() {
         let mut demo = Demo::new(&DemoSettings { epochs: 2, ..DemoSettings::default() }, &cpu()).unwrap();
-        let before = demo.state();
+        let before = block_on(demo.state());
         let mut steps = 0;
         let mut times = Vec::new();
         let point = loop {
             let t = std::time::Instant::now();
-            let u = demo.advance().unwrap();
+            let u = block_on(demo.advance()).unwrap();
             times.push(t.elapsed().as_secs_f64() * 1e3);
             match u {
                 Update::Step { step, steps: n, train_loss, .. } => {
@@ -341,33 +331,9 @@ mod tests {
         let space = rdarts_core::space::SearchSpace::new(SpaceId::S3, 3).unwrap();
         let g: Genotype = point.genotype.parse().unwrap();
         g.validate(Some(&space)).unwrap();
-        let after = demo.state();
+        let after = block_on(demo.state());
         assert_eq!(after.epochs.len(), 1);
         assert_ne!(before.weights_normal, after.weights_normal, "α moved");
         assert!(!demo.finished());
-    }
-
-    /// The whole default demo natively, printing what the page would plot per epoch (λmax,
-    /// parameter-free ops, accuracy): for checking what the page's text tells students to look for.
-    /// `cargo test --workspace --lib whole_demo -- --ignored --nocapture`
-    #[test]
-    #[ignore = "a minute or more; run by hand"]
-    fn whole_demo_run() {
-        for settings in [DemoSettings::default(), DemoSettings { early_stop: true, ..DemoSettings::default() }] {
-            let mut demo = Demo::new(&settings, &cpu()).unwrap();
-            while !demo.finished() {
-                if let Update::Epoch(p) = demo.advance().unwrap() {
-                    eprintln!(
-                        "epoch {:>2}: λmax {:.4}  parameter-free {}  train {:.2}  valid {:.2}",
-                        p.epoch,
-                        p.lambda_max.unwrap_or(f64::NAN),
-                        p.parameter_free,
-                        p.train_acc,
-                        p.valid_acc
-                    );
-                }
-            }
-            eprintln!("{:?} → {:?}", settings.early_stop, demo.state().early_stop);
-        }
     }
 }

@@ -72,7 +72,7 @@ impl WasmDemo {
         let demo = self.demo.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let mut demo = demo.try_borrow_mut().map_err(|_| JsError::new("the demo is busy: await the previous call"))?;
-            let update = demo.advance_async().await.map_err(js_error)?;
+            let update = demo.advance().await.map_err(js_error)?;
             Ok(JsValue::from_str(&json(&update)?))
         })
     }
@@ -82,7 +82,7 @@ impl WasmDemo {
         let demo = self.demo.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let demo = demo.try_borrow().map_err(|_| JsError::new("the demo is busy: await the previous call"))?;
-            Ok(JsValue::from_str(&json(&demo.state_async().await)?))
+            Ok(JsValue::from_str(&json(&demo.state().await)?))
         })
     }
 
@@ -103,6 +103,6 @@ pub fn golden_cases() -> usize {
 #[wasm_bindgen]
 pub async fn golden_trace(index: usize) -> Result<String, JsError> {
     let (space, order) = *rdarts_core::golden::cases().get(index).ok_or_else(|| JsError::new("no such golden trace"))?;
-    let trace = rdarts_core::golden::run_trace_async(space, order, &backend().device).await.map_err(js_error)?;
+    let trace = rdarts_core::golden::run_trace(space, order, &backend().device).await.map_err(js_error)?;
     json(&trace)
 }

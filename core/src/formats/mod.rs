@@ -1,4 +1,4 @@
-//! Decoders of the data sets' own file formats, from bytes (SPEC §5; the file layouts documented by
+//! Decoders of the data sets' own file formats, from bytes (docs/ALGORITHM.md §5; the file layouts documented by
 //! each set's authors). Every decoder returns an error naming the file and the problem, and never
 //! panics on any input (a property test feeds them arbitrary and mutated bytes).
 
@@ -55,6 +55,13 @@ pub fn decode_idx(name: &str, bytes: &[u8], dtype: u8, rank: usize) -> Result<(V
         ));
     }
     Ok((dims, payload.to_vec()))
+}
+
+/// The embedded default set: 10 000 real MNIST digits (see core/data/README.md), padded to 32×32.
+pub fn embedded_digits() -> Dataset {
+    const IMAGES: &[u8] = include_bytes!("../../data/digits-images-idx3-ubyte.gz");
+    const LABELS: &[u8] = include_bytes!("../../data/digits-labels-idx1-ubyte.gz");
+    idx_dataset(DataKind::Mnist, "embedded digits", IMAGES, LABELS).expect("the embedded digits are valid")
 }
 
 /// A 1-channel set from IDX image and label files, padded to 32×32 (MNIST, Fashion-MNIST).

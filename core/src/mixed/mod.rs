@@ -1,4 +1,4 @@
-//! The mixed operation's node sum: out = Σ_e m_e · Σ_k w[e,k] · y[e,k] (SPEC §1, §9).
+//! The mixed operation's node sum: out = Σ_e m_e · Σ_k w[e,k] · y[e,k] (docs/ALGORITHM.md §1, §9).
 //!
 //! `w` is softmax(α) of the cell type, `m_e` the optional per-sample drop-path mask of edge e
 //! (already scaled by 1/keep). Two implementations compute the same function: [`node_sum_reference`]

@@ -1,10 +1,11 @@
-//! ScheduledDropPath and Cutout act in training only (SPEC §9).
+//! ScheduledDropPath and Cutout act in training only (docs/ALGORITHM.md §9).
 
-use rdarts_core::data::{Augment, embedded_digits, make_batch};
-use rdarts_core::params::{BnStats, Fwd, Mode, to_vec};
+use rdarts_core::data::{Augment, make_batch};
+use rdarts_core::formats::embedded_digits;
+use rdarts_core::params::{BnStats, Fwd, Mode};
 use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
-use rdarts_tests::{cpu, random_batch, tiny_setup};
+use rdarts_tests::{cpu, random_batch, tiny_setup, to_vec};
 
 #[test]
 fn drop_path_is_active_in_training_and_off_in_evaluation() {

@@ -7,12 +7,12 @@
 //! drivers and GPUs: loss 1e-4 relative; gradients 1e-4 of the largest gradient entry plus 1e-7,
 //! element by element.
 
-use rdarts_core::architect::{PassCtx, Wrt, evaluate_batch, loss_and_grads};
+use rdarts_core::architect::{PassCtx, all_grads, evaluate_batch};
 use rdarts_core::block_on;
-use rdarts_core::params::{BnStats, Weights, to_vec};
+use rdarts_core::params::{BnStats, Weights};
 use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
-use rdarts_tests::{cpu, max_abs, max_abs_diff, random_batch, tiny_setup, wgpu};
+use rdarts_tests::{cpu, max_abs, max_abs_diff, random_batch, tiny_setup, to_vec, wgpu};
 
 struct Result1 {
     loss: f64,
@@ -26,12 +26,12 @@ fn run(space: SpaceId, dev: &burn::tensor::Device) -> Result1 {
     let batch = random_batch(8, &net.config, 6);
     let mut stats = BnStats::new(&net.bn_channels, dev);
     let mut rng = Rng::new(1);
-    let g = block_on(loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, PassCtx::new(Some(&mut stats), &mut rng, 0.0), dev));
-    let grads_w: Vec<f32> = g.weights.unwrap().iter().flat_map(to_vec).collect();
-    let grads_a = to_vec(&g.alpha.unwrap().flat());
+    let (pass, gw, ga) = block_on(all_grads(&net, &w, &alpha, &batch, PassCtx::new(Some(&mut stats), &mut rng, 0.0), dev));
+    let grads_w: Vec<f32> = gw.iter().flat_map(to_vec).collect();
+    let grads_a = to_vec(&ga.flat());
     // Evaluation mode reads the running statistics the training pass just updated.
     let (eval_loss, _) = block_on(evaluate_batch(&net, &w, &alpha, &batch, &mut stats, &mut rng, dev));
-    Result1 { loss: g.loss, grads_w, grads_a, eval_loss }
+    Result1 { loss: pass.loss, grads_w, grads_a, eval_loss }
 }
 
 #[test]

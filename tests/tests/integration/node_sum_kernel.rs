@@ -14,9 +14,8 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rdarts_core::mixed::{EdgeInputs, NodeSumImpl, node_sum, node_sum_reference, uses_kernel};
-use rdarts_core::params::to_vec;
 use rdarts_core::rng::Rng;
-use rdarts_tests::{cpu, max_abs, max_abs_diff, wgpu};
+use rdarts_tests::{cpu, max_abs, max_abs_diff, to_vec, wgpu};
 
 /// A node's inputs: E edges of K ops on `[N, C, H, W]` outputs.
 struct Case {

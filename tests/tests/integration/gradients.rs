@@ -1,4 +1,4 @@
-//! Gradients against finite differences (SPEC §5), on the CPU backend.
+//! Gradients against finite differences (docs/ALGORITHM.md §5), on the CPU backend.
 //!
 //! Everything is float32, so each check is a directional derivative along a unit direction d,
 //! with a central difference of step h. Two error sources bound the agreement:
@@ -18,15 +18,15 @@
 //! tolerance 2e-3 · |g·d| + 1e-5.
 
 use burn::tensor::Tensor;
-use rdarts_core::architect::{Order, PassCtx, Unroll, Wrt, alpha_grad, loss_and_grads, train_mode_loss};
+use rdarts_core::architect::{Order, PassCtx, StepBatches, Unroll, all_grads, alpha_grad, alpha_grads, train_mode_loss, weight_grads};
 use rdarts_core::block_on;
 use rdarts_core::network::Alpha;
-use rdarts_core::params::{Weights, tensor1, to_vec};
+use rdarts_core::params::{Weights, tensor1};
 use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
 use rdarts_core::network::NetConfig;
 use rdarts_core::ops::Activation;
-use rdarts_tests::{cpu, random_batch, setup, tiny_config, tiny_setup};
+use rdarts_tests::{cpu, random_batch, setup, tiny_config, tiny_setup, to_vec};
 
 fn ctx(rng: &mut Rng) -> PassCtx<'_> {
     PassCtx::new(None, rng, 0.0)
@@ -59,10 +59,10 @@ fn first_order_gradients_match_finite_differences() {
         let (e, k) = (net.space.edges(), net.space.ops_per_edge());
         let batch = random_batch(6, &net.config, 5);
         let mut rng = Rng::new(0);
-        let g = block_on(loss_and_grads(&net, &w, &alpha, &batch, Wrt::Both, ctx(&mut rng), &dev));
-        let ga = to_vec(&g.alpha.unwrap().flat());
+        let (pass, grad_w, grad_a) = block_on(all_grads(&net, &w, &alpha, &batch, ctx(&mut rng), &dev));
+        let ga = to_vec(&grad_a.flat());
         let loss = |wt: &Weights, a: &Alpha| block_on(train_mode_loss(&net, wt, a, &batch, ctx(&mut Rng::new(0)), &dev));
-        assert!((loss(&w, &alpha) - g.loss).abs() < 1e-5, "forward without graph equals forward with graph");
+        assert!((loss(&w, &alpha) - pass.loss).abs() < 1e-5, "forward without graph equals forward with graph");
 
         // α: along the gradient and along a random direction.
         let random = unit(&Rng::new(3).normal_vec(ga.len()));
@@ -75,7 +75,7 @@ fn first_order_gradients_match_finite_differences() {
         }
 
         // Weights: along the gradient.
-        let gw: Vec<Vec<f32>> = g.weights.unwrap().iter().map(to_vec).collect();
+        let gw: Vec<Vec<f32>> = grad_w.iter().map(to_vec).collect();
         let norm = gw.iter().flatten().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
         let dir: Vec<Tensor<1>> = gw.iter().map(|v| tensor1(v.iter().map(|x| (*x as f64 / norm) as f32).collect(), &dev)).collect();
         let h = 1e-3;
@@ -102,22 +102,22 @@ fn second_order_gradient_matches_finite_differences_of_the_unrolled_objective() 
             .collect();
         // ξ larger than DARTS' 0.025 so that the second-order term is clearly visible.
         let (xi, momentum, wd) = (0.2, 0.9, 3e-4);
-        let unroll = Unroll { lr: xi, momentum, weight_decay: wd, momentum_buf: &buf };
+        let unroll = Unroll { order: Order::Second, lr: xi, momentum, weight_decay: wd, momentum_buf: &buf };
         let mut rng = Rng::new(0);
-        let g2 = block_on(alpha_grad(&net, &w, &alpha, &train, &val, Order::Second, &unroll, ctx(&mut rng), &dev));
-        let g2 = to_vec(&g2.alpha.unwrap().flat());
+        let (_, g2) = block_on(alpha_grad(&net, &w, &alpha, StepBatches { train: &train, val: &val }, &unroll, ctx(&mut rng), &dev));
+        let g2 = to_vec(&g2.flat());
 
         // F(α) = L_val(w − ξ (momentum·buf + ∇w L_train(w, α) + wd·w), α), evaluated exactly.
         let unrolled = |a: &Alpha| -> (f64, Vec<f32>) {
-            let gw = block_on(loss_and_grads(&net, &w, a, &train, Wrt::Weights, ctx(&mut Rng::new(0)), &dev)).weights.unwrap();
+            let (_, gw) = block_on(weight_grads(&net, &w, a, &train, ctx(&mut Rng::new(0)), &dev));
             let step: Vec<Tensor<1>> = gw
                 .iter()
                 .zip(&buf)
                 .zip(&w.tensors)
                 .map(|((g, b), p)| b.clone().mul_scalar(momentum) + g.clone() + p.clone().mul_scalar(wd))
                 .collect();
-            let out = block_on(loss_and_grads(&net, &w.axpy(-xi, &step), a, &val, Wrt::Alpha, ctx(&mut Rng::new(0)), &dev));
-            (out.loss, to_vec(&out.alpha.unwrap().flat()))
+            let (out, ga) = block_on(alpha_grads(&net, &w.axpy(-xi, &step), a, &val, ctx(&mut Rng::new(0)), &dev));
+            (out.loss, to_vec(&ga.flat()))
         };
         let (_, first_term) = unrolled(&alpha);
         let d = unit(&g2);

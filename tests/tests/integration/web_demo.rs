@@ -118,6 +118,15 @@ fn num(v: &Value, key: &str) -> f64 {
 
 /// The wasm build and the driver script, or a panic saying how to get them.
 fn prerequisites(root: &Path) -> PathBuf {
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "Node.js (`node` on PATH) is needed to drive Chromium: run scripts/install-chromium.sh (test.sh does), or `apt-get install nodejs`"
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's Chromium (/usr/bin/chromium) is needed: run scripts/install-chromium.sh (test.sh does)"
+    );
     let wasm = root.join("web/www/pkg/rdarts_web_bg.wasm");
     assert!(wasm.is_file(), "{} is missing: build the demo with web/build.sh (test.sh does)", wasm.display());
     assert!(
@@ -165,9 +174,9 @@ fn the_demo_page_searches_in_chromium_and_agrees_with_native() {
     let mut native_updates = Vec::new();
     let mut native_states = std::collections::HashMap::new();
     for i in 1..=STEPS {
-        native_updates.push(serde_json::to_value(native.advance().expect("step")).unwrap());
+        native_updates.push(serde_json::to_value(rdarts_core::block_on(native.advance()).expect("step")).unwrap());
         if i == GPU_STEPS || i == STEPS {
-            native_states.insert(i, serde_json::to_value(native.state()).unwrap());
+            native_states.insert(i, serde_json::to_value(rdarts_core::block_on(native.state())).unwrap());
         }
     }
     assert!(native_updates.iter().any(|u| u["kind"] == "epoch"), "the run must reach an epoch's end (λmax, charts)");

@@ -2,15 +2,13 @@
 //! elements, and report.html, rendered in headless Chromium (Debian's package; test.sh installs
 //! it), shows every figure at a non-zero size, the found genotype and the DARTS-ES/ADA events.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rdarts");
+use crate::BIN;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rdarts-report-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmp(name: &str) -> std::path::PathBuf {
+    crate::scratch("report", name)
 }
 
 /// A tiny search with λ every epoch and a DARTS-ES rule that fires at its second sample.

@@ -1,7 +1,7 @@
 //! A search is reproducible from its seed on the CPU backend.
 
 use rdarts_core::architect::Order;
-use rdarts_core::data::embedded_digits;
+use rdarts_core::formats::embedded_digits;
 use rdarts_core::network::NetConfig;
 use rdarts_core::search::{HessianConfig, Search, SearchConfig};
 use rdarts_core::space::SpaceId;
@@ -21,8 +21,8 @@ fn tiny_search(seed: u64, order: Order) -> (Vec<f32>, Vec<f32>) {
         ..SearchConfig::default()
     };
     let mut s = Search::new(cfg, embedded_digits(), &cpu()).unwrap();
-    s.run_epoch(&mut |_| {}).unwrap();
-    s.alpha.to_host()
+    rdarts_core::block_on(s.run_epoch(&mut |_| {})).unwrap();
+    rdarts_core::block_on(s.alpha().read())
 }
 
 #[test]

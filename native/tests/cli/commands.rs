@@ -2,16 +2,12 @@
 //! non-zero exit, never a panic.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use crate::rdarts;
+use std::process::Output;
 
-fn rdarts(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rdarts")).args(args).output().expect("run rdarts")
-}
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rdarts-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    crate::scratch("cli", name)
 }
 
 /// A tiny CPU search; `extra` flags are appended, replacing a default flag of the same name.

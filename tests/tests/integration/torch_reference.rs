@@ -1,4 +1,4 @@
-//! rdarts against PyTorch's double backprop (SPEC §6). `tests/fixtures/torch/make_torch_fixture.py`
+//! rdarts against PyTorch's double backprop (docs/ALGORITHM.md §6). `tests/fixtures/torch/make_torch_fixture.py`
 //! builds a small DARTS search network (S5: ReLU, max- and avg-pool, separable and dilated
 //! convolutions, FactorizedReduce), draws weights, α and a batch, and records the training-mode
 //! loss, ∇α L, the full Hessian ∇²α L and two Hessian-vector products. Here the same state dict and
@@ -12,12 +12,11 @@
 //! - λmax by Lanczos in 20 products (40 gradient evaluations): 1e-3 relative to the exact
 //!   eigenvalue of the reference Hessian plus the α weight decay (1e-3·I).
 
-use rdarts_core::hessian::AlphaHessian;
+use rdarts_core::block_on;
 use rdarts_core::interop::{TensorFile, infer_config, load_batch, load_darts_state};
 use rdarts_core::network::Supernet;
-use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
-use rdarts_tests::cpu;
+use rdarts_tests::{alpha_hessian, cpu};
 use serde_json::Value;
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -55,12 +54,12 @@ fn loss_gradient_and_curvature_match_pytorch_double_backprop() {
     let batch = load_batch(&batch_file, &config).unwrap();
 
     let wd = 1e-3;
-    let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, wd, 0.0, &Rng::new(0), &dev));
+    let mut h = alpha_hessian(&net, &w, &alpha, &batch, wd, &dev);
     let loss = expected["loss"].as_f64().unwrap();
     eprintln!("loss: rdarts {:.7} PyTorch {loss:.7}", h.loss);
     assert!((h.loss - loss).abs() <= 1e-5 * loss.abs(), "loss {} vs {loss}", h.loss);
 
-    let g = h.gradient();
+    let g = block_on(h.gradient());
     let g_ref = floats(&expected["grad"]);
     let scale = g_ref.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let worst = g.iter().zip(&g_ref).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
@@ -70,12 +69,12 @@ fn loss_gradient_and_curvature_match_pytorch_double_backprop() {
     for (i, p) in expected["products"].as_array().unwrap().iter().enumerate() {
         let v = floats(&p["v"]);
         let hv_ref: Vec<f64> = floats(&p["hv"]).iter().zip(&v).map(|(h, x)| h + wd * x).collect();
-        let e = rel_l2(&h.apply(&v), &hv_ref);
+        let e = rel_l2(&block_on(h.apply(&v)), &hv_ref);
         eprintln!("H·v #{i}: relative L2 error {e:.2e}");
         assert!(e <= 2e-3, "H·v #{i}: relative error {e:e}");
     }
 
-    let e = h.extremes(20, 3);
+    let e = block_on(h.extremes(20, 3));
     let (lmax, lmin) = (expected["lambda_max"].as_f64().unwrap() + wd, expected["lambda_min"].as_f64().unwrap() + wd);
     eprintln!("λmax: rdarts {:.6} PyTorch {lmax:.6}; λmin: rdarts {:.6} PyTorch {lmin:.6} ({} products)", e.max, e.min, e.products);
     assert!(e.products <= 20);

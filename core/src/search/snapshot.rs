@@ -1,19 +1,19 @@
-//! The whole state of a search at the end of an epoch, on the host, and its file form: one
-//! safetensors buffer whose tensors are the weights, SGD momentum, α, Adam moments and BatchNorm
-//! statistics, and whose metadata holds the rest as JSON (configuration in effect, epoch, random
-//! streams, λ history, DARTS-ES/ADA progress) with a format name and version. DARTS-ADA keeps
-//! recent snapshots in memory; checkpoints are these bytes on disk.
-
-use std::collections::HashMap;
+//! The whole state of a search at the end of an epoch, on the host, and its file form
+//! ([`crate::checkpoint`]): tensors for the weights, SGD momentum, α, Adam moments and BatchNorm
+//! statistics; JSON metadata for the rest (configuration in effect, epoch, random streams, λ
+//! history, DARTS-ES/ADA progress). DARTS-ADA keeps recent snapshots in memory; checkpoints are
+//! these bytes on disk. Taking, restoring and resuming from a snapshot are [`Search`] methods here.
 
 use serde::{Deserialize, Serialize};
 
+use super::{EpochSummary, RobustState, Search, SearchConfig};
+use crate::checkpoint::{pack, unpack};
 use crate::error::CoreError;
-use crate::network::Supernet;
+use crate::network::{Alpha, Supernet};
 use crate::optim::AdamState;
+use crate::params::{Weights, read_all, tensor1};
 use crate::rng::Rng;
 use crate::robust::EsTracker;
-use crate::search::{EpochSummary, RobustState, SearchConfig};
 
 /// Format name in the metadata.
 pub const FORMAT: &str = "rdarts-search-state";
@@ -68,41 +68,6 @@ pub struct Snapshot {
     pub bn_var: Vec<Vec<f32>>,
 }
 
-fn le_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Named f32 vectors and a JSON metadata string as one safetensors buffer (the metadata under
-/// the key `rdarts`).
-pub fn pack(named: &[(String, Vec<f32>)], meta_json: &str) -> Vec<u8> {
-    let bytes: Vec<(String, Vec<u8>, usize)> = named.iter().map(|(n, v)| (n.clone(), le_bytes(v), v.len())).collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-        .iter()
-        .map(|(n, b, len)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b).expect("sizes agree")))
-        .collect();
-    let mut info = HashMap::new();
-    info.insert("rdarts".to_string(), meta_json.to_string());
-    safetensors::serialize(views, Some(info.into_iter().collect())).expect("in-memory serialisation")
-}
-
-/// The metadata JSON of a [`pack`]ed buffer after checking its `format` and `version`, and the
-/// parsed tensors.
-pub fn unpack<'a>(source: &str, bytes: &'a [u8], format: &str) -> Result<(String, crate::interop::TensorFile<'a>), CoreError> {
-    let bad = |m: String| CoreError::data(source, m);
-    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not an rdarts checkpoint (unreadable header: {e})")))?;
-    let info = header.metadata().clone().unwrap_or_default();
-    let meta_json = info.get("rdarts").ok_or_else(|| bad("not an rdarts checkpoint (no 'rdarts' metadata)".into()))?.clone();
-    let probe: serde_json::Value = serde_json::from_str(&meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
-    let (found, version) = (probe["format"].as_str().unwrap_or(""), probe["version"].as_u64().unwrap_or(0));
-    if found != format {
-        return Err(bad(format!("format '{found}', expected '{format}'")));
-    }
-    if version != u64::from(VERSION) {
-        return Err(bad(format!("checkpoint format version {version}; this rdarts reads version {VERSION} (written by another rdarts version)")));
-    }
-    Ok((meta_json, crate::interop::TensorFile::parse(source, bytes)?))
-}
-
 impl Snapshot {
     /// The safetensors form.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -129,7 +94,7 @@ impl Snapshot {
     /// format or version.
     pub fn from_bytes(source: &str, bytes: &[u8]) -> Result<Snapshot, CoreError> {
         let bad = |m: String| CoreError::data(source, m);
-        let (meta_json, file) = unpack(source, bytes, FORMAT)?;
+        let (meta_json, file) = unpack(source, bytes, FORMAT, VERSION)?;
         let mut value: serde_json::Value = serde_json::from_str(&meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
         let t = value.get("adam_t").and_then(|v| v.as_u64()).ok_or_else(|| bad("corrupt metadata: adam_t".into()))?;
         value.as_object_mut().map(|o| o.remove("adam_t"));
@@ -171,6 +136,77 @@ impl Snapshot {
         if self.bn_mean.len() != net.bn_channels.len() {
             return Err(bad(format!("{} BatchNorm layers, the network has {}", self.bn_mean.len(), net.bn_channels.len())));
         }
+        Ok(())
+    }
+}
+
+impl Search {
+    /// The state at the end of the last finished epoch, on the host.
+    pub async fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                format: FORMAT.to_string(),
+                version: VERSION,
+                config: self.config.clone(),
+                epoch: self.epoch,
+                data_rng: self.data_rng.clone(),
+                model_rng: self.model_rng.clone(),
+                tracker: self.tracker.clone(),
+                history: self.history.clone(),
+                robust: self.robust.clone(),
+                param_names: self.net.specs.iter().map(|p| p.name.clone()).collect(),
+                extra: Default::default(),
+            },
+            weights: self.weights.read().await,
+            momentum: self.sgd.read_state().await,
+            alpha: self.alpha.read().await,
+            adam: self.adam.read_state().await,
+            bn_mean: read_all(&self.stats.mean).await,
+            bn_var: read_all(&self.stats.var).await,
+        }
+    }
+
+    /// Continues an interrupted search from `snap` (its newest state): everything is restored,
+    /// including the configuration in effect and the DARTS-ES/ADA progress. `older` are earlier
+    /// states of the same run in the order they were saved (DARTS-ADA's rollback targets; states
+    /// undone by a rollback are dropped as they were in the original run).
+    pub fn resume_from(&mut self, snap: &Snapshot, older: Vec<Snapshot>) -> Result<(), CoreError> {
+        let cfg = &snap.meta.config;
+        if cfg.net != self.config.net || cfg.epochs != self.config.epochs || cfg.seed != self.config.seed {
+            return Err(CoreError::invalid("checkpoint", "it belongs to a search with another network, epoch count or seed"));
+        }
+        cfg.validate()?;
+        self.restore(snap)?;
+        self.config = cfg.clone();
+        self.robust = snap.meta.robust.clone();
+        self.rollbacks.clear();
+        if cfg.robust.mode == super::RobustMode::Ada {
+            for s in older.into_iter().chain(std::iter::once(snap.clone())) {
+                s.check_fits(&self.net)?;
+                self.rollbacks.push(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores the training state of `snap` (made by [`Search::snapshot`] for the same network):
+    /// weights, α, optimisers, BatchNorm statistics, random streams, epoch, λ history. The
+    /// configuration and the DARTS-ES/ADA progress are left as they are (a rollback keeps them).
+    pub(super) fn restore(&mut self, snap: &Snapshot) -> Result<(), CoreError> {
+        snap.check_fits(&self.net)?;
+        let d = &self.device;
+        let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
+        self.weights = Weights::from_host(&snap.weights, d);
+        self.sgd.load_state(&snap.momentum, d);
+        self.alpha = Alpha::from_host(&snap.alpha.0, &snap.alpha.1, edges, k, d);
+        self.adam.load_state(&snap.adam, d);
+        self.stats.mean = snap.bn_mean.iter().map(|v| tensor1(v.clone(), d)).collect();
+        self.stats.var = snap.bn_var.iter().map(|v| tensor1(v.clone(), d)).collect();
+        self.epoch = snap.meta.epoch;
+        self.data_rng = snap.meta.data_rng.clone();
+        self.model_rng = snap.meta.model_rng.clone();
+        self.tracker = snap.meta.tracker.clone();
+        self.history = snap.meta.history.clone();
         Ok(())
     }
 }

@@ -8,14 +8,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rdarts_core::rng::Rng;
-use rdarts_core::state::Snapshot;
+use rdarts_core::search::Snapshot;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rdarts");
+use crate::BIN;
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rdarts-resume-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+fn tmp(name: &str) -> std::path::PathBuf {
+    crate::scratch("resume", name)
 }
 
 fn search_args(out: &Path) -> Vec<String> {

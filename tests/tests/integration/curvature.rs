@@ -1,4 +1,4 @@
-//! λmax of the validation Hessian w.r.t. α on small supernets (SPEC §6): Lanczos (≤ 20 products,
+//! λmax of the validation Hessian w.r.t. α on small supernets (docs/ALGORITHM.md §6): Lanczos (≤ 20 products,
 //! i.e. ≤ 40 gradient evaluations) against the dense Hessian built from the same Hessian-vector
 //! products, with ReLU and max-pool (the DARTS network) and with SiLU.
 //!
@@ -6,12 +6,13 @@
 //! dense one symmetrises it, Lanczos does not need to; their difference is the operator's asymmetry
 //! and float32 noise (≈ 1e-4 relative, see `HVP_EPS`).
 
+use rdarts_core::block_on;
 use rdarts_core::hessian::{AlphaHessian, HVP_EPS, symmetric_eigen};
+use rdarts_core::rng::Rng;
 use rdarts_core::network::NetConfig;
 use rdarts_core::ops::Activation;
-use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
-use rdarts_tests::{cpu, random_batch, setup, tiny_config};
+use rdarts_tests::{alpha_hessian, cpu, random_batch, setup, tiny_config};
 
 #[test]
 fn lanczos_matches_the_dense_hessian_on_small_supernets() {
@@ -20,12 +21,12 @@ fn lanczos_matches_the_dense_hessian_on_small_supernets() {
         let config = NetConfig { activation, ..tiny_config(space) };
         let (net, w, alpha) = setup(&config, 31, &dev);
         let batch = random_batch(8, &net.config, 32);
-        let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, 1e-3, 0.0, &Rng::new(0), &dev));
+        let mut h = alpha_hessian(&net, &w, &alpha, &batch, 1e-3, &dev);
         let n = h.dim();
-        let dense = h.dense();
+        let dense = block_on(h.dense());
         let (values, _) = symmetric_eigen(&dense, n);
         let before = h.gradient_evals;
-        let e = h.extremes(20, 1);
+        let e = block_on(h.extremes(20, 1));
         let (dmax, dmin) = (values[n - 1], values[0]);
         eprintln!("{space} {activation:?}: n = {n}, dense λ ∈ [{dmin:.5}, {dmax:.5}], Lanczos [{:.5}, {:.5}] in {} products", e.min, e.max, e.products);
         assert!(e.products <= 20 && h.gradient_evals - before == 2 * e.products);
@@ -49,17 +50,17 @@ fn relu_hessian_vector_products_do_not_depend_on_the_step() {
     let dev = cpu();
     let (net, w, alpha) = setup(&tiny_config(SpaceId::S5), 31, &dev);
     let batch = random_batch(8, &net.config, 32);
-    let mut h = rdarts_core::block_on(AlphaHessian::new(&net, &w, &alpha, &batch, 0.0, 0.0, &Rng::new(0), &dev));
+    let mut h = alpha_hessian(&net, &w, &alpha, &batch, 0.0, &dev);
     let v: Vec<f64> = Rng::new(5).normal_vec(h.dim()).iter().map(|&x| f64::from(x)).collect();
     let spread = |h: &mut AlphaHessian| {
         h.step = HVP_EPS;
-        let base = h.apply(&v);
+        let base = block_on(h.apply(&v));
         let size = base.iter().map(|a| a * a).sum::<f64>().sqrt();
         [3e-2, 3e-3]
             .iter()
             .map(|&step| {
                 h.step = step;
-                let other = h.apply(&v);
+                let other = block_on(h.apply(&v));
                 let d = base.iter().zip(&other).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / size;
                 eprintln!("step {step:e}: relative difference {d:.2e}");
                 d

@@ -1,11 +1,11 @@
-//! λmax tracking, DARTS-ES and DARTS-ADA inside a search (SPEC §6–§8), and the exactness of the
+//! λmax tracking, DARTS-ES and DARTS-ADA inside a search (docs/ALGORITHM.md §6–§8), and the exactness of the
 //! state snapshots that DARTS-ADA rolls back to, on tiny searches on the embedded digits (CPU).
 
-use rdarts_core::data::embedded_digits;
+use rdarts_core::formats::embedded_digits;
 use rdarts_core::network::NetConfig;
-use rdarts_core::search::{EpochReport, HessianConfig, RobustAction, RobustConfig, RobustMode, Search, SearchConfig, SearchEvent};
+use rdarts_core::block_on;
+use rdarts_core::search::{EpochReport, HessianConfig, RobustAction, RobustConfig, RobustMode, Search, SearchConfig, SearchEvent, Snapshot};
 use rdarts_core::space::SpaceId;
-use rdarts_core::state::Snapshot;
 use rdarts_tests::cpu;
 
 fn config(epochs: usize, every: usize) -> SearchConfig {
@@ -32,7 +32,7 @@ fn eager(mode: RobustMode) -> RobustConfig {
 fn run(search: &mut Search) -> (Vec<EpochReport>, Vec<SearchEvent>) {
     let (mut reports, mut events) = (Vec::new(), Vec::new());
     while !search.finished() {
-        reports.push(search.run_epoch(&mut |e| if !matches!(e, SearchEvent::Step(_)) { events.push(e.clone()) }).unwrap());
+        reports.push(block_on(search.run_epoch(&mut |e| if !matches!(e, SearchEvent::Step(_)) { events.push(e.clone()) })).unwrap());
     }
     (reports, events)
 }
@@ -50,10 +50,10 @@ fn curvature_is_tracked_on_schedule_without_changing_the_search() {
         assert!(r.lambda_max >= r.lambda_min && r.lambda_max.is_finite(), "{r:?}");
         assert_eq!((r.gradient_evals, r.batches), (16, 2), "4 Lanczos products on each of 2 batches");
     }
-    assert_eq!(with.tracker.ev.len(), 3);
+    assert_eq!(with.tracker().ev.len(), 3);
     let mut without = Search::new(config(4, 0), embedded_digits(), &cpu()).unwrap();
     run(&mut without);
-    assert_eq!(with.alpha.to_host(), without.alpha.to_host(), "λ tracking must not perturb the search");
+    assert_eq!(block_on(with.alpha().read()), block_on(without.alpha().read()), "λ tracking must not perturb the search");
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn darts_es_stops_and_answers_with_the_stop_epochs_genotype() {
     let r = robust[0];
     assert_eq!((r.action, r.stop.at_epoch, r.stop.stop_epoch), (RobustAction::Stop, 1, 0));
     assert_eq!(r.genotype, reports[0].genotype);
-    assert_eq!(s.result_genotype(), reports[0].genotype);
+    assert_eq!(block_on(s.result_genotype()), reports[0].genotype);
     assert!(s.finished());
 }
 
@@ -87,8 +87,8 @@ fn darts_ada_rolls_back_raises_weight_decay_up_to_the_maximum() {
     let actions: Vec<RobustAction> = events.iter().filter_map(|e| if let SearchEvent::Robust(r) = e { Some(r.action) } else { None }).collect();
     assert_eq!(actions, [RobustAction::Rollback, RobustAction::Rollback, RobustAction::AtMaximum]);
     // DARTS-ES's answer is the first stop's genotype: epoch 0's.
-    assert_eq!(s.robust.first.as_ref().unwrap().genotype, reports[0].genotype);
-    assert_eq!(s.sgd.weight_decay, 27e-4);
+    assert_eq!(s.robust().first.as_ref().unwrap().genotype, reports[0].genotype);
+    assert_eq!(s.config().weight_decay, 27e-4, "the weight decay in effect (the SGD step reads it from the configuration)");
     // Epoch 1 re-run after a rollback starts from the same state as the first time: with a
     // larger weight decay its weights differ, but its data order is the same one.
     assert_eq!(reports[1].train_acc, reports[2].train_acc);
@@ -97,17 +97,17 @@ fn darts_ada_rolls_back_raises_weight_decay_up_to_the_maximum() {
 #[test]
 fn a_restored_snapshot_continues_exactly_and_survives_its_file_form() {
     let mut s = Search::new(SearchConfig { drop_path_prob: 0.3, ..config(3, 1) }, embedded_digits(), &cpu()).unwrap();
-    s.run_epoch(&mut |_| {}).unwrap();
-    let snap = s.snapshot();
+    block_on(s.run_epoch(&mut |_| {})).unwrap();
+    let snap = block_on(s.snapshot());
     let bytes = snap.to_bytes();
     let back = Snapshot::from_bytes("state", &bytes).unwrap();
     assert!(back == snap, "snapshot changed through its file form");
-    let first = s.run_epoch(&mut |_| {}).unwrap();
-    let alpha_first = s.alpha.to_host();
-    s.restore(&back).unwrap();
-    assert_eq!(s.epoch, 1);
-    let again = s.run_epoch(&mut |_| {}).unwrap();
-    assert_eq!(s.alpha.to_host(), alpha_first, "re-running epoch 1 from its snapshot gives the same α");
+    let first = block_on(s.run_epoch(&mut |_| {})).unwrap();
+    let alpha_first = block_on(s.alpha().read());
+    s.resume_from(&back, Vec::new()).unwrap();
+    assert_eq!(s.epoch(), 1);
+    let again = block_on(s.run_epoch(&mut |_| {})).unwrap();
+    assert_eq!(block_on(s.alpha().read()), alpha_first, "re-running epoch 1 from its snapshot gives the same α");
     assert_eq!((first.train_loss, first.valid_loss), (again.train_loss, again.valid_loss));
     // Another version is refused with the reason.
     let mut other = back.clone();
@@ -124,6 +124,6 @@ fn darts_ada_drop_path_variant_raises_drop_path_with_cutout() {
     let (reports, _) = run(&mut s);
     let seen: Vec<(usize, f64)> = reports.iter().map(|r| (r.epoch, r.drop_path_prob)).collect();
     assert_eq!(seen, [(0, 0.0), (1, 0.0), (1, 0.2)]);
-    assert_eq!((s.config.augment.cutout, s.config.schedule_cutout), (16, true), "Cutout joins drop-path, as R-DARTS(DP)");
-    assert_eq!(s.config.weight_decay, 3e-4, "the weight decay is left alone");
+    assert_eq!((s.config().augment.cutout, s.config().schedule_cutout), (16, true), "Cutout joins drop-path, as R-DARTS(DP)");
+    assert_eq!(s.config().weight_decay, 3e-4, "the weight decay is left alone");
 }

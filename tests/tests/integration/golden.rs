@@ -9,7 +9,7 @@ use rdarts_tests::{assert_golden, golden_file};
 fn replay(device: &burn::tensor::Device, name: &str) {
     let file = golden_file();
     assert_eq!(file.traces.len(), 10, "5 spaces × 2 orders");
-    let replayed: Vec<_> = file.traces.iter().map(|r| run_trace(r.space, r.order, device).unwrap()).collect();
+    let replayed: Vec<_> = file.traces.iter().map(|r| rdarts_core::block_on(run_trace(r.space, r.order, device)).unwrap()).collect();
     assert_golden(name, &file, &replayed);
 }
 

@@ -1,0 +1,420 @@
+//! The bi-level search of docs/ALGORITHM.md §5 as explicit steps, reporting through
+//! [`SearchEvent`]s; the loop never prints.
+//!
+//! One concept per file: [`config`] (every knob), [`event`] (what a search reports), this file
+//! (`Search`: the state and the step/epoch loop), `curvature` (λmax and λmin at an epoch's end),
+//! [`ada`] (DARTS-ES/ADA's actions and rollback targets), `rs_ws` (the random-search baseline),
+//! [`snapshot`] (the whole state on the host, and back).
+//!
+//! Every method that reads back from the device is `async`, so the same code runs on WebGPU in a
+//! browser; native front ends wait with [`crate::block_on`] at their entry points.
+
+pub mod ada;
+pub mod config;
+mod curvature;
+pub mod event;
+mod rs_ws;
+pub mod snapshot;
+
+pub use ada::RobustState;
+pub use config::*;
+pub use event::*;
+pub use curvature::Probe;
+pub use snapshot::{Snapshot, SnapshotMeta};
+
+use burn::tensor::{Device, Tensor};
+
+use crate::architect::{Pass, PassCtx, StepBatches, Unroll, alpha_grad, evaluate_batch, weight_grads};
+use crate::clock::now_seconds;
+use crate::data::{Augment, Batch, Dataset, Split, epoch_batches, make_batch};
+use crate::error::CoreError;
+use crate::genotype::Genotype;
+use crate::mixed::NodeSumImpl;
+use crate::network::{Alpha, Supernet};
+use crate::optim::{Adam, Sgd, clip_global_norm, cosine_lr};
+use crate::params::{BnStats, Weights, init_weights, read_scalar};
+use crate::rng::Rng;
+use crate::robust::EsTracker;
+use crate::tally::{Tally, evaluate_chunks};
+use ada::Rollbacks;
+
+/// The whole state of a search. Fields are private: what front ends may change goes through
+/// methods that keep the configuration, the optimisers and the network consistent.
+pub struct Search {
+    config: SearchConfig,
+    net: Supernet,
+    weights: Weights,
+    alpha: Alpha,
+    sgd: Sgd,
+    adam: Adam,
+    stats: BnStats,
+    /// Next epoch to run.
+    epoch: usize,
+    /// Data order and augmentation randomness.
+    data_rng: Rng,
+    /// Noise-op and drop-path randomness.
+    model_rng: Rng,
+    /// The λmax history and its local averages.
+    tracker: EsTracker,
+    /// One entry per finished epoch (truncated by a rollback).
+    history: Vec<EpochSummary>,
+    robust: RobustState,
+    rollbacks: Rollbacks,
+    /// RS-ws: the evaluated candidates (after the last epoch).
+    sampled: Vec<SampledArch>,
+    data: Dataset,
+    split: Split,
+    device: Device,
+}
+
+/// Losses and numbers correct of one bi-level step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepOut {
+    /// The weight step's pass on the training batch.
+    pub train: Pass,
+    /// The α step's pass on the validation batch (at w' in second order).
+    pub arch: Pass,
+}
+
+impl Search {
+    /// Sets up a search on `data` (already decoded) on `device` (a plain device; autodiff is added
+    /// per pass). The network's input shape and classes are taken from the data.
+    pub fn new(mut config: SearchConfig, data: Dataset, device: &Device) -> Result<Self, CoreError> {
+        config.net.in_channels = data.channels;
+        config.net.image_size = data.size;
+        config.net.classes = data.classes;
+        config.validate()?;
+        let data = if config.max_images > 0 { data.truncate(config.max_images) } else { data };
+        data.validate()?;
+        let split = Split::new(data.len(), config.train_portion)?;
+        let net = Supernet::new(&config.net)?;
+        let mut root = Rng::new(config.seed);
+        let mut init_rng = root.fork(1);
+        let weights = init_weights(&net.specs, &mut init_rng, device);
+        let alpha = Alpha::init(net.space.edges(), net.space.ops_per_edge(), &mut init_rng, device);
+        let sgd = Sgd::new(&weights.tensors, config.momentum);
+        let adam = Adam::new(&alpha.flat_pair(), (config.arch_beta1, config.arch_beta2), config.arch_weight_decay);
+        let stats = BnStats::new(&net.bn_channels, device);
+        Ok(Search {
+            data_rng: root.fork(2),
+            model_rng: root.fork(3),
+            tracker: EsTracker::default(),
+            history: Vec::new(),
+            robust: RobustState::new(),
+            rollbacks: Rollbacks::new(&config),
+            sampled: Vec::new(),
+            config,
+            net,
+            weights,
+            alpha,
+            sgd,
+            adam,
+            stats,
+            epoch: 0,
+            data,
+            split,
+            device: device.clone(),
+        })
+    }
+
+    /// The configuration in effect (DARTS-ADA may have raised its regularisation).
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    /// The supernet's structure.
+    pub fn net(&self) -> &Supernet {
+        &self.net
+    }
+
+    /// The current weights.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// The current α.
+    pub fn alpha(&self) -> &Alpha {
+        &self.alpha
+    }
+
+    /// The noise and drop-path stream (curvature probes start from a clone of it).
+    pub fn model_rng(&self) -> &Rng {
+        &self.model_rng
+    }
+
+    /// The next epoch to run (0-based), i.e. the number of finished epochs.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// The λmax history and its local averages.
+    pub fn tracker(&self) -> &EsTracker {
+        &self.tracker
+    }
+
+    /// DARTS-ES/ADA progress.
+    pub fn robust(&self) -> &RobustState {
+        &self.robust
+    }
+
+    /// RS-ws: the evaluated candidates (after the last epoch).
+    pub fn sampled(&self) -> &[SampledArch] {
+        &self.sampled
+    }
+
+    /// The device the search runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The data set in use.
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// Chooses how node sums are computed (our WGSL kernels or the plain-tensor reference); the
+    /// function computed is the same.
+    pub fn set_node_sum(&mut self, node_sum: NodeSumImpl) {
+        self.net.node_sum = node_sum;
+    }
+
+    /// Whether every epoch has run, or DARTS-ES stopped the search.
+    pub fn finished(&self) -> bool {
+        self.epoch >= self.config.epochs || self.robust.stopped
+    }
+
+    /// The search's answer: the genotype of the current α, or of the stop epoch after DARTS-ES,
+    /// or RS-ws's best candidate.
+    pub async fn result_genotype(&self) -> Genotype {
+        match self.settled_genotype() {
+            Some(g) => g,
+            None => self.genotype().await,
+        }
+    }
+
+    /// The search's answer when it no longer follows the current α: RS-ws's best candidate, or the
+    /// genotype DARTS-ES kept when it stopped the search.
+    pub fn settled_genotype(&self) -> Option<Genotype> {
+        if let Some(best) = self.best_sampled() {
+            return Some(best.genotype.clone());
+        }
+        match (&self.robust.first, self.robust.stopped) {
+            (Some(r), true) => Some(r.genotype.clone()),
+            _ => None,
+        }
+    }
+
+    /// The genotype of the current α.
+    pub async fn genotype(&self) -> Genotype {
+        let (n, r) = self.alpha.read().await;
+        Genotype::derive(&self.net.space, &n, &r)
+    }
+
+    /// One bi-level step: an α step on `val` (first or second order), then a weight step on
+    /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. Its reads (the
+    /// losses and numbers correct, and in second order the finite difference's scale) are
+    /// awaited, as WebGPU in a browser requires.
+    pub async fn step(&mut self, train: &Batch, val: &Batch, lr: f64, drop_prob: f64) -> Result<StepOut, CoreError> {
+        let cfg = &self.config;
+        let unroll = Unroll { order: cfg.order, lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf };
+        let (arch, ga) = alpha_grad(
+            &self.net, &self.weights, &self.alpha, StepBatches { train, val }, &unroll,
+            PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
+            &self.device,
+        )
+        .await;
+        self.adam_step(ga);
+        let (train_pass, mut gw) = weight_grads(
+            &self.net, &self.weights, &self.alpha, train,
+            PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
+            &self.device,
+        )
+        .await;
+        let cfg = &self.config;
+        if !train_pass.loss.is_finite() || !arch.loss.is_finite() {
+            let bad = if train_pass.loss.is_finite() { arch.loss } else { train_pass.loss };
+            return Err(CoreError::Numerical(format!("loss became {bad} ({:?}-order step)", cfg.order)));
+        }
+        clip_global_norm(&mut gw, cfg.grad_clip);
+        self.sgd.step(&mut self.weights.tensors, &gw, lr, cfg.weight_decay);
+        Ok(StepOut { train: train_pass, arch })
+    }
+
+    /// Waits for the device to finish queued work (reads one value back): for timing.
+    pub async fn sync(&self) {
+        let _ = read_scalar(&self.weights.tensors[0].clone().slice([0..1]).sum()).await;
+    }
+
+    /// The schedule of the next epoch and its training batches (drawn from the data stream).
+    fn plan_epoch(&mut self) -> EpochPlan {
+        let cfg = &self.config;
+        let epoch = self.epoch;
+        EpochPlan {
+            start: now_seconds(),
+            epoch,
+            lr: cosine_lr(cfg.lr, cfg.lr_min, epoch, cfg.epochs),
+            drop_prob: cfg.drop_prob_at(epoch),
+            augment: cfg.augment_at(epoch),
+            train_batches: epoch_batches(&self.split.train, cfg.batch_size, &mut self.data_rng),
+        }
+    }
+
+    /// Runs the next epoch: for each training batch, one α step on a validation batch, then one
+    /// weight step; then evaluation (RS-ws: one weight step per batch on a sampled architecture).
+    /// Every step and the epoch's end are sent to `observe`.
+    pub async fn run_epoch(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
+        if self.config.method == Method::RsWs {
+            return self.run_epoch_rs(observe).await;
+        }
+        let mut run = self.begin_epoch();
+        loop {
+            if let Some(report) = self.advance(&mut run, observe).await? {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Starts the next DARTS epoch without running any of it (see [`Search::advance`]); the
+    /// batches are drawn exactly as [`Search::run_epoch`] draws them.
+    pub fn begin_epoch(&mut self) -> EpochRun {
+        let plan = self.plan_epoch();
+        let val_batches = epoch_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
+        EpochRun { plan, val_batches, next: 0, tally: Tally::default(), last_val: None, ended: false }
+    }
+
+    /// One bounded piece of an epoch begun with [`Search::begin_epoch`]: the next search step
+    /// (`Ok(None)`), or, after the last step, the epoch's end (evaluation, curvature, DARTS-ES/ADA)
+    /// and its report. For callers that must not wait for a whole epoch (the browser demo).
+    /// Steps and the end go to `observe` as in [`Search::run_epoch`], with identical results.
+    pub async fn advance(&mut self, run: &mut EpochRun, observe: &mut dyn FnMut(&SearchEvent)) -> Result<Option<EpochReport>, CoreError> {
+        let steps = run.plan.train_batches.len();
+        if run.next < steps {
+            let (step, epoch) = (run.next, run.plan.epoch);
+            if run.val_batches.is_empty() {
+                run.val_batches = epoch_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
+            }
+            let val_idx = run.val_batches.remove(0);
+            let train = make_batch(&self.data, &run.plan.train_batches[step], Some(&run.plan.augment), &mut self.data_rng);
+            let val = make_batch(&self.data, &val_idx, Some(&run.plan.augment), &mut self.data_rng);
+            let out = self.step(&train, &val, run.plan.lr, run.plan.drop_prob).await.map_err(|e| match e {
+                CoreError::Numerical(m) => CoreError::Numerical(format!("{m} at epoch {epoch}, step {step} (try a lower learning rate)")),
+                other => other,
+            })?;
+            run.last_val = Some(val);
+            run.tally.add(out.train.loss, out.train.correct, train.y.len());
+            run.next += 1;
+            observe(&SearchEvent::Step(StepReport {
+                epoch,
+                step,
+                steps,
+                train_loss: out.train.loss,
+                train_acc: run.tally.accuracy(),
+                arch_loss: Some(out.arch.loss),
+            }));
+            return Ok(None);
+        }
+        if run.ended {
+            return Err(CoreError::invalid("epoch", format!("epoch {} has already ended; begin the next one", run.plan.epoch)));
+        }
+        run.ended = true;
+        let EpochPlan { start, epoch, lr, drop_prob, .. } = run.plan;
+        let (weight_decay, drop_path_prob) = (self.config.weight_decay, self.config.drop_path_prob);
+        let (valid_loss, valid_acc) = self.evaluate().await;
+        let seconds = now_seconds() - start;
+        let curvature = match (run.last_val.take(), self.config.hessian_due(epoch)) {
+            (Some(val), true) => Some(self.curvature(epoch, &val, drop_prob).await),
+            _ => None,
+        };
+        self.epoch += 1;
+        let (an, ar) = self.alpha.read().await;
+        let k = self.net.space.ops_per_edge();
+        let report = EpochReport {
+            epoch,
+            lr,
+            train_loss: run.tally.mean_loss(),
+            train_acc: run.tally.accuracy(),
+            valid_loss,
+            valid_acc,
+            genotype: Genotype::derive(&self.net.space, &an, &ar),
+            alpha_normal: crate::genotype::softmax_rows(&an, k),
+            alpha_reduce: crate::genotype::softmax_rows(&ar, k),
+            seconds,
+            curvature,
+            weight_decay,
+            drop_path_prob,
+            iteration: self.robust.iteration,
+        };
+        observe(&SearchEvent::Epoch(report.clone()));
+        self.history.truncate(epoch);
+        self.history.push(EpochSummary {
+            genotype: report.genotype.clone(),
+            valid_acc,
+            lambda_max: report.curvature.as_ref().map(|c| c.lambda_max),
+        });
+        if let Some(c) = &report.curvature {
+            let rule = self.config.es_rule();
+            self.tracker.push(&rule, epoch, c.lambda_max);
+            if let Some(stop) = self.tracker.check(&rule, epoch)
+                && let Some(r) = self.on_stop(stop)?
+            {
+                observe(&SearchEvent::Robust(r));
+            }
+        }
+        if self.config.robust.mode == RobustMode::Ada && !self.finished() && self.epoch == epoch + 1 {
+            let snapshot = self.snapshot().await;
+            self.rollbacks.push(snapshot);
+        }
+        Ok(Some(report))
+    }
+
+    fn adam_step(&mut self, grad: Alpha) {
+        let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
+        let mut params = self.alpha.flat_pair();
+        self.adam.step(&mut params, &grad.flat_pair(), self.config.arch_lr);
+        self.alpha = Alpha::from_flat_pair(params, edges, k);
+    }
+
+    /// Loss and accuracy on (up to `eval_images` of) the validation half, in evaluation mode.
+    pub async fn evaluate(&mut self) -> (f64, f64) {
+        let n = match self.config.eval_images {
+            0 => self.split.valid.len(),
+            m => m.min(self.split.valid.len()),
+        };
+        let mut rng = self.model_rng.clone();
+        let (net, weights, alpha, stats, device) = (&self.net, &self.weights, &self.alpha, &mut self.stats, &self.device);
+        evaluate_chunks(&self.data, &self.split.valid[..n], self.config.eval_chunk(), async |b: &Batch| {
+            evaluate_batch(net, weights, alpha, b, stats, &mut rng, device).await
+        })
+        .await
+    }
+}
+
+/// A DARTS epoch in progress (see [`Search::begin_epoch`] and [`Search::advance`]).
+pub struct EpochRun {
+    plan: EpochPlan,
+    val_batches: Vec<Vec<usize>>,
+    next: usize,
+    tally: Tally,
+    last_val: Option<Batch>,
+    ended: bool,
+}
+
+impl EpochRun {
+    /// Steps done so far and steps in the epoch.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.next, self.plan.train_batches.len())
+    }
+}
+
+/// What an epoch runs with.
+struct EpochPlan {
+    start: f64,
+    epoch: usize,
+    lr: f64,
+    drop_prob: f64,
+    augment: Augment,
+    train_batches: Vec<Vec<usize>>,
+}
+
+/// A batch's architecture for RS-ws: one-hot op weights per cell type and the active ops.
+type SampledWeights = [(Tensor<2>, Vec<Vec<bool>>); 2];

@@ -1,0 +1,149 @@
+//! The random-search baseline with weight sharing (docs/ALGORITHM.md §10): the supernet trained
+//! on one uniformly sampled architecture per batch, then sampled architectures ranked on
+//! validation data with the shared weights. Async like the DARTS epoch, so it also runs where
+//! reads cannot block.
+
+use burn::tensor::{Tensor, TensorData};
+
+use super::{EpochReport, EpochSummary, SampledArch, SampledWeights, Search, SearchEvent, StepReport};
+use crate::clock::now_seconds;
+use crate::data::{Batch, make_batch};
+use crate::error::CoreError;
+use crate::genotype::Genotype;
+use crate::network::{cross_entropy, read_correct};
+use crate::optim::clip_global_norm;
+use crate::params::{Fwd, Mode, read_scalar};
+use crate::rng::Rng;
+use crate::space::{CellKind, Primitive};
+use crate::tally::{Tally, evaluate_chunks};
+
+impl Search {
+    /// RS-ws's answer: the candidate with the best validation accuracy (then loss).
+    pub fn best_sampled(&self) -> Option<&SampledArch> {
+        self.sampled.iter().max_by(|a, b| a.valid_acc.total_cmp(&b.valid_acc).then(b.valid_loss.total_cmp(&a.valid_loss)))
+    }
+
+    /// A uniformly random architecture of the space: per node two distinct inputs, on each an op
+    /// other than `none`; with its one-hot op weights and active (edge, op) pairs per cell type.
+    fn sample_arch(&self, rng: &mut Rng) -> (Genotype, SampledWeights) {
+        let space = &self.net.space;
+        let (edges, k) = (space.edges(), space.ops_per_edge());
+        let mut cells = Vec::new();
+        let mut parts = Vec::new();
+        for kind in [CellKind::Normal, CellKind::Reduce] {
+            let ops = space.ops(kind);
+            let mut active = vec![vec![false; k]; edges];
+            let mut gene = Vec::new();
+            let mut offset = 0;
+            for node in 0..self.config.net.nodes {
+                let mut inputs: Vec<usize> = (0..node + 2).collect();
+                rng.shuffle(&mut inputs);
+                let mut chosen = inputs[..2].to_vec();
+                chosen.sort_unstable();
+                for input in chosen {
+                    let e = offset + input;
+                    let allowed: Vec<usize> = (0..ops[e].len()).filter(|&j| ops[e][j] != Primitive::None).collect();
+                    let j = allowed[rng.below(allowed.len())];
+                    active[e][j] = true;
+                    gene.push((ops[e][j], input));
+                }
+                offset += node + 2;
+            }
+            let w: Vec<f32> = active.iter().flatten().map(|&a| if a { 1.0 } else { 0.0 }).collect();
+            parts.push((Tensor::<2>::from_data(TensorData::new(w, [edges, k]), &self.device), active));
+            cells.push(gene);
+        }
+        let concat: Vec<usize> = (2..self.config.net.nodes + 2).collect();
+        let [normal, reduce]: [Vec<(Primitive, usize)>; 2] = cells.try_into().ok().expect("two cell types");
+        let g = Genotype { normal, normal_concat: concat.clone(), reduce, reduce_concat: concat };
+        (g, parts.try_into().ok().expect("two cell types"))
+    }
+
+    /// One training-mode pass of a sampled architecture on `batch` that updates the running
+    /// statistics: loss, number correct and the weight gradients.
+    async fn arch_train_pass(&mut self, arch: &SampledWeights, batch: &Batch, drop_prob: f64) -> (f64, usize, Vec<Tensor<1>>) {
+        let w = self.weights.leaves();
+        let (wn, wr) = (arch[0].0.clone().autodiff(), arch[1].0.clone().autodiff());
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None };
+        let logits = self.net.forward_weighted(&mut f, &wn, &wr, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device).autodiff());
+        let hits = read_correct(&logits, &batch.y).await;
+        let loss = cross_entropy(logits, &batch.y);
+        let value = read_scalar(&loss).await;
+        (value, hits, w.grads(&loss.backward()))
+    }
+
+    /// Loss and number correct of a sampled architecture on `batch`: training-mode BatchNorm
+    /// (batch statistics; the running statistics are shared by all architectures and fit none),
+    /// running statistics untouched, no drop-path, no graph, the search's streams not advanced.
+    async fn arch_eval_pass(&self, arch: &SampledWeights, batch: &Batch) -> (f64, usize) {
+        let mut rng = self.model_rng.clone();
+        let mut f = Fwd { w: &self.weights, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None };
+        let logits = self.net.forward_weighted(&mut f, &arch[0].0, &arch[1].0, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device));
+        let hits = read_correct(&logits, &batch.y).await;
+        (read_scalar(&cross_entropy(logits, &batch.y)).await, hits)
+    }
+
+    /// Loss and accuracy of one sampled architecture on the first `images` validation images, in
+    /// chunks of the batch size (training-mode BatchNorm depends on the batch).
+    async fn evaluate_arch(&self, arch: &SampledWeights, images: usize) -> (f64, f64) {
+        let n = images.min(self.split.valid.len()).max(1);
+        evaluate_chunks(&self.data, &self.split.valid[..n], self.config.batch_size, async |b: &Batch| self.arch_eval_pass(arch, b).await).await
+    }
+
+    /// One RS-ws epoch: a weight step per training batch, each on a freshly sampled architecture;
+    /// after the last epoch, `rs_candidates` sampled architectures ranked on validation batches.
+    pub(super) async fn run_epoch_rs(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<EpochReport, CoreError> {
+        let plan = self.plan_epoch();
+        let (epoch, steps) = (plan.epoch, plan.train_batches.len());
+        let mut tally = Tally::default();
+        let mut last = None;
+        for (step, idx) in plan.train_batches.iter().enumerate() {
+            let mut arch_rng = self.data_rng.fork(7);
+            let (g, arch) = self.sample_arch(&mut arch_rng);
+            let b = make_batch(&self.data, idx, Some(&plan.augment), &mut self.data_rng);
+            let (loss, hits, mut gw) = self.arch_train_pass(&arch, &b, plan.drop_prob).await;
+            if !loss.is_finite() {
+                return Err(CoreError::Numerical(format!("loss became {loss} at epoch {epoch}, step {step}")));
+            }
+            clip_global_norm(&mut gw, self.config.grad_clip);
+            self.sgd.step(&mut self.weights.tensors, &gw, plan.lr, self.config.weight_decay);
+            tally.add(loss, hits, b.y.len());
+            observe(&SearchEvent::Step(StepReport { epoch, step, steps, train_loss: loss, train_acc: tally.accuracy(), arch_loss: None }));
+            last = Some((g, arch));
+        }
+        // Validation accuracy of the epoch's last sampled architecture.
+        let (g, arch) = last.ok_or_else(|| CoreError::invalid("batch_size", "no training batch in an epoch"))?;
+        let cfg = self.config.clone();
+        let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.eval_images.max(cfg.batch_size)).await;
+        self.epoch += 1;
+        if self.finished() {
+            let mut rng = Rng::new(cfg.seed).fork(2000);
+            for index in 0..cfg.rs_candidates {
+                let (genotype, arch) = self.sample_arch(&mut rng);
+                let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.rs_eval_batches * cfg.batch_size).await;
+                let s = SampledArch { index, genotype, valid_acc, valid_loss };
+                observe(&SearchEvent::Sampled(s.clone()));
+                self.sampled.push(s);
+            }
+        }
+        let report = EpochReport {
+            epoch,
+            lr: plan.lr,
+            train_loss: tally.mean_loss(),
+            train_acc: tally.accuracy(),
+            valid_loss,
+            valid_acc,
+            genotype: self.best_sampled().map_or(g, |b| b.genotype.clone()),
+            alpha_normal: Vec::new(),
+            alpha_reduce: Vec::new(),
+            seconds: now_seconds() - plan.start,
+            curvature: None,
+            weight_decay: cfg.weight_decay,
+            drop_path_prob: cfg.drop_path_prob,
+            iteration: 1,
+        };
+        observe(&SearchEvent::Epoch(report.clone()));
+        self.history.push(EpochSummary { genotype: report.genotype.clone(), valid_acc, lambda_max: None });
+        Ok(report)
+    }
+}

@@ -1,0 +1,180 @@
+//! What every command shares: the backend flag, configuration files, `run.json`, the
+//! configuration fingerprint a checkpoint names, and naming the node-sum implementation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rdarts_core::architect::Order;
+use rdarts_core::backend::BackendChoice;
+use rdarts_core::mixed::NodeSumImpl;
+
+use crate::datasets::DatasetName;
+
+/// α gradient order on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    /// First order.
+    First,
+    /// Second order (unrolled).
+    Second,
+}
+
+/// Backend on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// A GPU through wgpu if there is one, else the CPU.
+    Auto,
+    /// The CPU backend.
+    Cpu,
+    /// wgpu on any adapter, software ones included.
+    Wgpu,
+}
+
+impl From<OrderArg> for Order {
+    fn from(o: OrderArg) -> Self {
+        match o {
+            OrderArg::First => Order::First,
+            OrderArg::Second => Order::Second,
+        }
+    }
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::Wgpu => BackendChoice::Wgpu,
+        }
+    }
+}
+
+/// Which node-sum implementation runs, in words.
+pub fn node_sum_description(choice: NodeSumImpl, device: &burn::tensor::Device) -> &'static str {
+    match (choice, rdarts_core::mixed::uses_kernel(choice, device)) {
+        (_, true) => "WGSL kernels",
+        (NodeSumImpl::Reference, false) => "plain-tensor reference (forced)",
+        (NodeSumImpl::Auto, false) => "plain-tensor reference (this backend has no kernels)",
+    }
+}
+
+/// Reads any configuration type from a TOML or JSON file.
+pub fn read_config_file_as<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let is_json = path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('{');
+    if is_json {
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON configuration", path.display()))
+    } else {
+        toml::from_str(&text).with_context(|| format!("{}: invalid TOML configuration", path.display()))
+    }
+}
+
+/// What `run.json` records: how to get the data and device back when the run is resumed.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+pub struct RunInfo {
+    /// What the run does: `search` or `train`.
+    #[serde(default = "search_kind")]
+    pub kind: String,
+    /// rdarts version that started the run.
+    pub rdarts: String,
+    /// Data set name (as on the command line).
+    pub dataset: String,
+    /// Its folder, if it has one.
+    pub data: Option<PathBuf>,
+    /// Checkpoints kept.
+    pub keep_checkpoints: usize,
+}
+
+/// `run.json`'s kind for a search.
+pub fn search_kind() -> String {
+    "search".into()
+}
+
+impl RunInfo {
+    /// Reads `dir/run.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let p = dir.join("run.json");
+        let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read (is this a run directory?)", p.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid", p.display()))
+    }
+}
+
+/// FNV-1a fingerprint of a configuration's JSON form (a checkpoint names the configuration it
+/// was written for).
+pub fn fingerprint<T: serde::Serialize>(config: &T) -> String {
+    let json = serde_json::to_string(config).expect("configurations serialise");
+    let h = json.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+/// A data set named in run.json.
+pub fn parse_dataset(name: &str) -> Result<DatasetName> {
+    <DatasetName as ValueEnum>::from_str(name, true).map_err(|e| anyhow::anyhow!("run.json: unknown dataset '{name}': {e}"))
+}
+
+
+/// The schedule and size flags `rdarts search` and `rdarts train` share; each overrides the
+/// preset's or the configuration file's value.
+#[derive(Args, Debug)]
+pub struct ScheduleArgs {
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Random seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Initial learning rate of the weights (cosine-annealed).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Initial channels C.
+    #[arg(long)]
+    pub init_channels: Option<usize>,
+    /// Number of cells.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Use only the first N training images (0 = all).
+    #[arg(long)]
+    pub max_images: Option<usize>,
+}
+
+/// Flags `rdarts search` and `rdarts train` share: the data, the backend and the run's output.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Data set.
+    #[arg(long, value_enum, default_value_t = DatasetName::Digits)]
+    pub dataset: DatasetName,
+    /// Folder holding the data set's files.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bars (one line per epoch only).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// What `run.json` records for a run of `kind` with these flags.
+    pub fn run_info(&self, kind: &str, keep_checkpoints: usize) -> RunInfo {
+        let dataset = self.dataset.to_possible_value().expect("named").get_name().to_string();
+        let data = self.data.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
+        RunInfo { kind: kind.into(), rdarts: env!("CARGO_PKG_VERSION").into(), dataset, data, keep_checkpoints }
+    }
+}
+
+/// The progress bar of one epoch (hidden with `quiet`), labelled `epoch {epoch}/{epochs}`.
+pub fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("valid template").progress_chars("=> "));
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}

@@ -1,0 +1,16 @@
+//! rdarts' integration, cross-backend and end-to-end tests, as one test binary (each linked test
+//! binary carries all of Burn and wgpu, so they share one). Run one group with
+//! `cargo test -p rdarts-tests --test integration golden::`.
+
+mod cross_backend;
+mod curvature;
+mod determinism;
+mod formats;
+mod golden;
+mod gradients;
+mod layering;
+mod node_sum_kernel;
+mod regularisers;
+mod robust_search;
+mod torch_reference;
+mod web_demo;
