@@ -138,9 +138,18 @@ pub fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
 /// Reads a tensor back to the host as f32 values, without blocking: the only kind of read WebGPU
 /// allows in a browser. Every read on the search's path goes through here (or [`read_scalar`]).
 pub async fn read<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    HOST_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let data = t.to_data_async().await.expect("reading a tensor back from the device");
     data.convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
 }
+
+/// Reads from the device to the host so far, in this process (every read goes through [`read`]).
+/// Each one waits for the device's queue to drain: on a GPU, the fewer per step the better.
+pub fn host_reads() -> u64 {
+    HOST_READS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static HOST_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Reads a one-element tensor back to the host, without blocking.
 pub async fn read_scalar<const D: usize>(t: &Tensor<D>) -> f64 {

@@ -7,6 +7,7 @@ use rdarts_core::architect::Order;
 use rdarts_core::backend;
 use rdarts_core::block_on;
 use rdarts_core::hessian::{AlphaHessian, HessianAt};
+use rdarts_core::params::host_reads;
 use rdarts_core::search::Search;
 use rdarts_core::space::SpaceId;
 
@@ -26,16 +27,24 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let (data, train, val) = step_data(&a);
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;
-        for order in [Order::First, Order::Second] {
+        for order in a.orders.iter().map(|&o| Order::from(o)) {
             let mut search = Search::new(step_config(&a, space, order), data.clone(), &backend.device)?;
             let lr = search.config().lr;
+            let before = host_reads();
             let samples = time_reps(a.warmup, a.reps, || {
                 block_on(search.step(&train, &val, lr, 0.0))?;
                 block_on(search.sync());
                 Ok::<_, rdarts_core::CoreError>(())
             })?;
+            // Every repetition is one step and one read by `sync`.
+            let reads = (host_reads() - before) / (a.warmup + a.reps) as u64 - 1;
             let m = summarise(format!("step {space} {order:?}-order").to_lowercase(), &backend.description, samples, shape);
             report(&m, a.json);
+            if a.json {
+                println!("{}", serde_json::json!({"case": format!("host reads per step {space} {order:?}-order").to_lowercase(), "value": reads}));
+            } else {
+                println!("{:<32} host reads per step: {reads} (each waits for the device)", "");
+            }
             if order == Order::First {
                 let samples = time_reps(a.warmup, a.reps.min(3), || {
                     let at = HessianAt {

@@ -132,7 +132,7 @@ pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
     let (data, train, val) = step_data(a);
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;
-        for order in [Order::First, Order::Second] {
+        for order in a.orders.iter().map(|&o| Order::from(o)) {
             let config = step_config(a, space, order);
             let mut searches = [NodeSumImpl::Reference, NodeSumImpl::Auto].map(|choice| {
                 let mut s = Search::new(config.clone(), data.clone(), &device).expect("valid bench config");

@@ -10,7 +10,7 @@ use rdarts_core::search::{HessianConfig, SearchConfig};
 use rdarts_core::space::SpaceId;
 use serde::Serialize;
 
-use crate::common::BackendArg;
+use crate::common::{BackendArg, OrderArg};
 
 /// Arguments of `rdarts bench`.
 #[derive(Args, Debug)]
@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Spaces to time (comma-separated).
     #[arg(long, default_value = "s2,s5", value_delimiter = ',')]
     pub spaces: Vec<String>,
+    /// α-gradient orders to time (comma-separated: first, second).
+    #[arg(long, value_enum, default_value = "first,second", value_delimiter = ',')]
+    pub orders: Vec<OrderArg>,
     /// Untimed repetitions first.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,

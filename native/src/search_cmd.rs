@@ -91,6 +91,9 @@ pub struct SearchArgs {
     /// Intermediate nodes per cell.
     #[arg(long)]
     pub nodes: Option<usize>,
+    /// Shrink the images by this factor before the search (2: 32×32 → 16×16 by 2×2 block means).
+    #[arg(long, value_name = "FACTOR")]
+    pub downsample: Option<usize>,
     /// Maximum ScheduledDropPath probability.
     #[arg(long)]
     pub drop_path_prob: Option<f64>,
@@ -189,7 +192,7 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
     }
     set!(schedule.epochs => epochs, schedule.batch_size => batch_size, schedule.seed => seed, schedule.lr => lr,
          arch_lr => arch_lr, weight_decay => weight_decay, schedule.init_channels => net.channels,
-         schedule.layers => net.layers, nodes => net.nodes, schedule.max_images => max_images,
+         schedule.layers => net.layers, nodes => net.nodes, schedule.max_images => max_images, downsample => downsample,
          drop_path_prob => drop_path_prob);
     if let Some(level) = a.rdarts_l2 {
         c = c.with_rdarts_l2(level)?;

@@ -68,6 +68,8 @@ impl DemoSettings {
             weight_decay: self.weight_decay,
             drop_path_prob: self.drop_path,
             max_images: 512,
+            // The digits at 16×16 (2×2 block means): a quarter of the work of 32×32, still legible.
+            downsample: 2,
             eval_images: 128,
             // λmax after every epoch, so the curve has a point per epoch.
             hessian: HessianConfig { every: 1, lanczos_steps: 8, ..HessianConfig::default() },
@@ -179,10 +181,7 @@ pub struct Demo {
 impl Demo {
     /// A fresh search with `settings` on `device` (WebGPU or the CPU backend in a browser).
     pub fn new(settings: &DemoSettings, device: &Device) -> Result<Demo, CoreError> {
-        let config = settings.config()?;
-        // The digits at 16×16 (2×2 block means): a quarter of the work of 32×32, still legible.
-        let data = embedded_digits().downsample(2)?;
-        let search = Search::new(config, data, device)?;
+        let search = Search::new(settings.config()?, embedded_digits(), device)?;
         Ok(Demo { search, run: None, epochs: Vec::new(), early_stop: None, done: None })
     }
 

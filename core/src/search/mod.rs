@@ -80,11 +80,12 @@ impl Search {
     /// Sets up a search on `data` (already decoded) on `device` (a plain device; autodiff is added
     /// per pass). The network's input shape and classes are taken from the data.
     pub fn new(mut config: SearchConfig, data: Dataset, device: &Device) -> Result<Self, CoreError> {
+        let data = if config.max_images > 0 { data.truncate(config.max_images) } else { data };
+        let data = if config.downsample > 1 { data.downsample(config.downsample)? } else { data };
         config.net.in_channels = data.channels;
         config.net.image_size = data.size;
         config.net.classes = data.classes;
         config.validate()?;
-        let data = if config.max_images > 0 { data.truncate(config.max_images) } else { data };
         data.validate()?;
         let split = Split::new(data.len(), config.train_portion)?;
         let net = Supernet::new(&config.net)?;
@@ -205,7 +206,7 @@ impl Search {
     }
 
     /// The genotype of the current α.
-    pub async fn genotype(&self) -> Genotype {
+    async fn genotype(&self) -> Genotype {
         let (n, r) = self.alpha.read().await;
         Genotype::derive(&self.net.space, &n, &r)
     }
@@ -375,7 +376,7 @@ impl Search {
     }
 
     /// Loss and accuracy on (up to `eval_images` of) the validation half, in evaluation mode.
-    pub async fn evaluate(&mut self) -> (f64, f64) {
+    async fn evaluate(&mut self) -> (f64, f64) {
         let n = match self.config.eval_images {
             0 => self.split.valid.len(),
             m => m.min(self.split.valid.len()),

@@ -20,7 +20,7 @@ fn search_args(out: &Path) -> Vec<String> {
     [
         "search", "--quiet", "--backend", "cpu", "--epochs", "6", "--max-images", "64", "--init-channels", "4",
         "--layers", "3", "--nodes", "2", "--batch-size", "16", "--lanczos-steps", "3", "--space", "s4",
-        "--drop-path-prob", "0.2", "--out",
+        "--drop-path-prob", "0.2", "--downsample", "1", "--out",
     ]
     .iter()
     .map(|s| s.to_string())
