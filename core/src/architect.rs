@@ -5,7 +5,7 @@
 use burn::tensor::{Device, Gradients, Tensor};
 
 use crate::data::Batch;
-use crate::network::{Alpha, Supernet, cross_entropy, read_correct};
+use crate::network::{Alpha, Supernet, cross_entropy, read_loss_and_correct};
 use crate::params::{BnStats, Fwd, Mode, Weights, read_scalar, sq_norm};
 use crate::rng::Rng;
 
@@ -57,8 +57,8 @@ async fn pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: Pa
     let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
     let grads = loss.backward();
-    let correct = read_correct(&logits, &batch.y).await;
-    (Pass { loss: read_scalar(&loss).await, correct }, grads)
+    let (loss, correct) = read_loss_and_correct(&logits, &loss, &batch.y).await;
+    (Pass { loss, correct }, grads)
 }
 
 /// A training-mode pass with the gradient of every weight.
@@ -172,7 +172,7 @@ pub async fn evaluate_batch(
     let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None };
     let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
-    (read_scalar(&loss).await, read_correct(&logits, &batch.y).await)
+    read_loss_and_correct(&logits, &loss, &batch.y).await
 }
 
 /// The training-mode loss of a batch without building a graph (for finite-difference checks and

@@ -429,11 +429,18 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
     (logp * onehot).sum().neg().div_scalar(n as f64)
 }
 
-/// Number of rows whose argmax equals the label (the first maximum on ties).
-pub async fn read_correct(logits: &Tensor<2>, labels: &[usize]) -> usize {
+/// A batch's mean loss and its number of correct predictions in one read from the device (each
+/// read waits for the device's queue: one per pass instead of two).
+pub async fn read_loss_and_correct(logits: &Tensor<2>, loss: &Tensor<1>, labels: &[usize]) -> (f64, usize) {
     let [n, k] = logits.dims();
-    let v = crate::params::read(logits).await;
-    (0..n)
+    let both = Tensor::cat(vec![logits.clone().reshape([n * k]), loss.clone().reshape([1])], 0);
+    let v = crate::params::read(&both).await;
+    (f64::from(v[n * k]), count_correct(&v[..n * k], k, labels))
+}
+
+/// Rows of `v` (row-major, `k` columns) whose argmax equals the label (the first maximum on ties).
+fn count_correct(v: &[f32], k: usize, labels: &[usize]) -> usize {
+    (0..v.len() / k)
         .filter(|&i| {
             let row = &v[i * k..(i + 1) * k];
             let mut best = 0;

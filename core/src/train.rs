@@ -9,9 +9,9 @@ use crate::data::{Augment, Batch, Dataset, epoch_batches, make_batch};
 use crate::error::CoreError;
 use crate::evalnet::{EvalConfig, EvalNet};
 use crate::genotype::Genotype;
-use crate::network::{cross_entropy, read_correct};
+use crate::network::{cross_entropy, read_loss_and_correct};
 use crate::optim::{Sgd, clip_global_norm, cosine_lr};
-use crate::params::{BnStats, Fwd, Mode, Weights, init_weights, read, read_scalar, tensor1};
+use crate::params::{BnStats, Fwd, Mode, Weights, init_weights, read, tensor1};
 use crate::rng::Rng;
 use crate::checkpoint::{pack, unpack};
 use crate::clock::now_seconds;
@@ -204,12 +204,11 @@ impl Trainer {
             let w = self.weights.leaves();
             let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None };
             let (logits, aux) = self.net.forward(&mut f, b.tensor(&self.device).autodiff());
-            let hits = read_correct(&logits, &b.y).await;
-            let mut loss = cross_entropy(logits, &b.y);
+            let mut loss = cross_entropy(logits.clone(), &b.y);
             if let Some(aux) = aux {
                 loss = loss + cross_entropy(aux, &b.y).mul_scalar(cfg.auxiliary_weight);
             }
-            let l = read_scalar(&loss).await;
+            let (l, hits) = read_loss_and_correct(&logits, &loss, &b.y).await;
             if !l.is_finite() {
                 return Err(CoreError::Numerical(format!("training loss became {l} at epoch {epoch}, step {step}")));
             }
@@ -245,8 +244,8 @@ impl Trainer {
         evaluate_chunks(&self.test, &idx, self.config.batch_size.max(EVAL_CHUNK_MIN), async |b: &Batch| {
             let mut f = Fwd { w: weights, mode: Mode::Eval, stats: Some(&mut *stats), rng: &mut rng, drop_prob: 0.0, tape: None };
             let (logits, _) = net.forward(&mut f, b.tensor(device));
-            let hits = read_correct(&logits, &b.y).await;
-            (read_scalar(&cross_entropy(logits, &b.y)).await, hits)
+            let loss = cross_entropy(logits.clone(), &b.y);
+            read_loss_and_correct(&logits, &loss, &b.y).await
         })
         .await
     }

@@ -11,7 +11,7 @@ Times, with the same shapes, warm-up and repetitions:
 and prints rdarts / PyTorch ratios (below 1: rdarts is faster or smaller).
 
 Usage: python3 tests/torch_ref/side_by_side.py --rdarts target/release/rdarts [--backend cpu]
-       [--device cpu|cuda] [--batch 64 --channels 16 --layers 8 --reps 5]
+       [--device cpu|cuda] [--batch 64 --channels 16 --layers 8 --reps 5] [--spaces s2 --orders first]
 Needs torch. Results and the exact commands go to BENCHMARKS.md.
 """
 
@@ -129,6 +129,7 @@ def main():
     ap.add_argument('--warmup', type=int, default=1)
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--spaces', default='s2,s5')
+    ap.add_argument('--orders', default='first,second', help='α-gradient orders to time (first, second)')
     ap.add_argument('--lanczos-steps', type=int, default=20)
     ap.add_argument('--hessian-spaces', default='s2,s5',
                     help="spaces whose λmax is compared (the reference's dense Hessian of S5 takes 224 double-backward passes)")
@@ -141,7 +142,7 @@ def main():
     cmd = [args.rdarts, 'bench', '--json', '--backend', args.backend, '--batch-size', str(args.batch),
            '--init-channels', str(args.channels), '--layers', str(args.layers), '--image-size', str(args.size),
            '--warmup', str(args.warmup), '--reps', str(args.reps), '--spaces', args.spaces,
-           '--lanczos-steps', str(args.lanczos_steps)]
+           '--lanczos-steps', str(args.lanczos_steps), '--orders', args.orders]
     print('rdarts:', ' '.join(cmd), flush=True)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     ours = {}
@@ -156,7 +157,7 @@ def main():
         prims = PRIMITIVES if space == 's5' else S2
         if space not in ('s2', 's5'):
             raise SystemExit(f'this script implements s2 and s5, not {space}')
-        for order in ('first', 'second'):
+        for order in args.orders.split(','):
             net = Network(args.channels, 10, args.layers, 4, 3, prims).to(device).train()
             edges = 14
             s = Searcher(net, edges, len(prims), device)

@@ -10,9 +10,9 @@ use crate::clock::now_seconds;
 use crate::data::{Batch, make_batch};
 use crate::error::CoreError;
 use crate::genotype::Genotype;
-use crate::network::{cross_entropy, read_correct};
+use crate::network::{cross_entropy, read_loss_and_correct};
 use crate::optim::clip_global_norm;
-use crate::params::{Fwd, Mode, read_scalar};
+use crate::params::{Fwd, Mode};
 use crate::rng::Rng;
 use crate::space::{CellKind, Primitive};
 use crate::tally::{Tally, evaluate_chunks};
@@ -66,9 +66,8 @@ impl Search {
         let (wn, wr) = (arch[0].0.clone().autodiff(), arch[1].0.clone().autodiff());
         let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None };
         let logits = self.net.forward_weighted(&mut f, &wn, &wr, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device).autodiff());
-        let hits = read_correct(&logits, &batch.y).await;
-        let loss = cross_entropy(logits, &batch.y);
-        let value = read_scalar(&loss).await;
+        let loss = cross_entropy(logits.clone(), &batch.y);
+        let (value, hits) = read_loss_and_correct(&logits, &loss, &batch.y).await;
         (value, hits, w.grads(&loss.backward()))
     }
 
@@ -79,8 +78,8 @@ impl Search {
         let mut rng = self.model_rng.clone();
         let mut f = Fwd { w: &self.weights, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None };
         let logits = self.net.forward_weighted(&mut f, &arch[0].0, &arch[1].0, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device));
-        let hits = read_correct(&logits, &batch.y).await;
-        (read_scalar(&cross_entropy(logits, &batch.y)).await, hits)
+        let loss = cross_entropy(logits.clone(), &batch.y);
+        read_loss_and_correct(&logits, &loss, &batch.y).await
     }
 
     /// Loss and accuracy of one sampled architecture on the first `images` validation images, in
