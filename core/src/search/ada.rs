@@ -71,11 +71,6 @@ impl Rollbacks {
         self.states.retain(|s| s.meta.epoch <= next_epoch);
         Some(found)
     }
-
-    /// Forgets every state.
-    pub(super) fn clear(&mut self) {
-        self.states.clear();
-    }
 }
 
 impl Search {

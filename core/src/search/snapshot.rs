@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ada::Rollbacks;
 use super::{EpochSummary, RobustState, Search, SearchConfig};
 use crate::checkpoint::{pack, unpack};
 use crate::error::CoreError;
@@ -179,7 +180,7 @@ impl Search {
         self.restore(snap)?;
         self.config = cfg.clone();
         self.robust = snap.meta.robust.clone();
-        self.rollbacks.clear();
+        self.rollbacks = Rollbacks::new(cfg);
         if cfg.robust.mode == super::RobustMode::Ada {
             for s in older.into_iter().chain(std::iter::once(snap.clone())) {
                 s.check_fits(&self.net)?;
