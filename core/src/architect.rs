@@ -52,13 +52,35 @@ pub struct Pass {
 /// or constants): the pass and the gradients of every leaf. Like every function here that needs
 /// a value on the host, it is `async` (WebGPU's reads cannot block).
 async fn pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pass, Gradients) {
+    let (logits, loss, grads) = graph(net, w, alpha, batch, ctx, device);
+    let (loss, correct) = read_loss_and_correct(&logits, &loss, &batch.y).await;
+    (Pass { loss, correct }, grads)
+}
+
+/// The pass of [`pass`] without reading anything: logits, loss and gradients stay on the device.
+fn graph(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Tensor<2>, Tensor<1>, Gradients) {
     let x = batch.tensor(device).autodiff();
-    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels };
     let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
     let grads = loss.backward();
-    let (loss, correct) = read_loss_and_correct(&logits, &loss, &batch.y).await;
-    (Pass { loss, correct }, grads)
+    (logits, loss, grads)
+}
+
+/// The gradient of every weight of a training-mode pass, with nothing read to the host (the
+/// second-order step's unrolled update does not use the loss).
+pub fn weight_grads_unread(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> Vec<Tensor<1>> {
+    let wl = w.leaves();
+    let (_, _, g) = graph(net, &wl, &alpha.constants(), batch, ctx, device);
+    wl.grads(&g)
+}
+
+/// The α gradient of a training-mode pass, with nothing read to the host (finite differences of
+/// gradients and curvature probes use only the gradient).
+pub fn alpha_grads_unread(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> Alpha {
+    let al = alpha.leaves();
+    let (_, _, g) = graph(net, &w.constants(), &al, batch, ctx, device);
+    al.grads(&g)
 }
 
 /// A training-mode pass with the gradient of every weight.
@@ -126,7 +148,7 @@ pub async fn alpha_grad(
         Order::Second => {
             let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
-            let (_, gw) = weight_grads(net, w, alpha, train, PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device).await;
+            let gw = weight_grads_unread(net, w, alpha, train, PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device);
             let step: Vec<Tensor<1>> = gw
                 .iter()
                 .zip(unroll.momentum_buf)
@@ -145,9 +167,9 @@ pub async fn alpha_grad(
             let eps = FD_RADIUS / norm;
             // Both evaluations see the same batch, BN mode and random draws (noise, drop-path).
             let saved = rng.clone();
-            let (_, gp) = alpha_grads(net, &w.axpy(eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device).await;
+            let gp = alpha_grads_unread(net, &w.axpy(eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device);
             *rng = saved;
-            let (_, gn) = alpha_grads(net, &w.axpy(-eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device).await;
+            let gn = alpha_grads_unread(net, &w.axpy(-eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device);
             let s = unroll.lr / (2.0 * eps);
             let alpha = Alpha {
                 normal: dalpha.normal - (gp.normal - gn.normal).mul_scalar(s),
@@ -169,7 +191,7 @@ pub async fn evaluate_batch(
     device: &Device,
 ) -> (f64, usize) {
     let x = batch.tensor(device);
-    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None };
+    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None, kernels: net.kernels };
     let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
     read_loss_and_correct(&logits, &loss, &batch.y).await
@@ -179,7 +201,7 @@ pub async fn evaluate_batch(
 /// curvature probes).
 pub async fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> f64 {
     let x = batch.tensor(device);
-    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape };
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels };
     let logits = net.forward(&mut f, alpha, x);
     read_scalar(&cross_entropy(logits, &batch.y)).await
 }

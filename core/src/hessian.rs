@@ -380,7 +380,7 @@ impl<'a> AlphaHessian<'a> {
         self.tape.rewind();
         let tape = if self.replay_kinks { Some(&mut self.tape) } else { None };
         let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob: self.drop_prob, tape };
-        let (_, g) = crate::architect::alpha_grads(self.net, self.w, &a, self.batch, ctx, &self.device).await;
+        let g = crate::architect::alpha_grads_unread(self.net, self.w, &a, self.batch, ctx, &self.device);
         self.gradient_evals += 1;
         crate::params::read(&g.flat()).await.into_iter().map(f64::from).collect()
     }

@@ -6,9 +6,11 @@
 
 pub mod architect;
 pub mod backend;
+pub mod batchnorm;
 pub mod checkpoint;
 pub mod clock;
 pub mod data;
+pub mod depthwise;
 pub mod draw;
 pub mod error;
 pub mod evalnet;
@@ -17,6 +19,7 @@ pub mod genotype;
 pub mod golden;
 pub mod hessian;
 pub mod interop;
+pub mod kernels;
 pub mod mixed;
 pub mod network;
 pub mod ops;

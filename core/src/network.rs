@@ -6,7 +6,8 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
-use crate::mixed::{EdgeInputs, NodeSumImpl, node_sum};
+use crate::kernels::Kernels;
+use crate::mixed::{EdgeInputs, node_sum};
 use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::{CellKind, Primitive, SearchSpace, SpaceId};
@@ -222,8 +223,8 @@ pub struct Supernet {
     cells: Vec<Cell>,
     classifier: (Pid, Pid),
     c_final: usize,
-    /// How every node sums its mixed edges (the WGSL kernels on wgpu unless the reference is forced).
-    pub node_sum: NodeSumImpl,
+    /// Our kernels or the plain-tensor reference (the passes' [`Fwd::kernels`]).
+    pub kernels: Kernels,
 }
 
 impl Supernet {
@@ -271,7 +272,7 @@ impl Supernet {
             cells,
             classifier,
             c_final: c_p,
-            node_sum: NodeSumImpl::default(),
+            kernels: Kernels::default(),
         })
     }
 
@@ -309,7 +310,7 @@ impl Supernet {
                 CellKind::Normal => (w_normal, active.map(|a| a.0)),
                 CellKind::Reduce => (w_reduce, active.map(|a| a.1)),
             };
-            let out = cell.forward(f, s0, s1.clone(), w, act, self.node_sum);
+            let out = cell.forward(f, s0, s1.clone(), w, act);
             s0 = s1;
             s1 = out;
         }
@@ -375,7 +376,6 @@ impl Cell {
         s1: Tensor<4>,
         w: &Tensor<2>,
         active: Option<&[Vec<bool>]>,
-        sum: NodeSumImpl,
     ) -> Tensor<4> {
         let s0 = match &self.pre0 {
             Pre0::Reduce(fr) => fr.forward(f, s0),
@@ -401,7 +401,7 @@ impl Cell {
                 inputs.push(EdgeInputs { outputs, weights, mask });
             }
             offset += i + 2;
-            let node = node_sum(inputs, sum);
+            let node = node_sum(inputs, f.kernels);
             states.push(node);
         }
         Tensor::cat(states.split_off(2), 1)

@@ -4,10 +4,13 @@
 //! the [`Fwd`] context. Shapes follow PyTorch: activations `[N, C, H, W]`, conv weights
 //! `[C_out, C_in / groups, k, k]`.
 
-use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d};
+use burn::tensor::module::{avg_pool2d, batch_norm, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Tensor, TensorData};
 
+use crate::batchnorm::batch_norm_train;
+use crate::depthwise::{DwGeom, depthwise_conv2d};
+use crate::kernels::uses_cpu_kernels;
 use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
 pub use crate::params::Activation;
 use crate::space::Primitive;
@@ -86,14 +89,25 @@ impl Conv {
 
     /// # Shapes
     /// `[N, C_in, H, W]` → `[N, C_out, H', W']`.
+    ///
+    /// A depthwise convolution goes through [`depthwise_conv2d`] (our CPU loops on the CPU
+    /// backend); a 1×1 convolution with stride 1 on the CPU backend is one batched matrix product
+    /// `W · x[n]` (Burn's GEMM, forward and backward, with no layout copy), unless
+    /// [`Fwd::kernels`] forces the reference; everything else is Burn's `conv2d`.
     pub fn forward(&self, f: &Fwd, x: Tensor<4>) -> Tensor<4> {
-        let opts = ConvOptions::new(
-            [self.stride; 2],
-            [self.pad; 2],
-            [self.dilation; 2],
-            self.groups,
-        );
-        conv2d(x, f.get(self.w, self.shape), None, opts)
+        let [c_out, c_in_group, k, _] = self.shape;
+        let w = f.get(self.w, self.shape);
+        if self.groups > 1 && self.groups == c_out && c_in_group == 1 {
+            let g = DwGeom { kernel: k, stride: self.stride, pad: self.pad, dilation: self.dilation };
+            return depthwise_conv2d(x, w, g, f.kernels);
+        }
+        if k == 1 && self.stride == 1 && self.pad == 0 && self.groups == 1 && uses_cpu_kernels(f.kernels, &x.device()) {
+            let [n, c_in, h, wd] = x.dims();
+            let y = w.reshape([1, c_out, c_in]).matmul(x.reshape([n, c_in, h * wd]));
+            return y.reshape([n, c_out, h, wd]);
+        }
+        let opts = ConvOptions::new([self.stride; 2], [self.pad; 2], [self.dilation; 2], self.groups);
+        conv2d(x, w, None, opts)
     }
 }
 
@@ -131,18 +145,17 @@ impl BatchNorm {
         match f.mode {
             Mode::Train => {
                 let [n, _, h, w] = x.dims();
-                let out = batch_norm_train(x, gamma, beta, BN_EPS);
+                let (out, mean, var) = batch_norm_train(x, gamma, beta, BN_EPS, f.kernels);
                 if let Some(stats) = f.stats.as_deref_mut() {
                     let m = stats.momentum;
                     let count = (n * h * w) as f64;
                     let unbias = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
                     let i = self.stats.0;
-                    let mean = out.mean.inner();
-                    let var = out.variance.inner().mul_scalar(unbias);
+                    let var = var.mul_scalar(unbias);
                     stats.mean[i] = stats.mean[i].clone().mul_scalar(1.0 - m) + mean.mul_scalar(m);
                     stats.var[i] = stats.var[i].clone().mul_scalar(1.0 - m) + var.mul_scalar(m);
                 }
-                out.output
+                out
             }
             Mode::Eval => {
                 let stats = f.stats.as_deref().expect("evaluation needs BatchNorm running statistics");
@@ -370,7 +383,7 @@ mod tests {
         let mut rng = Rng::new(0);
         let w = w.unwrap_or_else(|| init_weights(&b.specs, &mut rng, &d));
         let mut stats = BnStats::new(&b.bn_channels, &d);
-        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None };
+        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
         op.forward(&mut f, x)
     }
 
@@ -425,7 +438,7 @@ mod tests {
         let w = Weights::from_host(&[vec![2.0], vec![-3.0]], &d);
         let mut rng = Rng::new(0);
         let mut stats = BnStats::new(&b.bn_channels, &d);
-        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None };
+        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
         let got = to_vec(&fr.forward(&mut f, x));
         let relu = |v: f32| v.max(0.0);
         let px = |r: usize, c: usize| relu(xs[r * 4 + c]);
@@ -446,7 +459,7 @@ mod tests {
         let x = input([1, 2, 4, 4], vec![1.0; 32]);
         let w = Weights { tensors: vec![] };
         let mut rng = Rng::new(3);
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
         let a = to_vec(&noise.forward(&mut f, x.clone()));
         let c = to_vec(&noise.forward(&mut f, x.clone()));
         assert_ne!(a, c, "each call draws new noise");

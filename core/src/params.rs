@@ -276,6 +276,8 @@ pub struct Fwd<'a> {
     /// Records or replays the kink pattern of ReLU and max-pool (see [`KinkTape`]); `None` for
     /// the ordinary piecewise-smooth forward.
     pub tape: Option<&'a mut KinkTape>,
+    /// Our kernels or the plain-tensor reference for the node sums and depthwise convolutions.
+    pub kernels: crate::kernels::Kernels,
 }
 
 /// The kink pattern of one forward pass: which ReLU inputs were positive and which input won each

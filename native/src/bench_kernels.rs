@@ -1,6 +1,7 @@
-//! `rdarts bench --kernels`: our WGSL node-sum kernels against the plain-tensor reference, measured
-//! side by side in one run on one device: the node sum alone (forward, forward + backward) and
-//! the whole search step (first and second order) with the kernels on and off. Repetitions of the
+//! `rdarts bench --kernels`: our kernels against the plain-tensor reference, measured side by side
+//! in one run on one device: the kernel alone (forward, forward + backward; the WGSL node sum on
+//! wgpu, the depthwise convolution on the CPU backend) and the whole search step (first and second
+//! order) with the kernels on and off. Repetitions of the
 //! two variants alternate, so drifting machine load hits both alike; ratios are reference / kernel
 //! medians (above 1: the kernels are faster).
 
@@ -9,7 +10,9 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rdarts_core::architect::Order;
 use rdarts_core::backend::Backend;
-use rdarts_core::mixed::{EdgeInputs, NodeSumImpl, node_sum, uses_kernel};
+use rdarts_core::kernels::Kernels;
+use rdarts_core::depthwise::{self, DwGeom, depthwise_conv2d};
+use rdarts_core::mixed::{self, EdgeInputs, node_sum};
 use rdarts_core::rng::Rng;
 use rdarts_core::search::Search;
 use rdarts_core::space::{CellKind, SearchSpace, SpaceId};
@@ -31,10 +34,10 @@ struct Ratio {
 }
 
 /// Times `run(choice)` for both implementations, alternating, and prints both and their ratio.
-fn side_by_side(a: &BenchArgs, backend: &Backend, case: &str, shape: [usize; 4], mut run: impl FnMut(NodeSumImpl)) -> Ratio {
+fn side_by_side(a: &BenchArgs, backend: &Backend, case: &str, shape: [usize; 4], mut run: impl FnMut(Kernels)) -> Ratio {
     let mut samples = [Samples::default(), Samples::default()];
     for rep in 0..a.warmup + a.reps {
-        for (i, choice) in [NodeSumImpl::Reference, NodeSumImpl::Auto].into_iter().enumerate() {
+        for (i, choice) in [Kernels::Reference, Kernels::Auto].into_iter().enumerate() {
             let start = std::time::Instant::now();
             run(choice);
             if rep >= a.warmup {
@@ -82,7 +85,7 @@ impl NodeInputs {
 
     /// The node sum with drop-path masks on the device of `alpha`; the inputs and α as gradient
     /// leaves when `leaf`.
-    fn sum(&self, choice: NodeSumImpl, leaf: bool) -> (Tensor<4>, Vec<Tensor<4>>, Tensor<2>) {
+    fn sum(&self, choice: Kernels, leaf: bool) -> (Tensor<4>, Vec<Tensor<4>>, Tensor<2>) {
         let lift = |t: &Tensor<4>| if leaf { t.clone().autodiff().require_grad() } else { t.clone() };
         let alpha = if leaf { self.alpha.clone().autodiff().require_grad() } else { self.alpha.clone() };
         let w = softmax(alpha.clone(), 1);
@@ -103,16 +106,51 @@ impl NodeInputs {
     }
 }
 
-/// Runs the comparison; fails on a backend without the kernels.
+/// The depthwise convolutions of DARTS' candidate ops on `[n, c, s, s]`: separable 3×3 and 5×5,
+/// dilated 3×3 and 5×5 (stride 1, as in normal cells).
+const DEPTHWISE: [(&str, DwGeom); 4] = [
+    ("sep 3x3", DwGeom { kernel: 3, stride: 1, pad: 1, dilation: 1 }),
+    ("sep 5x5", DwGeom { kernel: 5, stride: 1, pad: 2, dilation: 1 }),
+    ("dil 3x3", DwGeom { kernel: 3, stride: 1, pad: 2, dilation: 2 }),
+    ("dil 5x5", DwGeom { kernel: 5, stride: 1, pad: 4, dilation: 2 }),
+];
+
+/// The depthwise convolution alone, forward and forward + backward, for each geometry.
+fn depthwise_cases(a: &BenchArgs, backend: &Backend, shape: [usize; 4], node_shape: [usize; 4], ratios: &mut Vec<Ratio>) {
+    let device = backend.device.clone();
+    let [n, c, s, _] = node_shape;
+    let mut rng = Rng::new(3);
+    let x: Tensor<4> = Tensor::from_data(TensorData::new(rng.normal_vec(n * c * s * s), node_shape), &device);
+    for (name, g) in DEPTHWISE {
+        let w: Tensor<4> = Tensor::from_data(TensorData::new(rng.normal_vec(c * g.kernel * g.kernel), [c, 1, g.kernel, g.kernel]), &device);
+        ratios.push(side_by_side(a, backend, &format!("depthwise {name} forward"), shape, |choice| {
+            std::hint::black_box(depthwise_conv2d(x.clone(), w.clone(), g, choice));
+            device.sync().expect("device sync");
+        }));
+        ratios.push(side_by_side(a, backend, &format!("depthwise {name} fwd+bwd"), shape, |choice| {
+            let (xl, wl) = (x.clone().autodiff().require_grad(), w.clone().autodiff().require_grad());
+            let grads = depthwise_conv2d(xl.clone(), wl.clone(), g, choice).sum().backward();
+            std::hint::black_box((xl.grad(&grads), wl.grad(&grads)));
+            device.sync().expect("device sync");
+        }));
+    }
+}
+
+/// Runs the comparison; fails on a backend without kernels of ours.
 pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
-    if !uses_kernel(NodeSumImpl::Auto, &backend.device) {
-        bail!("--kernels compares the WGSL kernels with the reference and needs the wgpu backend (--backend wgpu); {backend} has no kernels");
+    let node_sums = mixed::uses_kernel(Kernels::Auto, &backend.device);
+    let depthwise = depthwise::uses_kernel(Kernels::Auto, &backend.device);
+    if !node_sums && !depthwise {
+        bail!("--kernels compares our kernels with the reference; {backend} has none");
     }
     let shape = [a.batch_size, a.init_channels, a.layers, a.image_size];
     let node_shape = [a.batch_size, a.init_channels, a.image_size, a.image_size];
     let device = backend.device.clone();
     let mut ratios = Vec::new();
-    for space in &a.spaces {
+    if depthwise {
+        depthwise_cases(a, backend, shape, node_shape, &mut ratios);
+    }
+    for space in a.spaces.iter().filter(|_| node_sums) {
         let space: SpaceId = space.parse()?;
         let k = SearchSpace::new(space, 4)?.ops(CellKind::Normal).iter().map(Vec::len).max().unwrap_or(1);
         let node = NodeInputs::new(k, node_shape, &device);
@@ -134,14 +172,14 @@ pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
         let space: SpaceId = space.parse()?;
         for order in a.orders.iter().map(|&o| Order::from(o)) {
             let config = step_config(a, space, order);
-            let mut searches = [NodeSumImpl::Reference, NodeSumImpl::Auto].map(|choice| {
+            let mut searches = [Kernels::Reference, Kernels::Auto].map(|choice| {
                 let mut s = Search::new(config.clone(), data.clone(), &device).expect("valid bench config");
-                s.set_node_sum(choice);
+                s.set_kernels(choice);
                 s
             });
             let case = format!("step {space} {order:?}-order").to_lowercase();
             ratios.push(side_by_side(a, backend, &case, shape, |choice| {
-                let s = &mut searches[usize::from(choice == NodeSumImpl::Auto)];
+                let s = &mut searches[usize::from(choice == Kernels::Auto)];
                 let lr = s.config().lr;
                 rdarts_core::block_on(s.step(&train, &val, lr, 0.0)).expect("step");
                 rdarts_core::block_on(s.sync());

@@ -8,7 +8,6 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdarts_core::architect::Order;
 use rdarts_core::backend::BackendChoice;
-use rdarts_core::mixed::NodeSumImpl;
 
 use crate::datasets::DatasetName;
 
@@ -51,14 +50,6 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
-/// Which node-sum implementation runs, in words.
-pub fn node_sum_description(choice: NodeSumImpl, device: &burn::tensor::Device) -> &'static str {
-    match (choice, rdarts_core::mixed::uses_kernel(choice, device)) {
-        (_, true) => "WGSL kernels",
-        (NodeSumImpl::Reference, false) => "plain-tensor reference (forced)",
-        (NodeSumImpl::Auto, false) => "plain-tensor reference (this backend has no kernels)",
-    }
-}
 
 /// Reads any configuration type from a TOML or JSON file.
 pub fn read_config_file_as<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {

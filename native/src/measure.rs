@@ -48,8 +48,8 @@ pub struct BenchArgs {
     /// Print JSON lines only.
     #[arg(long)]
     pub json: bool,
-    /// Compare our WGSL node-sum kernels with the plain-tensor reference instead (node sum alone
-    /// and whole search steps, side by side; needs --backend wgpu).
+    /// Compare our kernels with the plain-tensor reference instead, side by side: the kernel alone
+    /// (the WGSL node sum on wgpu, the depthwise convolution on the CPU) and whole search steps.
     #[arg(long)]
     pub kernels: bool,
 }

@@ -9,11 +9,11 @@ use clap::{Args, ValueEnum};
 use rdarts_core::architect::Order;
 use rdarts_core::backend;
 use rdarts_core::block_on;
-use rdarts_core::mixed::NodeSumImpl;
+use rdarts_core::kernels::Kernels;
 use rdarts_core::search::{AdaTarget, Method, RobustAction, RobustConfig, RobustMode, RobustReport, Search, SearchConfig, SearchEvent, Snapshot};
 use rdarts_core::space::SpaceId;
 
-use crate::common::{BackendArg, OrderArg, RunArgs, ScheduleArgs, RunInfo, epoch_bar, fingerprint, node_sum_description, parse_dataset, read_config_file_as, search_kind};
+use crate::common::{BackendArg, OrderArg, RunArgs, ScheduleArgs, RunInfo, epoch_bar, fingerprint, parse_dataset, read_config_file_as, search_kind};
 use crate::datasets;
 use crate::rundir::RunDir;
 
@@ -158,10 +158,11 @@ pub struct SearchArgs {
     /// Data, backend, --overwrite, --quiet.
     #[command(flatten)]
     pub run: RunArgs,
-    /// Node-sum implementation: `auto` (our WGSL kernels on wgpu, the reference elsewhere) or
-    /// `reference` (plain tensor ops everywhere; for comparison and as an escape hatch).
-    #[arg(long, default_value = "auto")]
-    pub node_sum: NodeSumImpl,
+    /// Kernels: `auto` (ours where the backend has them: the WGSL node sum on wgpu, the depthwise
+    /// convolution on the CPU backend) or `reference` (Burn's plain tensor ops everywhere; for
+    /// comparison and as an escape hatch).
+    #[arg(long, alias = "node-sum", default_value = "auto")]
+    pub kernels: Kernels,
     /// Run directory for config, metrics and genotypes.
     #[arg(long, default_value = "runs/search")]
     pub out: PathBuf,
@@ -284,8 +285,8 @@ pub fn search(a: SearchArgs) -> Result<()> {
     println!("backend: {backend}");
     let mut run = RunDir::create(&a.out, a.run.overwrite)?;
     let mut search = Search::new(config, data, &backend.device)?;
-    search.set_node_sum(a.node_sum);
-    println!("node sum: {}", node_sum_description(a.node_sum, &backend.device));
+    search.set_kernels(a.kernels);
+    println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
     let info = a.run.run_info(&search_kind(), a.keep_checkpoints);
     run.write("config.json", serde_json::to_string_pretty(search.config())?.as_bytes())?;
     run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
@@ -301,10 +302,10 @@ pub struct ResumeArgs {
     /// Where to compute (the state is portable across backends).
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
-    /// Node-sum implementation: `auto` (our WGSL kernels on wgpu, the reference elsewhere) or
-    /// `reference` (plain tensor ops everywhere); either resumes any run.
-    #[arg(long, default_value = "auto")]
-    pub node_sum: NodeSumImpl,
+    /// Kernels: `auto` (ours where the backend has them) or `reference` (Burn's plain tensor ops
+    /// everywhere); either resumes any run.
+    #[arg(long, alias = "node-sum", default_value = "auto")]
+    pub kernels: Kernels,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -365,8 +366,8 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     let backend = backend::select(a.backend.into())?;
     println!("backend: {backend}");
     let mut search = Search::new(config, data, &backend.device)?;
-    search.set_node_sum(a.node_sum);
-    println!("node sum: {}", node_sum_description(a.node_sum, &backend.device));
+    search.set_kernels(a.kernels);
+    println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
     let older: Vec<Snapshot> = checkpoints[..index]
         .iter()
         .filter_map(|(_, p)| std::fs::read(p).ok().and_then(|b| Snapshot::from_bytes(&p.display().to_string(), &b).ok()))

@@ -44,7 +44,7 @@ struct BackendInfo {
 pub async fn select_backend(choice: String) -> Result<String, JsError> {
     let choice: BackendChoice = choice.parse().map_err(js_error)?;
     let chosen = rdarts_core::backend::select_async(choice).await.map_err(js_error)?;
-    let wgsl_kernels = rdarts_core::mixed::uses_kernel(rdarts_core::mixed::NodeSumImpl::Auto, &chosen.device);
+    let wgsl_kernels = rdarts_core::kernels::uses_wgsl_kernels(rdarts_core::kernels::Kernels::Auto, &chosen.device);
     let info = BackendInfo { kind: chosen.kind, description: chosen.description.clone(), wgsl_kernels };
     BACKEND.with(|b| *b.borrow_mut() = Some(chosen));
     json(&info)

@@ -1,5 +1,5 @@
-//! The node sum as our own WGSL kernels on Burn's CubeCL backend (wgpu), with a hand-written
-//! backward registered with Burn's autodiff.
+//! The node sum's CubeCL (wgpu) arm: our own WGSL kernels (the extension and its autodiff are in
+//! `extension`).
 //!
 //! The kernel computes `out[n, s] = Σ_m coef[m, n] · y[m, n, s]` on the node's candidate outputs
 //! stacked into one `[M, N, S]` tensor (`S = C·H·W`). The stacking is one copy; the kernel then reads
@@ -10,54 +10,22 @@
 //! gradient reaches α through Burn's own softmax backward.
 //!
 //! Each kernel binds four storage buffers (WebGPU guarantees eight per stage), so the same sources
-//! run in browsers. Only the CubeCL backend implements the extension; [`super::node_sum`] calls it
-//! only for tensors on a CubeCL (wgpu) device.
+//! run in browsers.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
-use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::{CubeBackend, CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
-use burn::backend::{Dispatch, DispatchDevice, backend_extension};
 use burn::cubecl::prelude::KernelId;
 use burn::cubecl::server::KernelArguments;
 use burn::cubecl::{CubeCount, CubeDim};
-use burn::tensor::{DType, Device, Shape, Tensor};
+use burn::tensor::{DType, Shape};
 use rdarts_shaders::{NODE_SUM_FORWARD, NODE_SUM_GRAD_COEF, NODE_SUM_GRAD_INPUTS, ShaderSource};
+
+use super::extension::{NodeSumBackend, NodeSumGrads};
 
 /// Invocations per workgroup: WebGPU's guaranteed maximum, and a power of two (the reduction
 /// halves it).
 const WORKGROUP: u32 = 256;
 /// Workgroups per grid dimension (WebGPU's `maxComputeWorkgroupsPerDimension`).
 const MAX_GROUPS: u32 = 65_535;
-
-/// The fused node sum as a Burn backend operation.
-#[backend_extension(Cube, Autodiff)]
-pub trait NodeSumBackend: burn::backend::Backend {
-    /// `y: [M, N, S]`, `coef: [M, N]` → `[N, S]`.
-    fn node_sum(y: FloatTensor<Self>, coef: FloatTensor<Self>) -> FloatTensor<Self>;
-}
-
-/// The two backward kernels, on backends that run them.
-pub trait NodeSumGrads: burn::backend::Backend {
-    /// `coef: [M, N]`, `dout: [N, S]` → `dy: [M, N, S]`.
-    fn node_sum_grad_inputs(coef: FloatTensor<Self>, dout: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// `y: [M, N, S]`, `dout: [N, S]` → `dcoef: [M, N]`.
-    fn node_sum_grad_coef(y: FloatTensor<Self>, dout: FloatTensor<Self>) -> FloatTensor<Self>;
-}
-
-/// Whether tensors on `device` can take the kernel path: a CubeCL device (this build compiles
-/// only CubeCL's wgpu runtime, whose compiler takes WGSL).
-pub fn available(device: &Device) -> bool {
-    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Cube(_))
-}
-
-/// `y: [M, N, S]`, `coef: [M, N]` → `[N, S]` through the kernels (autodiff included).
-pub fn node_sum(y: Tensor<3>, coef: Tensor<2>) -> Tensor<2> {
-    Tensor::from_dispatch(Dispatch::node_sum(y.into_dispatch(), coef.into_dispatch()))
-}
 
 /// One WGSL source of the registry, filled for a float type and workgroup size.
 #[derive(Debug)]
@@ -143,41 +111,5 @@ impl NodeSumGrads for CubeBackend {
     fn node_sum_grad_coef(y: CubeTensor, dout: CubeTensor) -> CubeTensor {
         let [m, n, s] = dims_of(&y);
         launch(NODE_SUM_GRAD_COEF, [y, dout], Shape::new([m, n]), [m, n, s], m * n)
-    }
-}
-
-impl<B: NodeSumBackend + NodeSumGrads, C: CheckpointStrategy> NodeSumBackend for Autodiff<B, C> {
-    fn node_sum(y: FloatTensor<Self>, coef: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct NodeSumBackward;
-
-        impl<B: NodeSumGrads> Backward<B, 2> for NodeSumBackward {
-            /// The inputs each gradient needs: `y` for `dcoef`, `coef` for `dy`.
-            type State = (Option<NodeId>, Option<NodeId>);
-
-            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let (y, coef) = ops.state;
-                let y: Option<FloatTensor<B>> = y.map(|id| checkpointer.retrieve_node_output(id));
-                let coef: Option<FloatTensor<B>> = coef.map(|id| checkpointer.retrieve_node_output(id));
-                binary::<B, _, _>(
-                    ops.parents,
-                    ops.node,
-                    grads,
-                    |dout| B::node_sum_grad_inputs(coef.expect("coef kept for dy"), dout),
-                    |dout| B::node_sum_grad_coef(y.expect("y kept for dcoef"), dout),
-                );
-            }
-        }
-
-        let y_tracked = y.is_tracked();
-        let coef_tracked = coef.is_tracked();
-        match NodeSumBackward.prepare::<C>([y.node(), coef.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(mut prep) => {
-                let y_state = coef_tracked.then(|| prep.checkpoint(&y));
-                let coef_state = y_tracked.then(|| prep.checkpoint(&coef));
-                prep.finish((y_state, coef_state), B::node_sum(y.into_primitive(), coef.into_primitive()))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::node_sum(y.into_primitive(), coef.into_primitive())),
-        }
     }
 }

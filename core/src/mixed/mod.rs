@@ -2,15 +2,19 @@
 //!
 //! `w` is softmax(α) of the cell type, `m_e` the optional per-sample drop-path mask of edge e
 //! (already scaled by 1/keep). Two implementations compute the same function: [`node_sum_reference`]
-//! (plain tensor ops, every backend) and, on wgpu, our WGSL kernels (`kernel`). [`node_sum`] is the
-//! one entry point and picks by device and [`NodeSumImpl`].
+//! (plain tensor ops, every backend) and a backend extension (`extension`) with two arms: our WGSL
+//! kernels on wgpu (`kernel`) and our loops on the CPU backend (`cpu`). [`node_sum`] is the one
+//! entry point and picks by device and [`Kernels`].
 
+mod cpu;
+pub mod extension;
 #[cfg(feature = "wgpu")]
 pub mod kernel;
 mod reference;
 
 use burn::tensor::Tensor;
-use serde::{Deserialize, Serialize};
+
+use crate::kernels::Kernels;
 
 pub use reference::node_sum_reference;
 
@@ -25,64 +29,29 @@ pub struct EdgeInputs {
     pub mask: Option<Tensor<4>>,
 }
 
-/// Which node-sum implementation a network uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NodeSumImpl {
-    /// The WGSL kernels on a wgpu device, the reference elsewhere.
-    #[default]
-    Auto,
-    /// The plain-tensor reference everywhere (for comparison, and as an escape hatch).
-    Reference,
-}
-
-impl std::str::FromStr for NodeSumImpl {
-    type Err = crate::error::CoreError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(NodeSumImpl::Auto),
-            "reference" => Ok(NodeSumImpl::Reference),
-            _ => Err(crate::error::CoreError::invalid("node_sum", format!("expected auto or reference, found '{s}'"))),
-        }
-    }
-}
-
-/// Whether [`node_sum`] with `choice` runs the kernels for (float32) tensors on `device`.
-pub fn uses_kernel(choice: NodeSumImpl, device: &burn::tensor::Device) -> bool {
-    #[cfg(feature = "wgpu")]
-    {
-        choice == NodeSumImpl::Auto && kernel::available(device)
-    }
-    #[cfg(not(feature = "wgpu"))]
-    {
-        let _ = (choice, device);
-        false
-    }
+/// Whether [`node_sum`] with `choice` runs the kernels for (float32) tensors on `device`: the
+/// WGSL kernels on a CubeCL (wgpu) device, our loops on the CPU backend.
+pub fn uses_kernel(choice: Kernels, device: &burn::tensor::Device) -> bool {
+    crate::kernels::uses_wgsl_kernels(choice, device) || crate::kernels::uses_cpu_kernels(choice, device)
 }
 
 /// The node output, by the kernels or the reference (see [`uses_kernel`]).
 ///
 /// # Shapes
 /// Every output `[N, C, H, W]` → `[N, C, H, W]`.
-pub fn node_sum(edges: Vec<EdgeInputs>, choice: NodeSumImpl) -> Tensor<4> {
-    #[cfg(feature = "wgpu")]
+pub fn node_sum(edges: Vec<EdgeInputs>, choice: Kernels) -> Tensor<4> {
+    let first = edges.iter().flat_map(|e| e.outputs.iter().flatten()).next();
+    if let Some(y) = first
+        && uses_kernel(choice, &y.device())
+        && y.dtype() == burn::tensor::DType::F32
     {
-        let first = edges.iter().flat_map(|e| e.outputs.iter().flatten()).next();
-        if let Some(y) = first
-            && uses_kernel(choice, &y.device())
-            && y.dtype() == burn::tensor::DType::F32
-        {
-            return stacked(edges);
-        }
+        return stacked(edges);
     }
-    #[cfg(not(feature = "wgpu"))]
-    let _ = choice;
     node_sum_reference(edges)
 }
 
 /// The kernel path: the present candidate outputs stacked to `[M, N, C·H·W]` and their
 /// coefficients `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`.
-#[cfg(feature = "wgpu")]
 fn stacked(edges: Vec<EdgeInputs>) -> Tensor<4> {
     let mut ys = Vec::new();
     let mut coefs = Vec::new();
@@ -118,5 +87,5 @@ fn stacked(edges: Vec<EdgeInputs>) -> Tensor<4> {
     let m = ys.len();
     let y = Tensor::stack::<5>(ys, 0).reshape([m, n, c * h * w]);
     let coef = Tensor::cat(coefs, 0);
-    kernel::node_sum(y, coef).reshape([n, c, h, w])
+    extension::node_sum(y, coef).reshape([n, c, h, w])
 }

@@ -29,7 +29,7 @@ use crate::clock::now_seconds;
 use crate::data::{Augment, Batch, Dataset, Split, epoch_batches, make_batch};
 use crate::error::CoreError;
 use crate::genotype::Genotype;
-use crate::mixed::NodeSumImpl;
+use crate::kernels::Kernels;
 use crate::network::{Alpha, Supernet};
 use crate::optim::{Adam, Sgd, clip_global_norm, cosine_lr};
 use crate::params::{BnStats, Weights, init_weights, read_scalar};
@@ -173,10 +173,10 @@ impl Search {
         &self.data
     }
 
-    /// Chooses how node sums are computed (our WGSL kernels or the plain-tensor reference); the
-    /// function computed is the same.
-    pub fn set_node_sum(&mut self, node_sum: NodeSumImpl) {
-        self.net.node_sum = node_sum;
+    /// Chooses our kernels or the plain-tensor reference (see [`Kernels`]); the function computed
+    /// is the same.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.net.kernels = kernels;
     }
 
     /// Whether every epoch has run, or DARTS-ES stopped the search.

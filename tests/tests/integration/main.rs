@@ -2,6 +2,7 @@
 //! binary carries all of Burn and wgpu, so they share one). Run one group with
 //! `cargo test -p rdarts-tests --test integration golden::`.
 
+mod cpu_kernels;
 mod cross_backend;
 mod curvature;
 mod determinism;

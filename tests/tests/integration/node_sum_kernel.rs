@@ -1,4 +1,5 @@
-//! The WGSL node-sum kernels against the plain-tensor reference, on wgpu (lavapipe in CI): the
+//! The node-sum kernels against the plain-tensor reference, the WGSL ones on wgpu (lavapipe in CI)
+//! and the CPU loops on the CPU backend: the
 //! node output and the gradients of every candidate output and of α (through the softmax), on
 //! random inputs of several shapes, drop-path on and off, with absent (zero) ops.
 //!
@@ -13,7 +14,8 @@
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
-use rdarts_core::mixed::{EdgeInputs, NodeSumImpl, node_sum, node_sum_reference, uses_kernel};
+use rdarts_core::kernels::Kernels;
+use rdarts_core::mixed::{EdgeInputs, node_sum, node_sum_reference, uses_kernel};
 use rdarts_core::rng::Rng;
 use rdarts_tests::{cpu, max_abs, max_abs_diff, to_vec, wgpu};
 
@@ -33,7 +35,7 @@ struct Results {
     grad_alpha: Vec<f32>,
 }
 
-fn run(case: &Case, seed: u64, device: &Device, choice: Option<NodeSumImpl>) -> Results {
+fn run(case: &Case, seed: u64, device: &Device, choice: Option<Kernels>) -> Results {
     let dev = device.clone().autodiff();
     let mut rng = Rng::new(seed);
     let [n, c, h, w] = case.shape;
@@ -101,14 +103,13 @@ fn compare(name: &str, reference: &[f32], kernel: &[f32], rel: f32, abs: f32) {
     assert!(diff <= tol, "{name}: kernel and reference differ by {diff:.3e} > {tol:.3e}");
 }
 
-#[test]
-fn kernels_match_the_reference_in_value_and_every_gradient() {
-    let Some(gpu) = wgpu() else { return };
-    assert!(uses_kernel(NodeSumImpl::Auto, &gpu), "wgpu must take the kernel path");
+/// The kernels on `device` against the reference on the same device, every case.
+fn kernels_match_on(device: &burn::tensor::Device) {
+    assert!(uses_kernel(Kernels::Auto, device), "the device must take the kernel path");
     for (i, case) in cases().iter().enumerate() {
         eprintln!("case {i}: {} edges × {} ops, {:?}, drop-path {}", case.edges, case.ops, case.shape, case.drop_path);
-        let r = run(case, 100 + i as u64, &gpu, None);
-        let k = run(case, 100 + i as u64, &gpu, Some(NodeSumImpl::Auto));
+        let r = run(case, 100 + i as u64, device, None);
+        let k = run(case, 100 + i as u64, device, Some(Kernels::Auto));
         compare("output", &r.out, &k.out, 1e-5, 1e-7);
         assert_eq!(r.grad_y.len(), k.grad_y.len());
         let (ry, ky): (Vec<f32>, Vec<f32>) = (r.grad_y.concat(), k.grad_y.concat());
@@ -118,21 +119,28 @@ fn kernels_match_the_reference_in_value_and_every_gradient() {
 }
 
 #[test]
-fn forcing_the_reference_and_other_backends_skip_the_kernels() {
-    assert!(!uses_kernel(NodeSumImpl::Auto, &cpu()), "the CPU backend has no kernels");
-    assert!(!uses_kernel(NodeSumImpl::Reference, &cpu()));
-    let case = &cases()[2];
-    // On the CPU the entry point is the reference, bit for bit.
-    let r = run(case, 7, &cpu(), None);
-    let a = run(case, 7, &cpu(), Some(NodeSumImpl::Auto));
-    assert_eq!(r.out, a.out);
-    assert_eq!(r.grad_alpha, a.grad_alpha);
+fn kernels_match_the_reference_in_value_and_every_gradient() {
     let Some(gpu) = wgpu() else { return };
-    assert!(!uses_kernel(NodeSumImpl::Reference, &gpu), "the setting forces the reference on wgpu");
-    let r = run(case, 7, &gpu, None);
-    let forced = run(case, 7, &gpu, Some(NodeSumImpl::Reference));
-    assert_eq!(r.out, forced.out);
-    assert_eq!(r.grad_alpha, forced.grad_alpha);
+    kernels_match_on(&gpu);
+}
+
+/// The CPU arm (our loops on the Flex backend), same cases and tolerances: its sums run in the
+/// same kind of order (one loop over the inputs; eight-lane partial sums for ∂/∂coef).
+#[test]
+fn cpu_kernels_match_the_reference_in_value_and_every_gradient() {
+    kernels_match_on(&cpu());
+}
+
+#[test]
+fn forcing_the_reference_skips_the_kernels() {
+    for device in [Some(cpu()), wgpu()].into_iter().flatten() {
+        assert!(!uses_kernel(Kernels::Reference, &device), "the setting forces the reference");
+        let case = &cases()[2];
+        let r = run(case, 7, &device, None);
+        let forced = run(case, 7, &device, Some(Kernels::Reference));
+        assert_eq!(r.out, forced.out);
+        assert_eq!(r.grad_alpha, forced.grad_alpha);
+    }
 }
 
 /// Past 65 535 workgroups in one dimension the grid folds into a second one: N·S = 2²⁴ + 3
@@ -148,7 +156,7 @@ fn large_grids_fold_into_two_dimensions() {
         let dout: Vec<f32> = (0..n * s).map(|i| ((i % 5) as f32) - 2.0).collect();
         let yt = Tensor::<3>::from_data(TensorData::new(y.clone(), [m, n, s]), &dev).require_grad();
         let ct = Tensor::<2>::from_data(TensorData::new(coef.clone(), [m, n]), &dev).require_grad();
-        let out = rdarts_core::mixed::kernel::node_sum(yt.clone(), ct.clone());
+        let out = rdarts_core::mixed::extension::node_sum(yt.clone(), ct.clone());
         let g = Tensor::<2>::from_data(TensorData::new(dout.clone(), [n, s]), &dev);
         let out_host = to_vec(&out.clone().inner());
         let grads = (out * g).sum().backward();

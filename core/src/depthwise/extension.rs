@@ -1,0 +1,128 @@
+//! The depthwise convolution as a Burn backend extension on the CPU (Flex) backend, with its
+//! hand-written backward registered with Burn's autodiff.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Dispatch, Flex, backend_extension};
+use burn::backend::TensorMetadata;
+use burn::backend::ops::ModuleOps;
+use burn::tensor::{Tensor, TensorData};
+
+use super::DwGeom;
+use super::cpu::{self, Dims};
+
+/// The depthwise convolution as a Burn backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait DepthwiseBackend: burn::backend::Backend {
+    /// `x: [N, C, H, W]`, `w: [C, 1, k, k]` → `[N, C, Ho, Wo]`.
+    fn depthwise_conv2d(x: FloatTensor<Self>, w: FloatTensor<Self>, g: DwGeom) -> FloatTensor<Self>;
+}
+
+/// The two gradients, on backends that compute them.
+pub trait DepthwiseGrads: burn::backend::Backend {
+    /// The gradient of `x` (of shape `x_dims`) from the output gradient `dy`.
+    fn depthwise_grad_input(w: FloatTensor<Self>, dy: FloatTensor<Self>, x_dims: Dims, g: DwGeom) -> FloatTensor<Self>;
+    /// The gradient of `w`, `[C, 1, k, k]`, from the output gradient `dy`.
+    fn depthwise_grad_weight(x: FloatTensor<Self>, dy: FloatTensor<Self>, g: DwGeom) -> FloatTensor<Self>;
+}
+
+/// Through the extension (autodiff included); the caller checked device and dtype.
+pub fn depthwise_conv2d(x: Tensor<4>, w: Tensor<4>, g: DwGeom) -> Tensor<4> {
+    Tensor::from_dispatch(Dispatch::depthwise_conv2d(x.into_dispatch(), w.into_dispatch(), g))
+}
+
+fn dims(t: &FlexTensor) -> Dims {
+    let s = t.shape();
+    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
+}
+
+/// The tensor's float32 values in row-major order (a copy only when its layout is not that).
+fn values(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+fn slice(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("depthwise conv: a contiguous float32 tensor")
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl DepthwiseBackend for Flex {
+    /// Flex's own forward: its depthwise fast path is quicker than our row loops (measured at
+    /// the paper's shape), and the loops stay the reference-checked fallback of the backward.
+    fn depthwise_conv2d(x: FlexTensor, w: FlexTensor, g: DwGeom) -> FlexTensor {
+        let c = dims(&x).c;
+        <Flex as ModuleOps<Flex>>::conv2d(x, w, None, g.options(c))
+    }
+}
+
+impl DepthwiseGrads for Flex {
+    /// At stride 1 the input's gradient is itself a depthwise convolution: of `dy` with each
+    /// filter rotated by 180° and padding `dilation·(k − 1) − pad`, run by Flex's forward. Other
+    /// strides take our loops.
+    fn depthwise_grad_input(w: FlexTensor, dy: FlexTensor, xd: Dims, g: DwGeom) -> FlexTensor {
+        let span = g.dilation * (g.kernel - 1);
+        let w = values(&w);
+        if g.stride == 1 && g.pad <= span {
+            let kk = g.kernel * g.kernel;
+            let rotated: Vec<f32> = slice(&w).chunks_exact(kk).flat_map(|taps| taps.iter().rev().copied()).collect();
+            let rotated = tensor(rotated, [xd.c, 1, g.kernel, g.kernel]);
+            let flipped = DwGeom { pad: span - g.pad, ..g };
+            return <Flex as ModuleOps<Flex>>::conv2d(dy, rotated, None, flipped.options(xd.c));
+        }
+        let dy = values(&dy);
+        tensor(cpu::grad_input(slice(&dy), slice(&w), xd, &g), [xd.n, xd.c, xd.h, xd.w])
+    }
+
+    fn depthwise_grad_weight(x: FlexTensor, dy: FlexTensor, g: DwGeom) -> FlexTensor {
+        let xd = dims(&x);
+        let (x, dy) = (values(&x), values(&dy));
+        tensor(cpu::grad_weight(slice(&x), slice(&dy), xd, &g), [xd.c, 1, g.kernel, g.kernel])
+    }
+}
+
+impl<B: DepthwiseBackend + DepthwiseGrads, C: CheckpointStrategy> DepthwiseBackend for Autodiff<B, C> {
+    fn depthwise_conv2d(x: FloatTensor<Self>, w: FloatTensor<Self>, g: DwGeom) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct DepthwiseBackward;
+
+        impl<B: DepthwiseGrads> Backward<B, 2> for DepthwiseBackward {
+            /// The input (for the weight's gradient), the weight (for the input's), the input's
+            /// shape and the geometry.
+            type State = (Option<NodeId>, Option<NodeId>, Dims, DwGeom);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let (x, w, xd, g) = ops.state;
+                let x: Option<FloatTensor<B>> = x.map(|id| checkpointer.retrieve_node_output(id));
+                let w: Option<FloatTensor<B>> = w.map(|id| checkpointer.retrieve_node_output(id));
+                binary::<B, _, _>(
+                    ops.parents,
+                    ops.node,
+                    grads,
+                    |dy| B::depthwise_grad_input(w.expect("w kept for dx"), dy, xd, g),
+                    |dy| B::depthwise_grad_weight(x.expect("x kept for dw"), dy, g),
+                );
+            }
+        }
+
+        let s = x.shape();
+        let xd = Dims { n: s[0], c: s[1], h: s[2], w: s[3] };
+        let x_tracked = x.is_tracked();
+        let w_tracked = w.is_tracked();
+        match DepthwiseBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = w_tracked.then(|| prep.checkpoint(&x));
+                let w_state = x_tracked.then(|| prep.checkpoint(&w));
+                prep.finish((x_state, w_state, xd, g), B::depthwise_conv2d(x.into_primitive(), w.into_primitive(), g))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::depthwise_conv2d(x.into_primitive(), w.into_primitive(), g)),
+        }
+    }
+}

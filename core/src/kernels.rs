@@ -1,0 +1,74 @@
+//! Which implementation of the hot operations runs: our own kernels where the device has them, or
+//! Burn's plain tensor operations everywhere (the reference the kernels are tested against).
+//!
+//! Our kernels: the mixed operation's node sum as WGSL on wgpu (`mixed::kernel`); on the CPU
+//! backend the node sum (`mixed::cpu`), the depthwise convolution (`depthwise`), training-mode
+//! BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix product (`ops::Conv`). Each computes
+//! the same function as its reference, to float rounding.
+
+use burn::backend::DispatchDevice;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+/// Which implementation of the node sum and the depthwise convolution a network uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kernels {
+    /// Our kernels where the device has them (WGSL on wgpu, CPU loops on the CPU backend), the
+    /// reference elsewhere.
+    #[default]
+    Auto,
+    /// The plain-tensor reference everywhere (for comparison, and as an escape hatch).
+    Reference,
+}
+
+impl std::str::FromStr for Kernels {
+    type Err = crate::error::CoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Kernels::Auto),
+            "reference" => Ok(Kernels::Reference),
+            _ => Err(crate::error::CoreError::invalid("kernels", format!("expected auto or reference, found '{s}'"))),
+        }
+    }
+}
+
+/// Whether tensors on `device` (autodiff or not) live on Burn's CPU (Flex) backend.
+pub fn is_cpu(device: &Device) -> bool {
+    matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
+}
+
+/// Whether our CPU kernels (node sum, depthwise convolution, BatchNorm, 1×1 convolution as a
+/// matrix product) run with `choice` on `device`: the CPU backend unless the reference is forced.
+pub fn uses_cpu_kernels(choice: Kernels, device: &Device) -> bool {
+    choice == Kernels::Auto && is_cpu(device)
+}
+
+/// Whether tensors on `device` (autodiff or not) live on Burn's CubeCL backend (wgpu in this
+/// build), where our WGSL kernels run.
+pub fn is_cube(device: &Device) -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        matches!(device.clone().inner().as_dispatch(), DispatchDevice::Cube(_))
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+/// Whether our WGSL kernels (the node sum) run with `choice` on `device`.
+pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
+    choice == Kernels::Auto && is_cube(device)
+}
+
+/// Which of our kernels run on `device` with `choice`, in words.
+pub fn describe(choice: Kernels, device: &Device) -> &'static str {
+    match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
+        (_, true, _) => "our WGSL node-sum kernels",
+        (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
+        (Kernels::Reference, ..) => "plain-tensor reference (forced)",
+        (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",
+    }
+}

@@ -1,0 +1,69 @@
+//! The node sum as a Burn backend extension: the operation, its two backward operations, and the
+//! hand-written backward registered with Burn's autodiff. The CubeCL (wgpu) arm is our WGSL
+//! kernels (`kernel`), the CPU (Flex) arm our loops (`cpu`).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Dispatch, backend_extension};
+use burn::tensor::Tensor;
+
+/// The fused node sum as a Burn backend operation.
+#[backend_extension(Cube: cfg(feature = "wgpu"), Flex, Autodiff)]
+pub trait NodeSumBackend: burn::backend::Backend {
+    /// `y: [M, N, S]`, `coef: [M, N]` → `[N, S]`.
+    fn node_sum(y: FloatTensor<Self>, coef: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// The two backward operations, on backends that run them.
+pub trait NodeSumGrads: burn::backend::Backend {
+    /// `coef: [M, N]`, `dout: [N, S]` → `dy: [M, N, S]`.
+    fn node_sum_grad_inputs(coef: FloatTensor<Self>, dout: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `y: [M, N, S]`, `dout: [N, S]` → `dcoef: [M, N]`.
+    fn node_sum_grad_coef(y: FloatTensor<Self>, dout: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// `y: [M, N, S]`, `coef: [M, N]` → `[N, S]` through the extension (autodiff included), on a
+/// device that has an arm of it (see [`super::uses_kernel`]).
+pub fn node_sum(y: Tensor<3>, coef: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(Dispatch::node_sum(y.into_dispatch(), coef.into_dispatch()))
+}
+
+impl<B: NodeSumBackend + NodeSumGrads, C: CheckpointStrategy> NodeSumBackend for Autodiff<B, C> {
+    fn node_sum(y: FloatTensor<Self>, coef: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct NodeSumBackward;
+
+        impl<B: NodeSumGrads> Backward<B, 2> for NodeSumBackward {
+            /// The inputs each gradient needs: `y` for `dcoef`, `coef` for `dy`.
+            type State = (Option<NodeId>, Option<NodeId>);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let (y, coef) = ops.state;
+                let y: Option<FloatTensor<B>> = y.map(|id| checkpointer.retrieve_node_output(id));
+                let coef: Option<FloatTensor<B>> = coef.map(|id| checkpointer.retrieve_node_output(id));
+                binary::<B, _, _>(
+                    ops.parents,
+                    ops.node,
+                    grads,
+                    |dout| B::node_sum_grad_inputs(coef.expect("coef kept for dy"), dout),
+                    |dout| B::node_sum_grad_coef(y.expect("y kept for dcoef"), dout),
+                );
+            }
+        }
+
+        let y_tracked = y.is_tracked();
+        let coef_tracked = coef.is_tracked();
+        match NodeSumBackward.prepare::<C>([y.node(), coef.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let y_state = coef_tracked.then(|| prep.checkpoint(&y));
+                let coef_state = y_tracked.then(|| prep.checkpoint(&coef));
+                prep.finish((y_state, coef_state), B::node_sum(y.into_primitive(), coef.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::node_sum(y.into_primitive(), coef.into_primitive())),
+        }
+    }
+}
