@@ -65,12 +65,21 @@ impl EsTracker {
         Some((la_epoch, avg))
     }
 
-    /// Applies the stopping rule after the latest [`EsTracker::push`] at `epoch`: compare the
-    /// current local average with the one `delta` averages earlier once
-    /// la_epoch − every·delta ≥ start_epoch.
-    pub fn check(&self, rule: &EsRule, epoch: usize) -> Option<EsStop> {
+    /// Applies the stopping rule after the latest [`EsTracker::push`] at `epoch` of a search whose
+    /// last epoch is `final_epoch`: compare the current local average with the one `delta`
+    /// averages earlier once la_epoch − every·delta ≥ start_epoch, and stop when
+    /// current / previous > factor.
+    ///
+    /// As in the authors' code, the rule is never applied at the last epoch
+    /// (automl/RobustDARTS `src/search/train_search.py`, `train`:
+    /// `if args.early_stop and epoch != (args.epochs - 1): local_avg_tracker.early_stop(...)`), so
+    /// DARTS-ES returns the final genotype rather than an earlier one found only then, and
+    /// DARTS-ADA never rolls back after the last epoch. The comparison is the ratio, as there
+    /// (`src/utils.py`, `EVLocalAvg.early_stop`: `current_la / previous_la > factor`), which
+    /// differs from `previous · factor < current` when the previous average is not positive.
+    pub fn check(&self, rule: &EsRule, epoch: usize, final_epoch: usize) -> Option<EsStop> {
         let &(la_epoch, current) = self.local_avg.last()?;
-        if self.ev.last().map(|e| e.0) != Some(epoch) {
+        if self.ev.last().map(|e| e.0) != Some(epoch) || epoch >= final_epoch {
             return None;
         }
         let stop_epoch = la_epoch.checked_sub(rule.every * rule.delta)?;
@@ -78,7 +87,7 @@ impl EsTracker {
             return None;
         }
         let previous = self.local_avg[self.local_avg.len() - 1 - rule.delta].1;
-        (previous * rule.factor < current).then_some(EsStop { at_epoch: epoch, stop_epoch, current, previous })
+        (current / previous > rule.factor).then_some(EsStop { at_epoch: epoch, stop_epoch, current, previous })
     }
 }
 
@@ -94,14 +103,15 @@ pub struct ReplayRow {
 }
 
 /// Replays the rule over a λmax history of (epoch, λmax) samples (what `rdarts early-stop`
-/// prints): the samples up to and including the first stop, and that stop.
-pub fn replay(rule: &EsRule, history: &[(usize, f64)]) -> (Vec<ReplayRow>, Option<EsStop>) {
+/// prints) of a search whose last epoch is `final_epoch` (`None`: unknown, every sample is
+/// checked): the samples up to and including the first stop, and that stop.
+pub fn replay(rule: &EsRule, history: &[(usize, f64)], final_epoch: Option<usize>) -> (Vec<ReplayRow>, Option<EsStop>) {
     let mut t = EsTracker::default();
     let mut rows = Vec::new();
     for &(epoch, lambda_max) in history {
         let local_avg = t.push(rule, epoch, lambda_max);
         rows.push(ReplayRow { epoch, lambda_max, local_avg });
-        if let Some(stop) = t.check(rule, epoch) {
+        if let Some(stop) = t.check(rule, epoch, final_epoch.unwrap_or(usize::MAX)) {
             return (rows, Some(stop));
         }
     }
@@ -134,7 +144,7 @@ mod tests {
         // λ explodes early: the averages at la_epoch − 8 < 10 may not stop.
         let h = history(&[1.0, 1.0, 1.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0]);
         // Samples at epochs 0..16; la_epoch = epoch − 4; stop_epoch = la_epoch − 8 = epoch − 12 ≥ 10 needs epoch ≥ 22.
-        assert_eq!(replay(&EsRule::default(), &h).1, None);
+        assert_eq!(replay(&EsRule::default(), &h, None).1, None);
     }
 
     #[test]
@@ -144,16 +154,37 @@ mod tests {
         v.push(1.2); // epoch 24: avg of [1,1,1,1,1.2] = 1.04; previous (4 back) = 1.0 → 1.04 < 1.3
         v.push(2.5); // epoch 26: avg [1,1,1,1.2,2.5] = 1.34 → 1.34 > 1.3 · 1.0: stop
         let h = history(&v);
-        let stop = replay(&EsRule::default(), &h).1.expect("stops");
+        let stop = replay(&EsRule::default(), &h, None).1.expect("stops");
         assert_eq!(stop.at_epoch, 26);
         // la_epoch = 26 − 2·2 = 22; stop_epoch = 22 − 2·4 = 14.
         assert_eq!(stop.stop_epoch, 14);
         assert!((stop.current - 1.34).abs() < 1e-12 && stop.previous == 1.0);
         // One sample earlier it does not stop.
-        assert_eq!(replay(&EsRule::default(), &h[..h.len() - 1]).1, None);
+        assert_eq!(replay(&EsRule::default(), &h[..h.len() - 1], None).1, None);
         // Just below the factor: no stop.
         let mut w = v.clone();
         *w.last_mut().unwrap() = 2.29; // avg 1.298 < 1.3
-        assert_eq!(replay(&EsRule::default(), &history(&w)).1, None);
+        assert_eq!(replay(&EsRule::default(), &history(&w), None).1, None);
+    }
+
+    #[test]
+    fn the_last_epoch_is_never_checked() {
+        // The stopping history above: the jump comes with the sample at epoch 26.
+        let mut v = vec![1.0; 12];
+        v.extend([1.2, 2.5]);
+        let h = history(&v);
+        // A search of 27 epochs (last epoch 26) does not stop there; one of 28 does.
+        assert_eq!(replay(&EsRule::default(), &h, Some(26)).1, None);
+        assert_eq!(replay(&EsRule::default(), &h, Some(27)).1.map(|s| s.at_epoch), Some(26));
+    }
+
+    #[test]
+    fn the_ratio_decides_as_in_the_reference_when_averages_are_negative() {
+        // Local averages −1.0 (previous) and −2.0 (current): −2 / −1 = 2 > 1.3 stops, where
+        // `previous · factor < current` (−1.3 < −2.0) would not.
+        let mut v = vec![-1.0; 12];
+        v.extend([-2.0; 5]);
+        let stop = replay(&EsRule::default(), &history(&v), None).1.expect("the ratio exceeds the factor");
+        assert!(stop.current / stop.previous > 1.3 && stop.previous * 1.3 >= stop.current);
     }
 }

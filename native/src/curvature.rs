@@ -167,6 +167,23 @@ pub struct EarlyStopArgs {
     /// Epochs between eigenvalue samples.
     #[arg(long, default_value_t = EsRule::default().every)]
     pub every: usize,
+    /// The search's number of epochs: as in the authors' code, the rule is not applied at the last
+    /// one. Read from the run's config.json when HISTORY is a run's metrics.jsonl; without either,
+    /// every sample is checked.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+}
+
+/// The search's number of epochs from the config.json beside a run's metrics.jsonl, if there is
+/// one that says.
+fn run_epochs(history: &Path) -> Result<Option<usize>> {
+    let config = history.with_file_name("config.json");
+    if history.file_name().is_none_or(|n| n != "metrics.jsonl") || !config.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&config).with_context(|| format!("{}: cannot read", config.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", config.display()))?;
+    Ok(v["epochs"].as_u64().map(|e| e as usize))
 }
 
 /// Reads a λ history: metrics.jsonl or a plain list (see [`EarlyStopArgs::history`]). For a run
@@ -217,10 +234,19 @@ pub fn early_stop(a: EarlyStopArgs) -> Result<()> {
         bail!("--window and --every must be at least 1 and --factor positive");
     }
     let history = read_history(&a.history, a.every)?;
+    let epochs = match a.epochs {
+        Some(0) => bail!("--epochs must be at least 1"),
+        Some(e) => Some(e),
+        None => run_epochs(&a.history)?,
+    };
     let rule = EsRule { window: a.window, delta: a.delta, factor: a.factor, start_epoch: a.start_epoch, every: a.every };
     println!("rule: window {}, delta {}, factor {}, start epoch {}, every {} epochs ({} samples)", a.window, a.delta, a.factor, a.start_epoch, a.every, history.len());
     println!("{:>6} {:>10} {:>14}", "epoch", "λmax", "local average");
-    let (rows, stop) = replay(&rule, &history);
+    match epochs {
+        Some(e) => println!("search of {e} epochs: the rule is not applied at its last epoch ({})", e - 1),
+        None => println!("number of epochs unknown (--epochs): every sample is checked"),
+    }
+    let (rows, stop) = replay(&rule, &history, epochs.map(|e| e - 1));
     for r in &rows {
         let avg = r.local_avg.map_or(String::new(), |(e, v)| format!("{v:.4} (epoch {e})"));
         println!("{:>6} {:>10.4} {avg:>14}", r.epoch, r.lambda_max);

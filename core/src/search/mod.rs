@@ -355,7 +355,7 @@ impl Search {
         if let Some(c) = &report.curvature {
             let rule = self.config.es_rule();
             self.tracker.push(&rule, epoch, c.lambda_max);
-            if let Some(stop) = self.tracker.check(&rule, epoch)
+            if let Some(stop) = self.tracker.check(&rule, epoch, self.config.epochs - 1)
                 && let Some(r) = self.on_stop(stop)?
             {
                 observe(&SearchEvent::Robust(r));

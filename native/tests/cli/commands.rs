@@ -259,6 +259,10 @@ fn early_stop_replays_the_rule_over_a_plain_list() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("stop at epoch 26") && text.contains("genotype of epoch 14"), "{text}");
+    // A search of 27 epochs ends with that sample: the rule is not applied at the last epoch.
+    let out = rdarts(&["early-stop", list.to_str().unwrap(), "--epochs", "27"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("no stop") && text.contains("not applied at its last epoch (26)"), "{text}");
     // A stricter factor: no stop.
     let out = rdarts(&["early-stop", list.to_str().unwrap(), "--factor", "1.5"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("no stop"));

@@ -120,10 +120,11 @@ fn a_restored_snapshot_continues_exactly_and_survives_its_file_form() {
 #[test]
 fn darts_ada_drop_path_variant_raises_drop_path_with_cutout() {
     let robust = RobustConfig { target: rdarts_core::search::AdaTarget::DropPath, max_drop_path: 0.2, ..eager(RobustMode::Ada) };
-    let mut s = Search::new(SearchConfig { robust, ..config(2, 1) }, embedded_digits(), &cpu()).unwrap();
+    // Three epochs: the rule fires at epoch 1 (never at the last epoch, as in the reference).
+    let mut s = Search::new(SearchConfig { robust, ..config(3, 1) }, embedded_digits(), &cpu()).unwrap();
     let (reports, _) = run(&mut s);
     let seen: Vec<(usize, f64)> = reports.iter().map(|r| (r.epoch, r.drop_path_prob)).collect();
-    assert_eq!(seen, [(0, 0.0), (1, 0.0), (1, 0.2)]);
+    assert_eq!(seen, [(0, 0.0), (1, 0.0), (1, 0.2), (2, 0.2)]);
     assert_eq!((s.config().augment.cutout, s.config().schedule_cutout), (16, true), "Cutout joins drop-path, as R-DARTS(DP)");
     assert_eq!(s.config().weight_decay, 3e-4, "the weight decay is left alone");
 }
