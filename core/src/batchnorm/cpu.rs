@@ -6,7 +6,7 @@
 //! then added over the samples in order; the elementwise passes run over planes in parallel. Every
 //! sum has a fixed order, so results do not depend on the thread count.
 
-use crate::depthwise::cpu::{Dims, for_each_plane};
+use crate::kernels::host::{Dims, for_each_plane};
 
 /// Per-channel values computed from per-plane sums: `f(plane)` for every plane, added over the
 /// samples of each channel in sample order.

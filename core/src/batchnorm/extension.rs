@@ -9,11 +9,10 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Dispatch, Flex, backend_extension};
-use burn::backend::TensorMetadata;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 use super::cpu;
-use crate::depthwise::cpu::Dims;
+use crate::kernels::host::{contiguous, dims, tensor, values};
 
 /// Training-mode BatchNorm as a Burn backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -42,28 +41,11 @@ pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, eps: f6
     (Tensor::from_dispatch(y), Tensor::from_dispatch(mean), Tensor::from_dispatch(var))
 }
 
-fn dims(t: &FlexTensor) -> Dims {
-    let s = t.shape();
-    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
-}
-
-fn host(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("batch norm: a contiguous float32 tensor")
-}
-
-fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 impl BatchNormBackend for Flex {
     fn batch_norm_train(x: FlexTensor, gamma: FlexTensor, beta: FlexTensor, eps: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
         let d = dims(&x);
-        let (x, gamma, beta) = (host(&x), host(&gamma), host(&beta));
-        let (y, mean, var) = cpu::forward(slice(&x), d, slice(&gamma), slice(&beta), eps);
+        let (x, gamma, beta) = (contiguous(&x), contiguous(&gamma), contiguous(&beta));
+        let (y, mean, var) = cpu::forward(values(&x), d, values(&gamma), values(&beta), eps);
         (tensor(y, [d.n, d.c, d.h, d.w]), tensor(mean, [d.c]), tensor(var, [d.c]))
     }
 }
@@ -71,8 +53,8 @@ impl BatchNormBackend for Flex {
 impl BatchNormGrads for Flex {
     fn batch_norm_train_grads(x: FlexTensor, gamma: FlexTensor, mean: FlexTensor, var: FlexTensor, eps: f64, dy: FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
         let d = dims(&x);
-        let [x, gamma, mean, var, dy] = [x, gamma, mean, var, dy].map(|t| host(&t));
-        let (dx, dgamma, dbeta) = cpu::backward(slice(&x), slice(&dy), d, slice(&gamma), slice(&mean), slice(&var), eps);
+        let [x, gamma, mean, var, dy] = [x, gamma, mean, var, dy].map(|t| contiguous(&t));
+        let (dx, dgamma, dbeta) = cpu::backward(values(&x), values(&dy), d, values(&gamma), values(&mean), values(&var), eps);
         (tensor(dx, [d.n, d.c, d.h, d.w]), tensor(dgamma, [d.c]), tensor(dbeta, [d.c]))
     }
 }

@@ -9,48 +9,7 @@
 //! per element and no padded copy of the input.
 
 use super::DwGeom;
-
-/// `[N, C, H, W]` as plain numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Dims {
-    /// Batch.
-    pub n: usize,
-    /// Channels.
-    pub c: usize,
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-}
-
-impl Dims {
-    /// Elements of one plane.
-    pub fn plane(&self) -> usize {
-        self.h * self.w
-    }
-
-    /// Elements in all.
-    pub fn len(&self) -> usize {
-        self.n * self.c * self.plane()
-    }
-
-    /// Whether there are no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// Runs `f(plane index, output plane)` over every `len`-element plane of `out`, in parallel where
-/// threads exist.
-pub(crate) fn for_each_plane<F: Fn(usize, &mut [f32]) + Send + Sync>(out: &mut [f32], len: usize, f: F) {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        out.par_chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
-    }
-    #[cfg(target_family = "wasm")]
-    out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
-}
+use crate::kernels::host::{Dims, dot, for_each_plane};
 
 /// The output positions `lo..hi` (of `out_len`) whose input position `o · stride + off` lies in
 /// `0..in_len`.
@@ -109,26 +68,6 @@ pub fn grad_input(dy: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
         }
     });
     dx
-}
-
-/// `Σ a[q] · b[q · step]` over `a`, in eight interleaved partial sums (a fixed order that the
-/// compiler can keep in one vector register).
-pub(crate) fn dot(a: &[f32], b: &[f32], step: usize) -> f32 {
-    if step == 1 {
-        let b = &b[..a.len()];
-        let mut acc = [0.0f32; 8];
-        let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-        let (ar, br) = (ac.remainder(), bc.remainder());
-        for (x, y) in ac.zip(bc) {
-            for l in 0..8 {
-                acc[l] += x[l] * y[l];
-            }
-        }
-        let tail: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
-        acc.iter().sum::<f32>() + tail
-    } else {
-        a.iter().zip(b.iter().step_by(step)).map(|(x, y)| x * y).sum()
-    }
 }
 
 /// The gradient of the weight, `[C, k, k]`: per plane the k² sums of output gradient times the

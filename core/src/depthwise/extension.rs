@@ -11,10 +11,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, Flex, backend_extension};
 use burn::backend::TensorMetadata;
 use burn::backend::ops::ModuleOps;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 use super::DwGeom;
-use super::cpu::{self, Dims};
+use super::cpu;
+use crate::kernels::host::{Dims, contiguous, dims, tensor, values};
 
 /// The depthwise convolution as a Burn backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -36,24 +37,6 @@ pub fn depthwise_conv2d(x: Tensor<4>, w: Tensor<4>, g: DwGeom) -> Tensor<4> {
     Tensor::from_dispatch(Dispatch::depthwise_conv2d(x.into_dispatch(), w.into_dispatch(), g))
 }
 
-fn dims(t: &FlexTensor) -> Dims {
-    let s = t.shape();
-    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
-}
-
-/// The tensor's float32 values in row-major order (a copy only when its layout is not that).
-fn values(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
-}
-
-fn slice(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("depthwise conv: a contiguous float32 tensor")
-}
-
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
 impl DepthwiseBackend for Flex {
     /// Flex's own forward: its depthwise fast path is quicker than our row loops (measured at
     /// the paper's shape), and the loops stay the reference-checked fallback of the backward.
@@ -69,22 +52,22 @@ impl DepthwiseGrads for Flex {
     /// strides take our loops.
     fn depthwise_grad_input(w: FlexTensor, dy: FlexTensor, xd: Dims, g: DwGeom) -> FlexTensor {
         let span = g.dilation * (g.kernel - 1);
-        let w = values(&w);
+        let w = contiguous(&w);
         if g.stride == 1 && g.pad <= span {
             let kk = g.kernel * g.kernel;
-            let rotated: Vec<f32> = slice(&w).chunks_exact(kk).flat_map(|taps| taps.iter().rev().copied()).collect();
+            let rotated: Vec<f32> = values(&w).chunks_exact(kk).flat_map(|taps| taps.iter().rev().copied()).collect();
             let rotated = tensor(rotated, [xd.c, 1, g.kernel, g.kernel]);
             let flipped = DwGeom { pad: span - g.pad, ..g };
             return <Flex as ModuleOps<Flex>>::conv2d(dy, rotated, None, flipped.options(xd.c));
         }
-        let dy = values(&dy);
-        tensor(cpu::grad_input(slice(&dy), slice(&w), xd, &g), [xd.n, xd.c, xd.h, xd.w])
+        let dy = contiguous(&dy);
+        tensor(cpu::grad_input(values(&dy), values(&w), xd, &g), [xd.n, xd.c, xd.h, xd.w])
     }
 
     fn depthwise_grad_weight(x: FlexTensor, dy: FlexTensor, g: DwGeom) -> FlexTensor {
         let xd = dims(&x);
-        let (x, dy) = (values(&x), values(&dy));
-        tensor(cpu::grad_weight(slice(&x), slice(&dy), xd, &g), [xd.c, 1, g.kernel, g.kernel])
+        let (x, dy) = (contiguous(&x), contiguous(&dy));
+        tensor(cpu::grad_weight(values(&x), values(&dy), xd, &g), [xd.c, 1, g.kernel, g.kernel])
     }
 }
 

@@ -6,6 +6,8 @@
 //! BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix product (`ops::Conv`). Each computes
 //! the same function as its reference, to float rounding.
 
+pub mod host;
+
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};

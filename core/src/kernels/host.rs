@@ -1,0 +1,90 @@
+//! What our CPU kernels share: the NCHW shape as plain numbers, a parallel loop over planes
+//! (rayon; one thread in the browser), a dot product in a fixed order, and host access to the
+//! values of Flex tensors.
+
+use burn::backend::TensorMetadata;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+
+/// `[N, C, H, W]` as plain numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    /// Batch.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl Dims {
+    /// Elements of one plane.
+    pub fn plane(&self) -> usize {
+        self.h * self.w
+    }
+
+    /// Elements in all.
+    pub fn len(&self) -> usize {
+        self.n * self.c * self.plane()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Runs `f(plane index, output plane)` over every `len`-element plane of `out`, in parallel where
+/// threads exist.
+pub fn for_each_plane<F: Fn(usize, &mut [f32]) + Send + Sync>(out: &mut [f32], len: usize, f: F) {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
+    }
+    #[cfg(target_family = "wasm")]
+    out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
+}
+
+/// `Σ a[q] · b[q · step]` over `a`, in eight interleaved partial sums (a fixed order that the
+/// compiler can keep in one vector register).
+pub fn dot(a: &[f32], b: &[f32], step: usize) -> f32 {
+    if step == 1 {
+        let b = &b[..a.len()];
+        let mut acc = [0.0f32; 8];
+        let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+        let (ar, br) = (ac.remainder(), bc.remainder());
+        for (x, y) in ac.zip(bc) {
+            for l in 0..8 {
+                acc[l] += x[l] * y[l];
+            }
+        }
+        let tail: f32 = ar.iter().zip(br).map(|(x, y)| x * y).sum();
+        acc.iter().sum::<f32>() + tail
+    } else {
+        a.iter().zip(b.iter().step_by(step)).map(|(x, y)| x * y).sum()
+    }
+}
+
+/// The `[N, C, H, W]` of a rank-4 tensor.
+pub fn dims(t: &FlexTensor) -> Dims {
+    let s = t.shape();
+    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
+}
+
+/// The tensor in row-major order (a copy only when its layout is not that).
+pub fn contiguous(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+/// The float32 values of a tensor from [`contiguous`].
+pub fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("our CPU kernels take contiguous float32 tensors")
+}
+
+/// A tensor of `shape` holding `values`.
+pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
