@@ -183,7 +183,10 @@ fn run_epochs(history: &Path) -> Result<Option<usize>> {
     }
     let text = std::fs::read_to_string(&config).with_context(|| format!("{}: cannot read", config.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", config.display()))?;
-    Ok(v["epochs"].as_u64().map(|e| e as usize))
+    match v["epochs"].as_u64() {
+        Some(0) => bail!("{}: 'epochs' must be at least 1, found 0", config.display()),
+        e => Ok(e.map(|e| e as usize)),
+    }
 }
 
 /// Reads a λ history: metrics.jsonl or a plain list (see [`EarlyStopArgs::history`]). For a run

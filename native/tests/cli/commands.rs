@@ -271,6 +271,11 @@ fn early_stop_replays_the_rule_over_a_plain_list() {
     assert_clean_error(&rdarts(&["early-stop", list.to_str().unwrap()]), "lambda.txt:2: 'abc' is not a number");
     std::fs::write(&list, "4 1.0\n2 1.0\n").unwrap();
     assert_clean_error(&rdarts(&["early-stop", list.to_str().unwrap()]), "epochs must increase");
+    // A run's config.json that claims zero epochs is refused by name, not trusted.
+    let metrics = dir.join("metrics.jsonl");
+    std::fs::write(&metrics, r#"{"event":"epoch","epoch":0,"iteration":1,"curvature":{"lambda_max":1.0}}"#).unwrap();
+    std::fs::write(dir.join("config.json"), r#"{"epochs": 0}"#).unwrap();
+    assert_clean_error(&rdarts(&["early-stop", metrics.to_str().unwrap()]), "config.json: 'epochs' must be at least 1, found 0");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
