@@ -276,7 +276,8 @@ pub struct Fwd<'a> {
     /// Records or replays the kink pattern of ReLU and max-pool (see [`KinkTape`]); `None` for
     /// the ordinary piecewise-smooth forward.
     pub tape: Option<&'a mut KinkTape>,
-    /// Our kernels or the plain-tensor reference for the node sums and depthwise convolutions.
+    /// Our kernels or Burn's plain tensor ops for the node sums, depthwise and 1×1 convolutions
+    /// and training-mode BatchNorm (see [`crate::kernels`]).
     pub kernels: crate::kernels::Kernels,
 }
 

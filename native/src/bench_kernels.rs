@@ -1,9 +1,8 @@
 //! `rdarts bench --kernels`: our kernels against the plain-tensor reference, measured side by side
-//! in one run on one device: the kernel alone (forward, forward + backward; the WGSL node sum on
-//! wgpu, the depthwise convolution on the CPU backend) and the whole search step (first and second
-//! order) with the kernels on and off. Repetitions of the
-//! two variants alternate, so drifting machine load hits both alike; ratios are reference / kernel
-//! medians (above 1: the kernels are faster).
+//! in one run on one device: the kernels alone (forward, forward + backward; the node sum, and on the
+//! CPU backend the depthwise convolution) and the whole search step (first and second order) with
+//! the kernels on and off. Repetitions of the two variants alternate, so drifting machine load hits
+//! both alike; ratios are reference / kernel medians (above 1: the kernels are faster).
 
 use anyhow::{Result, bail};
 use burn::tensor::activation::softmax;

@@ -50,7 +50,6 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
-
 /// Reads any configuration type from a TOML or JSON file.
 pub fn read_config_file_as<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;

@@ -48,8 +48,8 @@ pub struct BenchArgs {
     /// Print JSON lines only.
     #[arg(long)]
     pub json: bool,
-    /// Compare our kernels with the plain-tensor reference instead, side by side: the kernel alone
-    /// (the WGSL node sum on wgpu, the depthwise convolution on the CPU) and whole search steps.
+    /// Compare our kernels with the plain-tensor reference instead, side by side: the kernels alone
+    /// (the node sum; on the CPU also the depthwise convolution) and whole search steps.
     #[arg(long)]
     pub kernels: bool,
 }

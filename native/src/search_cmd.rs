@@ -158,8 +158,8 @@ pub struct SearchArgs {
     /// Data, backend, --overwrite, --quiet.
     #[command(flatten)]
     pub run: RunArgs,
-    /// Kernels: `auto` (ours where the backend has them: the WGSL node sum on wgpu, the depthwise
-    /// convolution on the CPU backend) or `reference` (Burn's plain tensor ops everywhere; for
+    /// Kernels: `auto` (ours where the backend has them: the WGSL node sum on wgpu; the node sum,
+    /// depthwise and 1×1 convolutions and BatchNorm on the CPU backend) or `reference` (Burn's plain tensor ops everywhere; for
     /// comparison and as an escape hatch).
     #[arg(long, alias = "node-sum", default_value = "auto")]
     pub kernels: Kernels,

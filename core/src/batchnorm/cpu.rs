@@ -11,15 +11,8 @@ use crate::kernels::host::{Dims, for_each_plane};
 /// Per-channel values computed from per-plane sums: `f(plane)` for every plane, added over the
 /// samples of each channel in sample order.
 fn per_channel<const K: usize, F: Fn(usize) -> [f64; K] + Send + Sync>(d: Dims, f: F) -> Vec<[f64; K]> {
-    let planes = d.n * d.c;
-    let mut partial = vec![0.0f64; planes * K];
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        partial.par_chunks_mut(K).enumerate().for_each(|(p, o)| o.copy_from_slice(&f(p)));
-    }
-    #[cfg(target_family = "wasm")]
-    partial.chunks_mut(K).enumerate().for_each(|(p, o)| o.copy_from_slice(&f(p)));
+    let mut partial = vec![0.0f64; d.n * d.c * K];
+    for_each_plane(&mut partial, K, |p, o| o.copy_from_slice(&f(p)));
     let mut out = vec![[0.0f64; K]; d.c];
     for (p, part) in partial.chunks_exact(K).enumerate() {
         for (o, v) in out[p % d.c].iter_mut().zip(part) {

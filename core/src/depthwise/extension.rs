@@ -9,7 +9,6 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, Flex, backend_extension};
-use burn::backend::TensorMetadata;
 use burn::backend::ops::ModuleOps;
 use burn::tensor::Tensor;
 
@@ -95,8 +94,7 @@ impl<B: DepthwiseBackend + DepthwiseGrads, C: CheckpointStrategy> DepthwiseBacke
             }
         }
 
-        let s = x.shape();
-        let xd = Dims { n: s[0], c: s[1], h: s[2], w: s[3] };
+        let xd = dims(&x);
         let x_tracked = x.is_tracked();
         let w_tracked = w.is_tracked();
         match DepthwiseBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {

@@ -38,7 +38,7 @@ impl Dims {
 
 /// Runs `f(plane index, output plane)` over every `len`-element plane of `out`, in parallel where
 /// threads exist.
-pub fn for_each_plane<F: Fn(usize, &mut [f32]) + Send + Sync>(out: &mut [f32], len: usize, f: F) {
+pub fn for_each_plane<T: Send, F: Fn(usize, &mut [T]) + Send + Sync>(out: &mut [T], len: usize, f: F) {
     #[cfg(not(target_family = "wasm"))]
     {
         use rayon::prelude::*;
@@ -68,10 +68,16 @@ pub fn dot(a: &[f32], b: &[f32], step: usize) -> f32 {
     }
 }
 
-/// The `[N, C, H, W]` of a rank-4 tensor.
-pub fn dims(t: &FlexTensor) -> Dims {
+/// The shape of a rank-`D` tensor (a Flex tensor or its autodiff wrapper).
+pub fn shape<const D: usize>(t: &impl TensorMetadata) -> [usize; D] {
     let s = t.shape();
-    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
+    std::array::from_fn(|i| s[i])
+}
+
+/// The `[N, C, H, W]` of a rank-4 tensor (a Flex tensor or its autodiff wrapper).
+pub fn dims(t: &impl TensorMetadata) -> Dims {
+    let [n, c, h, w] = shape(t);
+    Dims { n, c, h, w }
 }
 
 /// The tensor in row-major order (a copy only when its layout is not that).

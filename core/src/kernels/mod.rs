@@ -12,7 +12,7 @@ use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-/// Which implementation of the node sum and the depthwise convolution a network uses.
+/// Which implementation of the operations listed in the module documentation a network uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kernels {

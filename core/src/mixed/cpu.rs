@@ -2,16 +2,14 @@
 //! its two gradients, as loops over host slices (rows in parallel; every sum in a fixed order).
 
 use burn::backend::Flex;
-use burn::backend::TensorMetadata;
 use burn::backend::flex::FlexTensor;
 
 use super::extension::{NodeSumBackend, NodeSumGrads};
-use crate::kernels::host::{contiguous, dot, for_each_plane, tensor, values};
+use crate::kernels::host::{contiguous, dot, for_each_plane, shape, tensor, values};
 
 impl NodeSumBackend for Flex {
     fn node_sum(y: FlexTensor, coef: FlexTensor) -> FlexTensor {
-        let sh = y.shape();
-        let (m, n, s) = (sh[0], sh[1], sh[2]);
+        let [m, n, s] = shape(&y);
         let (y, coef) = (contiguous(&y), contiguous(&coef));
         let (y, coef) = (values(&y), values(&coef));
         let mut out = vec![0.0f32; n * s];
@@ -30,8 +28,8 @@ impl NodeSumBackend for Flex {
 
 impl NodeSumGrads for Flex {
     fn node_sum_grad_inputs(coef: FlexTensor, dout: FlexTensor) -> FlexTensor {
-        let (m, n) = (coef.shape()[0], coef.shape()[1]);
-        let s = dout.shape()[1];
+        let [m, n] = shape(&coef);
+        let [_, s] = shape(&dout);
         let (coef, dout) = (contiguous(&coef), contiguous(&dout));
         let (coef, dout) = (values(&coef), values(&dout));
         let mut dy = vec![0.0f32; m * n * s];
@@ -46,8 +44,7 @@ impl NodeSumGrads for Flex {
     }
 
     fn node_sum_grad_coef(y: FlexTensor, dout: FlexTensor) -> FlexTensor {
-        let sh = y.shape();
-        let (m, n, s) = (sh[0], sh[1], sh[2]);
+        let [m, n, s] = shape(&y);
         let (y, dout) = (contiguous(&y), contiguous(&dout));
         let (y, dout) = (values(&y), values(&dout));
         let mut dcoef = vec![0.0f32; m * n];
