@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
 use crate::genotype::Genotype;
-use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn};
+use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn, SharedActivations};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::Primitive;
 
@@ -241,10 +241,11 @@ impl EvalCell {
         };
         let s1 = self.pre1.forward(f, s1);
         let mut states = vec![s0, s1];
+        let mut activated = SharedActivations::default();
         for pair in self.ops.chunks(2) {
             let mut sum: Option<Tensor<4>> = None;
             for (op, input, identity) in pair {
-                let mut h = op.forward(f, states[*input].clone());
+                let mut h = activated.forward(f, op, *input, &states[*input]);
                 if f.mode == Mode::Train && f.drop_prob > 0.0 && !identity {
                     h = drop_path(f, h);
                 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::CoreError;
 use crate::kernels::Kernels;
 use crate::mixed::{EdgeInputs, node_sum};
-use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn};
+use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn, SharedActivations};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::{CellKind, Primitive, SearchSpace, SpaceId};
 
@@ -383,6 +383,7 @@ impl Cell {
         };
         let s1 = self.pre1.forward(f, s1);
         let mut states = vec![s0, s1];
+        let mut activated = SharedActivations::default();
         let mut offset = 0;
         for i in 0..self.nodes {
             let mut inputs = Vec::with_capacity(i + 2);
@@ -394,7 +395,7 @@ impl Cell {
                     .ops
                     .iter()
                     .enumerate()
-                    .map(|(k, op)| (!op.is_zero() && on(k)).then(|| op.forward(f, h.clone())))
+                    .map(|(k, op)| (!op.is_zero() && on(k)).then(|| activated.forward(f, op, j, h)))
                     .collect::<Vec<_>>();
                 let weights = w.clone().narrow(0, e, 1).reshape([edge.ops.len()]);
                 let mask = drop_path_mask(f, h, outputs.iter().flatten().next());

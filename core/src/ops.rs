@@ -216,6 +216,11 @@ impl FactorizedReduce {
     /// `[N, C_in, H, W]` → `[N, C_out, H/2, W/2]` (H and W even).
     pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
         let x = f.activate(self.act, x);
+        self.forward_activated(f, x)
+    }
+
+    /// [`forward`](Self::forward) on an input that already went through the block's activation.
+    fn forward_activated(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let shifted = x.clone().narrow(2, 1, h - 1).narrow(3, 1, w - 1);
         let y = Tensor::cat(vec![self.conv1.forward(f, x), self.conv2.forward(f, shifted)], 1);
@@ -246,6 +251,11 @@ impl DwPwBn {
 
     fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
         let x = f.activate(self.act, x);
+        self.forward_activated(f, x)
+    }
+
+    /// [`forward`](Self::forward) on an input that already went through the block's activation.
+    fn forward_activated(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
         let y = self.dw.forward(f, x);
         let y = self.pw.forward(f, y);
         self.bn.forward(f, y)
@@ -329,6 +339,37 @@ impl CandidateOp {
         matches!(self, CandidateOp::Zero { .. })
     }
 
+    /// The activation the op applies to its input before anything else (the convolutions' and the
+    /// strided skip's ReLU), if any. A cell applies it once per state and hands the result to every
+    /// edge leaving that state ([`forward_activated`](Self::forward_activated)): the values are
+    /// those of applying it per op, as the reference does, without recomputing it (and its
+    /// backward) on every edge.
+    pub fn leading_activation(&self) -> Option<Activation> {
+        match self {
+            CandidateOp::Reduce(fr) => Some(fr.act),
+            CandidateOp::Conv(blocks) => blocks.first().map(|b| b.act),
+            _ => None,
+        }
+    }
+
+    /// The op on `x_act`, its input already passed through
+    /// [`leading_activation`](Self::leading_activation); for ops without one, the plain
+    /// [`forward`](Self::forward).
+    pub fn forward_activated(&self, f: &mut Fwd, x_act: Tensor<4>) -> Tensor<4> {
+        match self {
+            CandidateOp::Reduce(fr) => fr.forward_activated(f, x_act),
+            CandidateOp::Conv(blocks) => {
+                let (first, rest) = blocks.split_first().expect("a convolution op has at least one block");
+                let mut y = first.forward_activated(f, x_act);
+                for blk in rest {
+                    y = blk.forward(f, y);
+                }
+                y
+            }
+            _ => self.forward(f, x_act),
+        }
+    }
+
     /// # Shapes
     /// `[N, C, H, W]` → `[N, C, ceil(H/s), ceil(W/s)]`.
     pub fn forward(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
@@ -368,6 +409,33 @@ impl CandidateOp {
                 y
             }
         }
+    }
+}
+
+/// The activated copies of a cell's states (ReLU(h), the first layer of every convolution op and
+/// of the strided skip), each made on first use and shared by all the ops leaving that state. The
+/// values are those of applying the activation per op, as the reference code does; the activation
+/// and its backward run once per state instead of once per op (in S5's normal cell, 5 times
+/// instead of 56).
+#[derive(Default)]
+pub struct SharedActivations(Vec<Option<(Activation, Tensor<4>)>>);
+
+impl SharedActivations {
+    /// `op` on state `index` of the cell, whose value is `h`.
+    pub fn forward(&mut self, f: &mut Fwd, op: &CandidateOp, index: usize, h: &Tensor<4>) -> Tensor<4> {
+        let Some(act) = op.leading_activation() else { return op.forward(f, h.clone()) };
+        if self.0.len() <= index {
+            self.0.resize(index + 1, None);
+        }
+        let x_act = match &self.0[index] {
+            Some((a, x)) if *a == act => x.clone(),
+            _ => {
+                let x = f.activate(act, h.clone());
+                self.0[index] = Some((act, x.clone()));
+                x
+            }
+        };
+        op.forward_activated(f, x_act)
     }
 }
 

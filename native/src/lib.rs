@@ -9,6 +9,7 @@ pub mod datasets;
 pub mod genotype_cmd;
 pub mod golden_cmd;
 pub mod measure;
+pub mod memory;
 pub mod report;
 pub mod rundir;
 pub mod search_cmd;

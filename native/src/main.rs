@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    rdarts::memory::keep_freed_pages();
     let cli = rdarts::cli::Cli::parse();
     match rdarts::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
