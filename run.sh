@@ -9,4 +9,4 @@ if command -v apt-get >/dev/null && ! ldconfig -p 2>/dev/null | grep -q libvulka
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libvulkan1 >/dev/null || true
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-cargo run -p rdarts -- search --overwrite "$@"
+cargo run -p rdarts -- search --replace-finished "$@"

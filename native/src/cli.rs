@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Golden(a) => crate::golden_cmd::golden(a),
         Command::Bench(a) => crate::bench::bench(a),
         Command::Report(a) => {
-            let page = crate::report::write_report(&a.run)?;
+            let page = crate::report::write_report(&mut crate::rundir::RunDir::open(&a.run)?)?;
             println!("report: {}", page.display());
             Ok(())
         }

@@ -144,15 +144,32 @@ pub struct RunArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
-    /// Replace a run already in --out.
+    /// Start over if --out holds an rdarts run (finished or not): removes the files its manifest
+    /// lists, nothing else. A directory that is not an rdarts run is never written into.
     #[arg(long)]
     pub overwrite: bool,
+    /// Start over if --out holds a finished run; refuse an unfinished one, saying how to resume
+    /// it (what `./run.sh` passes; --overwrite, given too, wins).
+    #[arg(long)]
+    pub replace_finished: bool,
     /// No progress bars (one line per epoch only).
     #[arg(long)]
     pub quiet: bool,
 }
 
 impl RunArgs {
+    /// What to do when --out already holds a run.
+    pub fn existing(&self) -> crate::rundir::Existing {
+        use crate::rundir::Existing;
+        if self.overwrite {
+            Existing::Replace
+        } else if self.replace_finished {
+            Existing::ReplaceFinished
+        } else {
+            Existing::Refuse
+        }
+    }
+
     /// What `run.json` records for a run of `kind` with these flags.
     pub fn run_info(&self, kind: &str, keep_checkpoints: usize) -> RunInfo {
         let dataset = self.dataset.to_possible_value().expect("named").get_name().to_string();

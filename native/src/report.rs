@@ -13,7 +13,7 @@ use rdarts_core::genotype::Genotype;
 use rdarts_core::search::{EpochReport, RobustAction, RobustReport, SearchConfig, SearchEvent};
 use rdarts_core::space::{CellKind, SearchSpace};
 
-use crate::rundir::write_atomic;
+use crate::rundir::RunDir;
 
 /// What a run directory holds, read back.
 pub struct RunRecord {
@@ -311,11 +311,11 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// Writes every plot and drawing under `dir/plots/` and `dir/report.html`; returns the page's path.
-pub fn write_report(dir: &Path) -> Result<PathBuf> {
-    let rec = RunRecord::read(dir)?;
-    let plots = dir.join("plots");
-    std::fs::create_dir_all(&plots).with_context(|| format!("{}: cannot create", plots.display()))?;
+/// Writes every plot and drawing under `plots/` of the run and its `report.html` (each recorded in
+/// the run's manifest); returns the page's path.
+pub fn write_report(run: &mut RunDir) -> Result<PathBuf> {
+    let dir = run.path.clone();
+    let rec = RunRecord::read(&dir)?;
     let mut figures: Vec<(&str, String, String)> = vec![
         ("lambda", "Dominant eigenvalue".into(), lambda_svg(&rec)?),
         ("accuracy", "Accuracy".into(), curves_svg(&rec, Curve::Accuracy)?),
@@ -326,13 +326,13 @@ pub fn write_report(dir: &Path) -> Result<PathBuf> {
     let genotype = rec.current_genotype().cloned();
     if let Some(g) = &genotype {
         for (id, name, cell, concat) in [("cell-normal", "normal cell", &g.normal, &g.normal_concat), ("cell-reduce", "reduction cell", &g.reduce, &g.reduce_concat)] {
-            write_atomic(&plots.join(format!("{id}.dot")), cell_dot(name, cell, concat).as_bytes())?;
+            run.write(&format!("plots/{id}.dot"), cell_dot(name, cell, concat).as_bytes())?;
             figures.insert(0, (id, format!("The {name}"), cell_svg(&format!("{id}-svg"), name, cell, concat)));
         }
         figures.swap(0, 1);
     }
     for (id, _, svg) in &figures {
-        write_atomic(&plots.join(format!("{id}.svg")), svg.as_bytes())?;
+        run.write(&format!("plots/{id}.svg"), svg.as_bytes())?;
     }
     let cfg = &rec.config;
     let status = match (&rec.genotype, rec.epochs.last()) {
@@ -369,7 +369,6 @@ pub fn write_report(dir: &Path) -> Result<PathBuf> {
     }
     // A check the browser test reads back: each figure's rendered size and element count.
     h.push_str("<pre id=\"render-check\"></pre>\n<script>\nconst out = [];\nfor (const f of document.querySelectorAll('figure')) {\n  const svg = f.querySelector('svg');\n  const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};\n  const n = svg ? svg.querySelectorAll('path,polyline,line,rect,circle,text,polygon').length : 0;\n  out.push(f.id + ':' + Math.round(r.width) + 'x' + Math.round(r.height) + ':' + n);\n}\ndocument.getElementById('render-check').textContent = out.join(' ');\n</script>\n</body></html>\n");
-    let page = dir.join("report.html");
-    write_atomic(&page, h.as_bytes())?;
-    Ok(page)
+    run.write("report.html", h.as_bytes())?;
+    Ok(dir.join("report.html"))
 }

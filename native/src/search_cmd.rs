@@ -283,7 +283,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
     let load_seconds = loading.elapsed().as_secs_f64();
     let backend = backend::select(a.run.backend.into())?;
     println!("backend: {backend}");
-    let mut run = RunDir::create(&a.out, a.run.overwrite)?;
+    let mut run = RunDir::create(&a.out, a.run.existing(), crate::rundir::DONE_FILE)?;
     let mut search = Search::new(config, data, &backend.device)?;
     search.set_kernels(a.kernels);
     println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
@@ -325,9 +325,8 @@ fn load_checkpoint(dir: &Path) -> Result<Loaded> {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).with_context(|| format!("{}: cannot read (is this a run directory?)", dir.join(name).display()));
     let info = RunInfo::read(dir)?;
     let config: SearchConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}: invalid", dir.join("config.json").display()))?;
-    let run = RunDir::open(dir)?;
-    let checkpoints = run.checkpoints()?;
-    let Some((index, snap)) = run.newest_checkpoint(&checkpoints, |name, bytes| Ok(Snapshot::from_bytes(name, bytes)?))? else {
+    let checkpoints = crate::rundir::checkpoints(dir)?;
+    let Some((index, snap)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| Ok(Snapshot::from_bytes(name, bytes)?))? else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts search --overwrite`", dir.display());
     };
     let expected_id = fingerprint(&config);
@@ -361,6 +360,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     if dir.join(crate::rundir::DONE_FILE).exists() {
         bail!("{}: the run has finished (genotype.json exists); nothing to resume", dir.display());
     }
+    let mut run = RunDir::open(dir)?;
     let Loaded { info, config, checkpoints, index, snap } = load_checkpoint(dir)?;
     let data = datasets::load(parse_dataset(&info.dataset)?, info.data.as_deref())?;
     let backend = backend::select(a.backend.into())?;
@@ -374,9 +374,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
         .collect();
     search.resume_from(&snap, older)?;
     let lengths = snap.meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
-    let run = RunDir::open(dir)?;
     run.truncate_to(&lengths.into_iter().collect())?;
-    let mut run = RunDir::open(dir)?;
     println!("resuming {} at epoch {}/{} from {}", dir.display(), search.epoch() + 1, search.config().epochs, checkpoints[index].1.display());
     drive(search, &mut run, info.keep_checkpoints, a.quiet, checkpoints[index].0)
 }
@@ -446,17 +444,17 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
         }
         let mut snap = block_on(search.snapshot());
         snap.meta.extra.insert("config".into(), serde_json::json!(config_id));
-        snap.meta.extra.insert("files".into(), serde_json::Value::Object(run.lengths().into_iter().collect()));
+        snap.meta.extra.insert("files".into(), serde_json::Value::Object(run.lengths()?.into_iter().collect()));
         seq += 1;
         run.save_checkpoint(seq, &snap.to_bytes(), keep.max(search.states_to_keep()))?;
-        crate::report::write_report(&run.path)?;
+        crate::report::write_report(run)?;
     }
     let g = block_on(search.result_genotype());
     run.write("genotype.txt", format!("{g}\n").as_bytes())?;
     let (an, ar) = block_on(search.alpha().read());
     run.write("alpha.json", serde_json::json!({"normal": an, "reduce": ar}).to_string().as_bytes())?;
     run.write("genotype.json", serde_json::to_string_pretty(&g)?.as_bytes())?;
-    let page = crate::report::write_report(&run.path)?;
+    let page = crate::report::write_report(run)?;
     println!("found: {g}");
     if let Some(best) = search.best_sampled() {
         println!(

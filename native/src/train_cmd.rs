@@ -82,6 +82,9 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     Ok(c)
 }
 
+/// The file a finished training run has.
+const TRAIN_DONE_FILE: &str = "result.json";
+
 /// Runs `rdarts train`.
 pub fn train(a: TrainArgs) -> Result<()> {
     let config = train_config(&a)?;
@@ -89,12 +92,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let (train, test) = datasets::load_train_test(a.run.dataset, a.run.data.as_deref())?;
     let backend = backend::select(a.run.backend.into())?;
     println!("backend: {backend}");
-    if a.out.join("config.json").exists() && !a.run.overwrite {
-        let done = if a.out.join("result.json").exists() { "a finished" } else { "an unfinished" };
-        bail!("{}: already holds {done} run; `rdarts resume {}` continues an unfinished one, --overwrite replaces it", a.out.display(), a.out.display());
-    }
-    let mut run = RunDir::create(&a.out, true)?;
-    let _ = std::fs::remove_file(a.out.join("result.json"));
+    let mut run = RunDir::create(&a.out, a.run.existing(), TRAIN_DONE_FILE)?;
     let trainer = Trainer::new(config, &genotype, train, test, &backend.device)?;
     let info = a.run.run_info("train", a.keep_checkpoints);
     run.write("config.json", serde_json::to_string_pretty(&trainer.config)?.as_bytes())?;
@@ -105,8 +103,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
 
 /// Continues an interrupted `rdarts train` run.
 pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<()> {
-    if dir.join("result.json").exists() {
-        bail!("{}: the run has finished (result.json exists); nothing to resume", dir.display());
+    if dir.join(TRAIN_DONE_FILE).exists() {
+        bail!("{}: the run has finished ({TRAIN_DONE_FILE} exists); nothing to resume", dir.display());
     }
     let info = RunInfo::read(dir)?;
     let config: TrainConfig = read_config_file_as(&dir.join("config.json"))?;
@@ -115,9 +113,9 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     let backend = backend::select(backend_arg.into())?;
     println!("backend: {backend}");
     let mut trainer = Trainer::new(config.clone(), &genotype, train, test, &backend.device)?;
-    let run = RunDir::open(dir)?;
-    let checkpoints = run.checkpoints()?;
-    let Some((index, meta)) = run.newest_checkpoint(&checkpoints, |name, bytes| Ok(trainer.restore(name, bytes)?))? else {
+    let mut run = RunDir::open(dir)?;
+    let checkpoints = crate::rundir::checkpoints(dir)?;
+    let Some((index, meta)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| Ok(trainer.restore(name, bytes)?))? else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts train --overwrite`", dir.display());
     };
     if meta.extra.get("config").and_then(|v| v.as_str()) != Some(fingerprint(&config).as_str()) {
@@ -126,7 +124,6 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     let seq = checkpoints[index].0;
     let lengths = meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
     run.truncate_to(&lengths.into_iter().collect())?;
-    let mut run = RunDir::open(dir)?;
     println!("resuming {} at epoch {}/{}", dir.display(), trainer.epoch + 1, trainer.config.epochs);
     drive(trainer, &mut run, info.keep_checkpoints, quiet, seq)
 }
@@ -157,12 +154,11 @@ fn drive(mut t: Trainer, run: &mut RunDir, keep: usize, quiet: bool, mut seq: u6
         run.metric(&serde_json::to_value(&e)?)?;
         let mut extra = std::collections::BTreeMap::new();
         extra.insert("config".to_string(), serde_json::json!(config_id));
-        extra.insert("files".to_string(), serde_json::Value::Object(run.lengths().into_iter().collect()));
+        extra.insert("files".to_string(), serde_json::Value::Object(run.lengths()?.into_iter().collect()));
         seq += 1;
         run.save_checkpoint(seq, &block_on(t.to_bytes(extra)), keep)?;
         let svg = crate::report::train_curves_svg(&t.history)?;
-        std::fs::create_dir_all(run.path.join("plots"))?;
-        crate::rundir::write_atomic(&run.path.join("plots/curves.svg"), svg.as_bytes())?;
+        run.write("plots/curves.svg", svg.as_bytes())?;
     }
     let last = t.history.last().context("no epoch ran")?;
     let result = serde_json::json!({

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 mod commands;
 mod report;
 mod resume;
+mod rundir;
 mod train;
 
 /// The binary under test.
