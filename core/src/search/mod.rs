@@ -326,8 +326,11 @@ impl Search {
             (Some(val), true) => Some(self.curvature(epoch, &val, drop_prob).await),
             _ => None,
         };
-        self.epoch += 1;
         let (an, ar) = self.alpha.read().await;
+        let lambdas = curvature.as_ref().map_or(vec![], |c| vec![("λmax", c.lambda_max), ("λmin", c.lambda_min)]);
+        let values = [("the validation loss", valid_loss), ("the training loss", run.tally.mean_loss())].into_iter().chain(lambdas);
+        self.ensure_finite(epoch, values, an.iter().chain(&ar)).await?;
+        self.epoch += 1;
         let k = self.net.space.ops_per_edge();
         let report = EpochReport {
             epoch,
@@ -366,6 +369,59 @@ impl Search {
             self.rollbacks.push(snapshot);
         }
         Ok(Some(report))
+    }
+
+    /// The parts of the state that hold a NaN or an infinity, by name (empty when all is finite):
+    /// weights, their momentum, α, Adam's moments, BatchNorm's running statistics. One read: each
+    /// part's `Σ 0·x` is 0 exactly when every entry is finite (0·±∞ and 0·NaN are NaN).
+    pub async fn non_finite_parts(&self) -> Vec<&'static str> {
+        let alpha = [self.alpha.flat()];
+        let stats: Vec<Tensor<1>> = self.stats.mean.iter().chain(&self.stats.var).cloned().collect();
+        let adam: Vec<Tensor<1>> = self.adam.m.iter().chain(&self.adam.v).cloned().collect();
+        let parts: [(&'static str, &[Tensor<1>]); 5] = [
+            ("weights", &self.weights.tensors),
+            ("momentum", &self.sgd.buf),
+            ("α", &alpha),
+            ("Adam's moments of α", &adam),
+            ("BatchNorm running statistics", &stats),
+        ];
+        let sums: Vec<Tensor<1>> = parts
+            .iter()
+            .map(|(_, ts)| match ts {
+                [] => Tensor::zeros([1], &self.device),
+                ts => Tensor::cat(ts.to_vec(), 0).mul_scalar(0.0).sum(),
+            })
+            .collect();
+        let values = crate::params::read(&Tensor::cat(sums, 0)).await;
+        parts.iter().zip(values).filter(|(_, v)| !v.is_finite()).map(|((name, _), _)| *name).collect()
+    }
+
+    /// Stops the search at the end of `epoch` if any of the epoch's reported `values` (named), α
+    /// as read, or any part of the state is not finite: before the epoch is reported, recorded or
+    /// checkpointed, so nothing non-finite is written and the last checkpoint stays the last good
+    /// state.
+    async fn ensure_finite<'a>(
+        &self,
+        epoch: usize,
+        values: impl IntoIterator<Item = (&'static str, f64)>,
+        alpha: impl IntoIterator<Item = &'a f32>,
+    ) -> Result<(), CoreError> {
+        let stop = |what: String| {
+            Err(CoreError::Numerical(format!(
+                "{what} at the end of epoch {epoch}; the search stops before writing anything of this epoch (its last checkpoint is the last good state; try a lower learning rate)"
+            )))
+        };
+        if let Some((name, v)) = values.into_iter().find(|(_, v)| !v.is_finite()) {
+            return stop(format!("{name} became {v}"));
+        }
+        if alpha.into_iter().any(|a| !a.is_finite()) {
+            return stop("α is not finite".into());
+        }
+        let bad = self.non_finite_parts().await;
+        if !bad.is_empty() {
+            return stop(format!("not finite: {}", bad.join(", ")));
+        }
+        Ok(())
     }
 
     fn adam_step(&mut self, grad: Alpha) {

@@ -114,12 +114,17 @@ impl Search {
         let (g, arch) = last.ok_or_else(|| CoreError::invalid("batch_size", "no training batch in an epoch"))?;
         let cfg = self.config.clone();
         let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.eval_images.max(cfg.batch_size)).await;
+        let values = [("the validation loss", valid_loss), ("the training loss", tally.mean_loss())];
+        self.ensure_finite(epoch, values, std::iter::empty()).await?;
         self.epoch += 1;
         if self.finished() {
             let mut rng = Rng::new(cfg.seed).fork(2000);
             for index in 0..cfg.rs_candidates {
                 let (genotype, arch) = self.sample_arch(&mut rng);
                 let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.rs_eval_batches * cfg.batch_size).await;
+                if !valid_loss.is_finite() {
+                    return Err(CoreError::Numerical(format!("the validation loss of sampled architecture {} became {valid_loss} ({genotype})", index + 1)));
+                }
                 let s = SampledArch { index, genotype, valid_acc, valid_loss };
                 observe(&SearchEvent::Sampled(s.clone()));
                 self.sampled.push(s);

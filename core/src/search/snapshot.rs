@@ -107,7 +107,7 @@ impl Snapshot {
         let n = meta.param_names.len();
         let bn = file.names().iter().filter(|s| s.starts_with("bn.mean.")).count();
         let adam_n = file.names().iter().filter(|s| s.starts_with("adam.m.")).count();
-        Ok(Snapshot {
+        let snap = Snapshot {
             weights: list("weights", n, 5)?,
             momentum: list("momentum", n, 5)?,
             alpha: (get("alpha.normal")?, get("alpha.reduce")?),
@@ -115,7 +115,26 @@ impl Snapshot {
             bn_mean: list("bn.mean", bn, 5)?,
             bn_var: list("bn.var", bn, 5)?,
             meta,
-        })
+        };
+        if let Some(part) = snap.non_finite_part() {
+            return Err(bad(format!("a NaN or an infinity in {part} (a search never writes such a state: the file is corrupt)")));
+        }
+        Ok(snap)
+    }
+
+    /// The first part of the state holding a NaN or an infinity, if any.
+    pub fn non_finite_part(&self) -> Option<&'static str> {
+        let bad = |lists: &[&[Vec<f32>]]| lists.iter().flat_map(|l| l.iter()).flatten().any(|x| !x.is_finite());
+        let alpha = [self.alpha.0.clone(), self.alpha.1.clone()];
+        [
+            ("the weights", bad(&[&self.weights])),
+            ("the momentum buffers", bad(&[&self.momentum])),
+            ("α", bad(&[&alpha])),
+            ("Adam's moments of α", bad(&[&self.adam.m, &self.adam.v])),
+            ("the BatchNorm running statistics", bad(&[&self.bn_mean, &self.bn_var])),
+        ]
+        .into_iter()
+        .find_map(|(name, b)| b.then_some(name))
     }
 
     /// Checks that the snapshot belongs to `net`: same parameters with the same sizes, α and

@@ -6,6 +6,7 @@ mod cpu_kernels;
 mod cross_backend;
 mod curvature;
 mod determinism;
+mod divergence;
 mod formats;
 mod golden;
 mod gradients;
