@@ -89,9 +89,6 @@ const LEGACY_FILES: [&str; 15] = [
     "plots/curves.svg", "plots/lambda.svg",
 ];
 
-/// Marker file written when a search has finished.
-pub const DONE_FILE: &str = "genotype.json";
-
 /// What [`RunDir::create`] does when the directory already holds a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Existing {
@@ -158,11 +155,17 @@ impl RunDir {
         if !is_run_dir(path) {
             bail!("{}: not an rdarts run directory (no {MARKER}, or config.json and run.json)", path.display());
         }
-        Self::hold(path)
+        let run = Self::hold(path)?;
+        if !path.join(MARKER).exists() {
+            // A run from before the manifest: adopt it under the names rdarts gave its files.
+            run.save_manifest()?;
+        }
+        Ok(run)
     }
 
     /// Takes the lock of the run directory at `path` (which exists), sweeps temporary files that
-    /// killed processes left, and reads the manifest (making one for a run that predates it).
+    /// killed processes left, and reads the manifest (for a run that predates it, the files rdarts
+    /// wrote by name; nothing is saved here).
     fn hold(path: &Path) -> Result<Self> {
         let shown = path.display();
         let lock_path = path.join(LOCK);
@@ -183,18 +186,14 @@ impl RunDir {
             sweep_temporaries(&dir)?;
         }
         let marker = path.join(MARKER);
-        let (manifest, fresh) = if marker.exists() {
+        let manifest = if marker.exists() {
             let text = fs::read_to_string(&marker).with_context(|| format!("{}: cannot read", marker.display()))?;
             let m: Manifest = serde_json::from_str(&text).with_context(|| format!("{}: not an rdarts manifest", marker.display()))?;
-            (m.files.into_iter().filter(|f| is_plain_relative(f)).collect(), false)
+            m.files.into_iter().filter(|f| is_plain_relative(f)).collect()
         } else {
-            (legacy_files(path), true)
+            legacy_files(path)
         };
-        let run = RunDir { path: path.to_path_buf(), metrics: None, manifest, _lock: lock };
-        if fresh {
-            run.save_manifest()?;
-        }
-        Ok(run)
+        Ok(RunDir { path: path.to_path_buf(), metrics: None, manifest, _lock: lock })
     }
 
     fn save_manifest(&self) -> Result<()> {
@@ -260,13 +259,15 @@ impl RunDir {
         let path = self.path.join(&name);
         write_atomic(&path, bytes)?;
         let all = checkpoints(&self.path)?;
+        let mut forgot = false;
         for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
             if fs::remove_file(old).is_ok() {
-                let rel = old.strip_prefix(&self.path).unwrap_or(old).to_string_lossy().replace('\\', "/");
-                if self.manifest.remove(&rel) {
-                    self.save_manifest()?;
-                }
+                let listed = format!("{CHECKPOINTS}/{}", old.file_name().expect("listed files have names").to_string_lossy());
+                forgot |= self.manifest.remove(&listed);
             }
+        }
+        if forgot {
+            self.save_manifest()?;
         }
         Ok(path)
     }
@@ -282,18 +283,22 @@ impl RunDir {
         write_atomic(&path, bytes)
     }
 
+    /// The run's file `name`, recorded in the manifest and opened for appending.
+    fn open_appended(&mut self, name: &str) -> Result<File> {
+        self.record(name)?;
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join(name))
+            .with_context(|| format!("{}: cannot open {name}", self.path.display()))
+    }
+
     /// Appends one JSON line to metrics.jsonl.
     pub fn metric(&mut self, value: &serde_json::Value) -> Result<()> {
         let mut line = serde_json::to_string(value)?;
         line.push('\n');
         if self.metrics.is_none() {
-            self.record("metrics.jsonl")?;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path.join("metrics.jsonl"))
-                .with_context(|| format!("{}: cannot open metrics.jsonl", self.path.display()))?;
-            self.metrics = Some(file);
+            self.metrics = Some(self.open_appended("metrics.jsonl")?);
         }
         let metrics = self.metrics.as_mut().expect("opened above");
         metrics.write_all(line.as_bytes()).with_context(|| format!("{}: cannot append to metrics.jsonl", self.path.display()))
@@ -301,12 +306,7 @@ impl RunDir {
 
     /// Appends a line to a text file of the run (e.g. the per-epoch genotypes).
     pub fn append(&mut self, name: &str, line: &str) -> Result<()> {
-        self.record(name)?;
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path.join(name))
-            .with_context(|| format!("{}: cannot open {name}", self.path.display()))?;
+        let mut f = self.open_appended(name)?;
         writeln!(f, "{line}").with_context(|| format!("{}: cannot append to {name}", self.path.display()))?;
         Ok(())
     }

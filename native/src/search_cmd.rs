@@ -275,6 +275,9 @@ fn describe(search: &Search, load_seconds: f64) {
     );
 }
 
+/// The file a finished search has.
+const DONE_FILE: &str = "genotype.json";
+
 /// Runs `rdarts search`.
 pub fn search(a: SearchArgs) -> Result<()> {
     let config = search_config(&a)?;
@@ -283,7 +286,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
     let load_seconds = loading.elapsed().as_secs_f64();
     let backend = backend::select(a.run.backend.into())?;
     println!("backend: {backend}");
-    let mut run = RunDir::create(&a.out, a.run.existing(), crate::rundir::DONE_FILE)?;
+    let mut run = RunDir::create(&a.out, a.run.existing(), DONE_FILE)?;
     let mut search = Search::new(config, data, &backend.device)?;
     search.set_kernels(a.kernels);
     println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
@@ -357,7 +360,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     if RunInfo::read(dir)?.kind == "train" {
         return crate::train_cmd::resume_train(dir, a.backend, a.quiet);
     }
-    if dir.join(crate::rundir::DONE_FILE).exists() {
+    if dir.join(DONE_FILE).exists() {
         bail!("{}: the run has finished (genotype.json exists); nothing to resume", dir.display());
     }
     let mut run = RunDir::open(dir)?;

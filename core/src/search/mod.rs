@@ -326,11 +326,11 @@ impl Search {
             (Some(val), true) => Some(self.curvature(epoch, &val, drop_prob).await),
             _ => None,
         };
-        let (an, ar) = self.alpha.read().await;
         let lambdas = curvature.as_ref().map_or(vec![], |c| vec![("λmax", c.lambda_max), ("λmin", c.lambda_min)]);
         let values = [("the validation loss", valid_loss), ("the training loss", run.tally.mean_loss())].into_iter().chain(lambdas);
-        self.ensure_finite(epoch, values, an.iter().chain(&ar)).await?;
+        self.ensure_finite(epoch, values).await?;
         self.epoch += 1;
+        let (an, ar) = self.alpha.read().await;
         let k = self.net.space.ops_per_edge();
         let report = EpochReport {
             epoch,
@@ -396,16 +396,11 @@ impl Search {
         parts.iter().zip(values).filter(|(_, v)| !v.is_finite()).map(|((name, _), _)| *name).collect()
     }
 
-    /// Stops the search at the end of `epoch` if any of the epoch's reported `values` (named), α
-    /// as read, or any part of the state is not finite: before the epoch is reported, recorded or
-    /// checkpointed, so nothing non-finite is written and the last checkpoint stays the last good
-    /// state.
-    async fn ensure_finite<'a>(
-        &self,
-        epoch: usize,
-        values: impl IntoIterator<Item = (&'static str, f64)>,
-        alpha: impl IntoIterator<Item = &'a f32>,
-    ) -> Result<(), CoreError> {
+    /// Stops the search at the end of `epoch` if any of the epoch's reported `values` (named) or
+    /// any part of the state (α included, [`Search::non_finite_parts`]) is not finite: before the
+    /// epoch is reported, recorded or checkpointed, so nothing non-finite is written and the last
+    /// checkpoint stays the last good state.
+    async fn ensure_finite(&self, epoch: usize, values: impl IntoIterator<Item = (&'static str, f64)>) -> Result<(), CoreError> {
         let stop = |what: String| {
             Err(CoreError::Numerical(format!(
                 "{what} at the end of epoch {epoch}; the search stops before writing anything of this epoch (its last checkpoint is the last good state; try a lower learning rate)"
@@ -413,9 +408,6 @@ impl Search {
         };
         if let Some((name, v)) = values.into_iter().find(|(_, v)| !v.is_finite()) {
             return stop(format!("{name} became {v}"));
-        }
-        if alpha.into_iter().any(|a| !a.is_finite()) {
-            return stop("α is not finite".into());
         }
         let bad = self.non_finite_parts().await;
         if !bad.is_empty() {

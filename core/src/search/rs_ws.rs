@@ -115,7 +115,7 @@ impl Search {
         let cfg = self.config.clone();
         let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.eval_images.max(cfg.batch_size)).await;
         let values = [("the validation loss", valid_loss), ("the training loss", tally.mean_loss())];
-        self.ensure_finite(epoch, values, std::iter::empty()).await?;
+        self.ensure_finite(epoch, values).await?;
         self.epoch += 1;
         if self.finished() {
             let mut rng = Rng::new(cfg.seed).fork(2000);

@@ -124,14 +124,15 @@ impl Snapshot {
 
     /// The first part of the state holding a NaN or an infinity, if any.
     pub fn non_finite_part(&self) -> Option<&'static str> {
-        let bad = |lists: &[&[Vec<f32>]]| lists.iter().flat_map(|l| l.iter()).flatten().any(|x| !x.is_finite());
-        let alpha = [self.alpha.0.clone(), self.alpha.1.clone()];
+        fn bad<'a>(lists: impl IntoIterator<Item = &'a Vec<f32>>) -> bool {
+            lists.into_iter().flatten().any(|x| !x.is_finite())
+        }
         [
-            ("the weights", bad(&[&self.weights])),
-            ("the momentum buffers", bad(&[&self.momentum])),
-            ("α", bad(&[&alpha])),
-            ("Adam's moments of α", bad(&[&self.adam.m, &self.adam.v])),
-            ("the BatchNorm running statistics", bad(&[&self.bn_mean, &self.bn_var])),
+            ("the weights", bad(&self.weights)),
+            ("the momentum buffers", bad(&self.momentum)),
+            ("α", bad([&self.alpha.0, &self.alpha.1])),
+            ("Adam's moments of α", bad(self.adam.m.iter().chain(&self.adam.v))),
+            ("the BatchNorm running statistics", bad(self.bn_mean.iter().chain(&self.bn_var))),
         ]
         .into_iter()
         .find_map(|(name, b)| b.then_some(name))

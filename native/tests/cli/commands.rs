@@ -2,43 +2,11 @@
 //! non-zero exit, never a panic.
 
 use std::path::Path;
-use crate::rdarts;
-use std::process::Output;
+use crate::{assert_clean_error, rdarts, run_tiny};
 
 
 fn tmp(name: &str) -> std::path::PathBuf {
     crate::scratch("cli", name)
-}
-
-/// A tiny CPU search; `extra` flags are appended, replacing a default flag of the same name.
-fn tiny(extra: &[&str]) -> Vec<String> {
-    let defaults = [
-        ("--backend", "cpu"), ("--epochs", "1"), ("--max-images", "64"), ("--init-channels", "4"),
-        ("--layers", "3"), ("--nodes", "2"), ("--batch-size", "16"), ("--lanczos-steps", "3"),
-    ];
-    let mut args = vec!["search".to_string(), "--quiet".to_string()];
-    for (flag, value) in defaults {
-        if !extra.contains(&flag) {
-            args.extend([flag.to_string(), value.to_string()]);
-        }
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
-fn run_tiny(extra: &[&str]) -> Output {
-    let args = tiny(extra);
-    rdarts(&args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-fn assert_clean_error(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "panic instead of an error: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected a one-line error, got: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    assert!(stderr.contains(needle), "error should mention '{needle}': {stderr}");
 }
 
 #[test]

@@ -26,3 +26,36 @@ pub fn scratch(group: &str, name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     d
 }
+
+/// A tiny CPU search; `extra` flags are appended, replacing a default flag of the same name.
+fn tiny(extra: &[&str]) -> Vec<String> {
+    let defaults = [
+        ("--backend", "cpu"), ("--epochs", "1"), ("--max-images", "64"), ("--init-channels", "4"),
+        ("--layers", "3"), ("--nodes", "2"), ("--batch-size", "16"), ("--lanczos-steps", "3"),
+    ];
+    let mut args = vec!["search".to_string(), "--quiet".to_string()];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend([flag.to_string(), value.to_string()]);
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Runs the tiny search of `tiny(extra)` to completion.
+pub fn run_tiny(extra: &[&str]) -> Output {
+    let args = tiny(extra);
+    rdarts(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// A non-zero exit with one `error: …` line mentioning `needle`, and no panic.
+pub fn assert_clean_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic instead of an error: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected a one-line error, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(needle), "error should mention '{needle}': {stderr}");
+}

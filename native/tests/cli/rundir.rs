@@ -7,39 +7,27 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use crate::rdarts;
+use crate::{assert_clean_error, rdarts};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     crate::scratch("rundir", name)
 }
 
-/// A one-epoch CPU search into `out`; `extra` flags are appended, replacing a default of the same name.
+/// The tiny CPU search of the other command tests into `out`, with `extra` flags.
 fn tiny(out: &Path, extra: &[&str]) -> Output {
-    let defaults = [
-        ("--backend", "cpu"), ("--epochs", "1"), ("--max-images", "64"), ("--init-channels", "4"), ("--layers", "3"),
-        ("--nodes", "2"), ("--batch-size", "16"), ("--lanczos-steps", "2"), ("--out", out.to_str().unwrap()),
-    ];
-    let mut args = vec!["search", "--quiet"];
-    for (flag, value) in defaults {
-        if !extra.contains(&flag) {
-            args.extend([flag, value]);
-        }
-    }
+    let mut args = vec!["--out", out.to_str().unwrap()];
     args.extend_from_slice(extra);
-    rdarts(&args)
+    crate::run_tiny(&args)
 }
 
 fn assert_ok(out: &Output) {
     assert!(out.status.success(), "stdout {} stderr {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
-/// A non-zero exit with one `error:` line containing `needle`.
-fn assert_refused(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected a refusal, got success; stderr: {stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected a one-line error, got: {stderr}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "error should mention '{needle}': {stderr}");
+/// A finished tiny search in `dir`, made unfinished (its genotype.json removed), as a killed one.
+fn unfinished_run(dir: &Path) {
+    assert_ok(&tiny(dir, &[]));
+    fs::remove_file(dir.join("genotype.json")).unwrap();
 }
 
 fn write(path: &Path, text: &str) {
@@ -60,15 +48,13 @@ fn a_foreign_folder_is_never_written_into() {
         write(&dir.join(f), f);
     }
     for flags in [&[][..], &["--overwrite"][..], &["--replace-finished"][..]] {
-        assert_refused(&tiny(&dir, flags), "not an rdarts run directory");
+        assert_clean_error(&tiny(&dir, flags), "not an rdarts run directory");
     }
     let train = rdarts(&["train", crate::train::DARTS_V2, "--quiet", "--backend", "cpu", "--epochs", "1", "--out", dir.to_str().unwrap(), "--overwrite"]);
-    assert_refused(&train, "not an rdarts run directory");
-    let mut left: Vec<String> = walk(&dir);
-    left.sort();
+    assert_clean_error(&train, "not an rdarts run directory");
     let mut expected: Vec<String> = theirs.iter().map(|s| s.to_string()).collect();
     expected.sort();
-    assert_eq!(left, expected, "nothing added, nothing removed");
+    assert_eq!(walk(&dir), expected, "nothing added, nothing removed");
     for f in theirs {
         assert_eq!(read(&dir.join(f)), f);
     }
@@ -80,7 +66,7 @@ fn a_foreign_folder_is_never_written_into() {
     let _ = fs::remove_dir_all(&empty);
 }
 
-/// Every file under `dir`, relative, `/`-separated.
+/// Every file under `dir`, relative, `/`-separated, sorted.
 fn walk(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).unwrap().flatten() {
@@ -92,6 +78,7 @@ fn walk(dir: &Path) -> Vec<String> {
             out.push(e.file_name().to_string_lossy().into_owned());
         }
     }
+    out.sort();
     out
 }
 
@@ -122,7 +109,7 @@ fn starting_over_removes_only_what_the_manifest_lists() {
     m["files"].as_array_mut().unwrap().push(serde_json::json!("/etc/hostname"));
     fs::write(dir.join(".rdarts-run"), m.to_string()).unwrap();
 
-    assert_refused(&tiny(&dir, &[]), "already holds a finished run");
+    assert_clean_error(&tiny(&dir, &[]), "already holds a finished run");
     assert_ok(&tiny(&dir, &["--overwrite"]));
     for f in ["notes.txt", "plots/mine.svg", "checkpoints/mine.bin"] {
         assert_eq!(read(&dir.join(f)), "mine", "{f}");
@@ -144,28 +131,23 @@ fn the_demo_replaces_a_finished_run_but_not_an_unfinished_one() {
     fs::remove_file(dir.join("genotype.json")).unwrap();
     let before = walk(&dir);
     let out = tiny(&dir, &["--replace-finished"]);
-    assert_refused(&out, "rdarts resume");
+    assert_clean_error(&out, "rdarts resume");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--overwrite"), "says how to start over too");
-    let mut after = walk(&dir);
-    let mut before = before;
-    before.sort();
-    after.sort();
-    assert_eq!(before, after, "nothing removed");
+    assert_eq!(walk(&dir), before, "nothing removed");
     let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn one_process_at_a_time_holds_a_run_directory() {
     let dir = tmp("lock");
-    assert_ok(&tiny(&dir, &[]));
-    fs::remove_file(dir.join("genotype.json")).unwrap();
+    unfinished_run(&dir);
     // This process holds the run, as a running search would.
     let lock = fs::OpenOptions::new().write(true).open(dir.join(".rdarts-lock")).unwrap();
     lock.lock().unwrap();
     let o = dir.to_str().unwrap();
-    assert_refused(&tiny(&dir, &["--overwrite"]), "another rdarts process");
-    assert_refused(&rdarts(&["resume", o, "--backend", "cpu", "--quiet"]), "another rdarts process");
-    assert_refused(&rdarts(&["report", o]), "another rdarts process");
+    assert_clean_error(&tiny(&dir, &["--overwrite"]), "another rdarts process");
+    assert_clean_error(&rdarts(&["resume", o, "--backend", "cpu", "--quiet"]), "another rdarts process");
+    assert_clean_error(&rdarts(&["report", o]), "another rdarts process");
     assert!(dir.join("config.json").exists() && dir.join("checkpoints/checkpoint-000001.safetensors").exists(), "nothing removed");
     lock.unlock().unwrap();
     assert_ok(&rdarts(&["resume", o, "--backend", "cpu", "--quiet"]));
@@ -209,13 +191,12 @@ fn temporary_files_of_killed_processes_are_swept_and_links_not_followed() {
 #[test]
 fn a_file_shorter_than_its_checkpoint_says_is_an_error_not_padding() {
     let dir = tmp("short");
-    assert_ok(&tiny(&dir, &[]));
-    fs::remove_file(dir.join("genotype.json")).unwrap();
+    unfinished_run(&dir);
     let metrics = dir.join("metrics.jsonl");
     let full = fs::read(&metrics).unwrap();
     fs::write(&metrics, &full[..10]).unwrap();
     let out = rdarts(&["resume", dir.to_str().unwrap(), "--backend", "cpu", "--quiet"]);
-    assert_refused(&out, "metrics.jsonl: 10 bytes, shorter than");
+    assert_clean_error(&out, "metrics.jsonl: 10 bytes, shorter than");
     assert_eq!(fs::read(&metrics).unwrap(), &full[..10], "not padded");
     let _ = fs::remove_dir_all(&dir);
 }
