@@ -3,11 +3,12 @@
 //! A step on the CPU backend allocates and frees hundreds of activation-sized buffers (1–16 MiB
 //! each at the paper's shape). glibc's malloc serves blocks of that size with `mmap` and hands them
 //! back with `munmap` on free, so every new buffer is fresh pages that the kernel faults in and
-//! zeroes on first touch: ~3 million page faults per S2 step at the paper's shape. Raising the mmap
-//! threshold (and the trim threshold, so the heap's top is not returned either) makes freed buffers
-//! reusable. Measured side by side (BENCHMARKS.md, 2026-12-01): page faults 5× fewer, S2
-//! first-order steps 13–26 % faster, peak resident memory unchanged. The cost: memory freed after
-//! the peak stays with the process until it exits.
+//! zeroes on first touch: ~3 million page faults in a short `rdarts bench` of S2 at the paper's
+//! shape (4 steps, 4 λmax measurements). Raising the mmap threshold (and the trim threshold, so the
+//! heap's top is not returned either) makes freed buffers reusable. Measured side by side
+//! (BENCHMARKS.md, 2026-12-01, four alternating pairs of runs): page faults 5× fewer, S2
+//! first-order step medians 13–34 % lower, peak resident memory unchanged. The cost: memory freed
+//! after the peak stays with the process until it exits.
 
 /// The largest block glibc still serves from its heap: bigger ones (rare: a whole S5 node's
 /// stacked inputs) keep going to `mmap`.

@@ -135,6 +135,9 @@ impl RunDir {
         fs::create_dir_all(path).with_context(|| format!("{shown}: cannot create the run directory"))?;
         let mut run = Self::hold(path)?;
         for f in std::mem::take(&mut run.manifest) {
+            if !through_real_dirs(path, &f) {
+                continue;
+            }
             match fs::remove_file(path.join(&f)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(e).with_context(|| format!("{}: cannot remove", path.join(&f).display()));
@@ -362,6 +365,16 @@ pub fn is_run_dir(path: &Path) -> bool {
 fn is_plain_relative(name: &str) -> bool {
     let p = Path::new(name);
     !name.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// Whether every directory between `root` and its entry `rel` is a real directory, not a link:
+/// a link put in place of `plots/` or `checkpoints/` must not lead a removal out of the run.
+fn through_real_dirs(root: &Path, rel: &str) -> bool {
+    Path::new(rel)
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .all(|a| fs::symlink_metadata(root.join(a)).is_ok_and(|m| m.is_dir()))
 }
 
 /// Removes the temporary files of [`write_atomic`] in `dir` (left by killed processes; the caller

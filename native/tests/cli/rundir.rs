@@ -123,6 +123,27 @@ fn starting_over_removes_only_what_the_manifest_lists() {
 }
 
 #[test]
+#[cfg(unix)]
+fn starting_over_never_follows_a_link_out_of_the_run() {
+    let dir = tmp("link");
+    let outside = dir.with_extension("elsewhere");
+    write(&outside.join("old.dot"), "keep me");
+    assert_ok(&tiny(&dir, &[]));
+    // `plots/` replaced by a link to the user's folder, and a manifest entry that would lead there.
+    fs::remove_dir_all(dir.join("plots")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("plots")).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&read(&dir.join(".rdarts-run"))).unwrap();
+    m["files"].as_array_mut().unwrap().push(serde_json::json!("plots/old.dot"));
+    fs::write(dir.join(".rdarts-run"), m.to_string()).unwrap();
+    // Starting over removes nothing through the link (the new run's plots still go where the
+    // user's link points: that is where the user put plots/).
+    assert_ok(&tiny(&dir, &["--overwrite"]));
+    assert_eq!(read(&outside.join("old.dot")), "keep me");
+    let _ = fs::remove_dir_all(&dir);
+    let _ = fs::remove_dir_all(&outside);
+}
+
+#[test]
 fn the_demo_replaces_a_finished_run_but_not_an_unfinished_one() {
     let dir = tmp("demo");
     assert_ok(&tiny(&dir, &["--replace-finished"]));
