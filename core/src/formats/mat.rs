@@ -3,8 +3,6 @@
 //! `miCOMPRESSED` (zlib) elements and `miMATRIX` numeric arrays. Layout: MathWorks, "MAT-File
 //! Format", chapter 1 (Level 5).
 
-use std::io::Read;
-
 /// A numeric array: its name, dimensions (MATLAB order) and values in column-major order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatArray {
@@ -96,6 +94,10 @@ impl<'a> Cursor<'a> {
 }
 
 fn numbers(ty: u32, p: &[u8], big: bool) -> Result<MatData, String> {
+    // Values other than uint8 widen to f64: up to 8 bytes per byte read.
+    if ty != MI_UINT8 && (p.len() as u64).saturating_mul(8) > super::MAX_DATA_BYTES {
+        return Err(format!("an array of {} bytes is over the limit once widened to f64", p.len()));
+    }
     macro_rules! conv {
         ($t:ty, $n:expr) => {{
             if p.len() % $n != 0 {
@@ -173,10 +175,13 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<MatArray>, String> {
         match ty {
             MI_MATRIX => out.extend(matrix(payload, big)?),
             MI_COMPRESSED => {
-                let mut inflated = Vec::new();
-                flate2::read::ZlibDecoder::new(payload)
-                    .read_to_end(&mut inflated)
-                    .map_err(|e| format!("corrupt compressed element: {e}"))?;
+                // Inflate the inner element's tag, then only as many bytes as it promises.
+                let mut z = flate2::read::ZlibDecoder::new(payload);
+                let tag = super::read_promised(&mut z, 8, "a compressed element's tag")?;
+                let inner = Cursor { b: &tag, pos: 0, big };
+                let size = if inner.u32_at(0)? >> 16 != 0 { 0 } else { inner.u32_at(4)? as u64 };
+                let mut inflated = tag;
+                inflated.extend(super::read_promised(&mut z, size, "a compressed element")?);
                 let mut inner = Cursor { b: &inflated, pos: 0, big };
                 let (ity, ipayload) = inner.element()?;
                 if ity == MI_MATRIX {

@@ -10,51 +10,62 @@ use std::io::Read;
 use crate::data::{DataKind, Dataset};
 use crate::error::CoreError;
 
-/// Inflates gzip data; returns the input unchanged when it has no gzip header.
-pub fn maybe_gunzip(name: &str, bytes: &[u8]) -> Result<Vec<u8>, CoreError> {
+/// The most bytes any one decoded array or inflated stream may hold (the largest file of the data
+/// sets rdarts reads, SVHN's `extra_32x32.mat`, is 1.3 GB). Sizes are checked against it, and
+/// against what the file's own headers promise, before anything is allocated or inflated.
+pub const MAX_DATA_BYTES: u64 = 4 << 30;
+
+/// Reads exactly `len` bytes from `r` (at most [`MAX_DATA_BYTES`]), growing the buffer only as data
+/// arrives, so a header that promises more than the file holds costs nothing.
+pub(crate) fn read_promised(r: &mut impl Read, len: u64, what: &str) -> Result<Vec<u8>, String> {
+    if len > MAX_DATA_BYTES {
+        return Err(format!("{what} of {len} bytes is over the limit of {MAX_DATA_BYTES} bytes"));
+    }
+    let mut out = Vec::new();
+    r.take(len).read_to_end(&mut out).map_err(|e| format!("corrupt compressed data in {what}: {e}"))?;
+    if (out.len() as u64) < len {
+        return Err(format!("{what} needs {len} bytes, found {}", out.len()));
+    }
+    Ok(out)
+}
+
+/// The bytes of a file, through a gzip decoder when it starts with gzip's magic number.
+fn maybe_gunzip<'a>(bytes: &'a [u8]) -> Box<dyn Read + 'a> {
     if bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| CoreError::data(name, format!("corrupt gzip data: {e}")))?;
-        Ok(out)
+        Box::new(flate2::read::GzDecoder::new(bytes))
     } else {
-        Ok(bytes.to_vec())
+        Box::new(bytes)
     }
 }
 
 /// Decodes an IDX file (MNIST format, gzipped or not): magic `0 0 type rank`, big-endian u32
-/// dimensions, then the data. Returns the dimensions and the payload.
+/// dimensions, then the data. Returns the dimensions and the payload. Gzipped files are inflated
+/// only as far as the header promises, and the promise is checked against [`MAX_DATA_BYTES`].
 pub fn decode_idx(name: &str, bytes: &[u8], dtype: u8, rank: usize) -> Result<(Vec<usize>, Vec<u8>), CoreError> {
-    let bytes = maybe_gunzip(name, bytes)?;
-    if bytes.len() < 4 {
-        return Err(CoreError::data(name, format!("file too short for an IDX header ({} bytes)", bytes.len())));
+    let err = |m: String| CoreError::data(name, m);
+    let mut r = maybe_gunzip(bytes);
+    let mut head = Vec::new();
+    (&mut r).take(4).read_to_end(&mut head).map_err(|e| err(format!("corrupt gzip data: {e}")))?;
+    if head.len() < 4 {
+        return Err(err(format!("file too short for an IDX header ({} bytes)", head.len())));
     }
     let expected = [0, 0, dtype, rank as u8];
-    if bytes[..4] != expected {
-        return Err(CoreError::data(
-            name,
-            format!("wrong IDX magic number: expected {:02x?}, found {:02x?}", expected, &bytes[..4]),
-        ));
+    if head[..4] != expected {
+        return Err(err(format!("wrong IDX magic number: expected {:02x?}, found {:02x?}", expected, &head[..4])));
     }
-    let header = 4 + 4 * rank;
-    if bytes.len() < header {
-        return Err(CoreError::data(name, "truncated IDX header"));
-    }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
-        .collect();
-    let Some(count) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
-        return Err(CoreError::data(name, format!("IDX dimensions {dims:?} overflow")));
+    let dims = read_promised(&mut r, 4 * rank as u64, "the IDX header").map_err(|_| err("truncated IDX header".into()))?;
+    let dims: Vec<usize> = dims.chunks_exact(4).map(|d| u32::from_be_bytes(d.try_into().unwrap()) as usize).collect();
+    let count = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    let Some(count) = count.filter(|&c| c <= MAX_DATA_BYTES) else {
+        return Err(err(format!("IDX dimensions {dims:?} promise more than {MAX_DATA_BYTES} bytes")));
     };
-    let payload = &bytes[header..];
-    if payload.len() != count {
-        return Err(CoreError::data(
-            name,
-            format!("IDX dimensions {dims:?} need {count} data bytes, found {}", payload.len()),
-        ));
+    let payload = read_promised(&mut r, count, "the IDX data")
+        .map_err(|m| err(format!("IDX dimensions {dims:?}: {m}")))?;
+    let mut extra = [0u8; 1];
+    if (&mut r).read(&mut extra).map_err(|e| err(format!("corrupt gzip data: {e}")))? != 0 {
+        return Err(err(format!("IDX dimensions {dims:?} need {count} data bytes, the file has more")));
     }
-    Ok((dims, payload.to_vec()))
+    Ok((dims, payload))
 }
 
 /// The embedded default set: 10 000 real MNIST digits (see core/data/README.md), padded to 32×32.
@@ -232,7 +243,7 @@ mod tests {
         let e = idx_dataset(DataKind::Mnist, "t", &wrong_magic, &labels).unwrap_err().to_string();
         assert!(e.contains("magic"), "{e}");
         let e = idx_dataset(DataKind::Mnist, "t", &images[..images.len() - 1], &labels).unwrap_err().to_string();
-        assert!(e.contains("data bytes"), "{e}");
+        assert!(e.contains("needs 1568 bytes, found 1567"), "{e}");
         let bad_label = idx_bytes([0, 0, 8, 1], &[2], &[3, 12]);
         let e = idx_dataset(DataKind::Mnist, "t", &images, &bad_label).unwrap_err().to_string();
         assert!(e.contains("out of range"), "{e}");

@@ -134,9 +134,89 @@ pub fn as_byte_array(v: &Value) -> Result<ByteArray, String> {
     Ok(ByteArray { shape, data })
 }
 
+/// How deeply containers may nest (a data set's pickle nests 3–5 deep). Deeper nesting is refused
+/// before it is built: dropping a value recurses once per level.
+pub const MAX_DEPTH: usize = 64;
+
+/// The values a pickle makes the reader build may total at most this many times the file's size,
+/// plus [`SLACK`] bytes, counting every copy DUP and the memo make (a CIFAR batch builds about 2×).
+/// Without a bound, a few hundred bytes of DUP and memo gets can demand any amount of memory.
+pub const EXPANSION: usize = 8;
+
+/// See [`EXPANSION`].
+pub const SLACK: usize = 1 << 20;
+
+/// Bytes charged per value besides its payload.
+const NODE: usize = std::mem::size_of::<Value>();
+
+/// A value on the stack or in the memo, with its nesting depth and the bytes it holds.
+#[derive(Clone)]
+struct Entry {
+    v: Value,
+    depth: usize,
+    size: usize,
+}
+
 enum Item {
     Mark,
-    V(Value),
+    V(Entry),
+}
+
+/// What the reader has built so far, against its limit.
+struct Budget {
+    used: usize,
+    limit: usize,
+}
+
+impl Budget {
+    fn charge(&mut self, bytes: usize) -> Result<(), String> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limit {
+            return Err(format!(
+                "the pickle builds more than {} bytes of values ({EXPANSION}× its size + 1 MiB; copies made by DUP and \
+                 the memo count)",
+                self.limit
+            ));
+        }
+        Ok(())
+    }
+
+    /// A value without children holding `payload` bytes.
+    fn leaf(&mut self, v: Value, payload: usize) -> Result<Item, String> {
+        let size = NODE.saturating_add(payload);
+        self.charge(size)?;
+        Ok(Item::V(Entry { v, depth: 0, size }))
+    }
+
+    /// A container of `children`, built by `make`.
+    fn node(&mut self, children: Vec<Entry>, make: impl FnOnce(Vec<Value>) -> Result<Value, String>) -> Result<Item, String> {
+        let depth = 1 + children.iter().map(|c| c.depth).max().unwrap_or(0);
+        if depth > MAX_DEPTH {
+            return Err(format!("values nest more than {MAX_DEPTH} deep"));
+        }
+        let size = children.iter().fold(NODE, |a, c| a.saturating_add(c.size));
+        self.charge(NODE)?;
+        Ok(Item::V(Entry { v: make(children.into_iter().map(|c| c.v).collect())?, depth, size }))
+    }
+
+    /// A copy of `e` (DUP, memo put, memo get).
+    fn copy(&mut self, e: &Entry) -> Result<Entry, String> {
+        self.charge(e.size)?;
+        Ok(e.clone())
+    }
+}
+
+/// Adds `child` to the container `parent` (APPEND, SETITEM, BUILD, …) with `add`.
+fn grow(parent: &mut Entry, children: Vec<Entry>, add: impl FnOnce(&mut Value, Vec<Value>) -> Result<(), String>) -> Result<(), String> {
+    for c in &children {
+        let depth = parent.depth.max(c.depth + 1);
+        if depth > MAX_DEPTH {
+            return Err(format!("values nest more than {MAX_DEPTH} deep"));
+        }
+        parent.depth = depth;
+        parent.size = parent.size.saturating_add(c.size);
+    }
+    add(&mut parent.v, children.into_iter().map(|c| c.v).collect())
 }
 
 struct Reader<'a> {
@@ -176,238 +256,260 @@ fn text(b: &[u8]) -> Result<String, String> {
     String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in a string".to_string())
 }
 
-/// Decodes one pickle. `name` is used in error messages.
+/// Decodes one pickle. `name` is used in error messages. What it builds is bounded by
+/// [`EXPANSION`] and [`MAX_DEPTH`].
 pub fn decode(name: &str, bytes: &[u8]) -> Result<Value, CoreError> {
     run(bytes).map_err(|(pos, msg)| CoreError::data(name, format!("pickle: {msg} (at byte {pos})")))
+}
+
+fn pop_entry(stack: &mut Vec<Item>) -> Result<Entry, String> {
+    match stack.pop() {
+        Some(Item::V(v)) => Ok(v),
+        Some(Item::Mark) => Err("unexpected mark".into()),
+        None => Err("stack underflow".into()),
+    }
+}
+
+fn pop_mark(stack: &mut Vec<Item>) -> Result<Vec<Entry>, String> {
+    let i = stack.iter().rposition(|x| matches!(x, Item::Mark)).ok_or("no mark")?;
+    let items = stack.split_off(i + 1);
+    stack.pop();
+    Ok(items.into_iter().filter_map(|x| if let Item::V(v) = x { Some(v) } else { None }).collect())
+}
+
+/// The container on top of the stack, for APPEND, SETITEM and BUILD.
+fn top<'s>(stack: &'s mut [Item], what: &str) -> Result<&'s mut Entry, String> {
+    match stack.last_mut() {
+        Some(Item::V(e)) => Ok(e),
+        _ => Err(format!("{what} on nothing")),
+    }
 }
 
 fn run(bytes: &[u8]) -> Result<Value, (usize, String)> {
     let mut r = Reader { b: bytes, pos: 0 };
     let mut stack: Vec<Item> = Vec::new();
-    let mut memo: std::collections::HashMap<usize, Value> = std::collections::HashMap::new();
+    let mut memo: std::collections::HashMap<usize, Entry> = std::collections::HashMap::new();
+    let mut budget = Budget { used: 0, limit: bytes.len().saturating_mul(EXPANSION).saturating_add(SLACK) };
     loop {
         let at = r.pos;
-        let e = |m: String| (at, m);
-        let op = r.u8().map_err(e)?;
-        let pop = |stack: &mut Vec<Item>| -> Result<Value, (usize, String)> {
-            match stack.pop() {
-                Some(Item::V(v)) => Ok(v),
-                Some(Item::Mark) => Err((at, "unexpected mark".into())),
-                None => Err((at, "stack underflow".into())),
-            }
-        };
-        let pop_mark = |stack: &mut Vec<Item>| -> Result<Vec<Value>, (usize, String)> {
-            let i = stack.iter().rposition(|x| matches!(x, Item::Mark)).ok_or((at, "no mark".to_string()))?;
-            let items = stack.split_off(i + 1);
-            stack.pop();
-            Ok(items.into_iter().map(|x| if let Item::V(v) = x { v } else { Value::None }).collect())
-        };
-        match op {
-            0x80 => {
-                let proto = r.u8().map_err(e)?;
-                if proto > 5 {
-                    return Err(e(format!("unsupported protocol {proto}")));
-                }
-            }
-            0x95 => {
-                r.take(8).map_err(e)?; // FRAME: length hint only
-            }
-            b'.' => return pop(&mut stack),
-            b'(' => stack.push(Item::Mark),
-            b'0' => {
-                pop(&mut stack)?;
-            }
-            b'1' => {
-                pop_mark(&mut stack)?;
-            }
-            b'2' => {
-                let v = match stack.last() {
-                    Some(Item::V(v)) => v.clone(),
-                    _ => return Err(e("DUP of nothing".into())),
-                };
-                stack.push(Item::V(v));
-            }
-            b'N' => stack.push(Item::V(Value::None)),
-            0x88 => stack.push(Item::V(Value::Bool(true))),
-            0x89 => stack.push(Item::V(Value::Bool(false))),
-            b'J' => {
-                let v = i32::from_le_bytes(r.take(4).map_err(e)?.try_into().unwrap());
-                stack.push(Item::V(Value::Int(v as i64)));
-            }
-            b'K' => {
-                let v = r.u8().map_err(e)?;
-                stack.push(Item::V(Value::Int(v as i64)));
-            }
-            b'M' => {
-                let v = r.u16().map_err(e)?;
-                stack.push(Item::V(Value::Int(v as i64)));
-            }
-            b'I' | b'L' => {
-                let s = text(r.line().map_err(e)?).map_err(e)?;
-                let s = s.trim_end_matches('L');
-                let v = match s {
-                    "00" => Value::Bool(false),
-                    "01" => Value::Bool(true),
-                    _ => Value::Int(s.parse().map_err(|_| e(format!("bad integer '{s}'")))?),
-                };
-                stack.push(Item::V(v));
-            }
-            0x8a | 0x8b => {
-                let n = if op == 0x8a { r.u8().map_err(e)? as usize } else { r.u32().map_err(e)? };
-                let b = r.take(n).map_err(e)?;
-                if n > 8 {
-                    return Err(e(format!("integer of {n} bytes is too large")));
-                }
-                let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) { [0xffu8; 8] } else { [0u8; 8] };
-                buf[..n].copy_from_slice(b);
-                stack.push(Item::V(Value::Int(i64::from_le_bytes(buf))));
-            }
-            b'G' => {
-                let v = f64::from_be_bytes(r.take(8).map_err(e)?.try_into().unwrap());
-                stack.push(Item::V(Value::Float(v)));
-            }
-            b'F' => {
-                let s = text(r.line().map_err(e)?).map_err(e)?;
-                stack.push(Item::V(Value::Float(s.parse().map_err(|_| e(format!("bad float '{s}'")))?)));
-            }
-            b'U' | b'T' | b'C' | b'B' | 0x8e | 0x96 => {
-                let n = match op {
-                    b'U' | b'C' => r.u8().map_err(e)? as usize,
-                    b'T' | b'B' => r.u32().map_err(e)?,
-                    _ => r.u64().map_err(e)?,
-                };
-                stack.push(Item::V(Value::Bytes(r.take(n).map_err(e)?.to_vec())));
-            }
-            b'X' | 0x8c | 0x8d => {
-                let n = match op {
-                    0x8c => r.u8().map_err(e)? as usize,
-                    b'X' => r.u32().map_err(e)?,
-                    _ => r.u64().map_err(e)?,
-                };
-                stack.push(Item::V(Value::Str(text(r.take(n).map_err(e)?).map_err(e)?)));
-            }
-            b'S' => {
-                let raw = r.line().map_err(e)?;
-                let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
-                stack.push(Item::V(Value::Bytes(inner.to_vec())));
-            }
-            b'V' => {
-                let s = text(r.line().map_err(e)?).map_err(e)?;
-                stack.push(Item::V(Value::Str(s)));
-            }
-            b'}' => stack.push(Item::V(Value::Dict(Vec::new()))),
-            b']' => stack.push(Item::V(Value::List(Vec::new()))),
-            b')' => stack.push(Item::V(Value::Tuple(Vec::new()))),
-            b'd' => {
-                let items = pop_mark(&mut stack)?;
-                stack.push(Item::V(Value::Dict(pairs(items).map_err(e)?)));
-            }
-            b'l' => {
-                let items = pop_mark(&mut stack)?;
-                stack.push(Item::V(Value::List(items)));
-            }
-            b't' => {
-                let items = pop_mark(&mut stack)?;
-                stack.push(Item::V(Value::Tuple(items)));
-            }
-            0x85..=0x87 => {
-                let n = (op - 0x84) as usize;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(pop(&mut stack)?);
-                }
-                items.reverse();
-                stack.push(Item::V(Value::Tuple(items)));
-            }
-            b'a' => {
-                let v = pop(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Item::V(Value::List(l))) => l.push(v),
-                    _ => return Err(e("APPEND to a non-list".into())),
-                }
-            }
-            b'e' => {
-                let items = pop_mark(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Item::V(Value::List(l))) => l.extend(items),
-                    _ => return Err(e("APPENDS to a non-list".into())),
-                }
-            }
-            b's' => {
-                let v = pop(&mut stack)?;
-                let k = pop(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Item::V(Value::Dict(d))) => d.push((k, v)),
-                    _ => return Err(e("SETITEM on a non-dict".into())),
-                }
-            }
-            b'u' => {
-                let items = pop_mark(&mut stack)?;
-                let p = pairs(items).map_err(e)?;
-                match stack.last_mut() {
-                    Some(Item::V(Value::Dict(d))) => d.extend(p),
-                    _ => return Err(e("SETITEMS on a non-dict".into())),
-                }
-            }
-            b'p' => {
-                let idx: usize = text(r.line().map_err(e)?).map_err(e)?.parse().map_err(|_| e("bad memo index".into()))?;
-                memo_put(&stack, &mut memo, idx).map_err(e)?;
-            }
-            b'q' | b'r' => {
-                let idx = if op == b'q' { r.u8().map_err(e)? as usize } else { r.u32().map_err(e)? };
-                memo_put(&stack, &mut memo, idx).map_err(e)?;
-            }
-            0x94 => {
-                let idx = memo.len();
-                memo_put(&stack, &mut memo, idx).map_err(e)?;
-            }
-            b'g' | b'h' | b'j' => {
-                let idx = match op {
-                    b'g' => text(r.line().map_err(e)?).map_err(e)?.parse().map_err(|_| e("bad memo index".into()))?,
-                    b'h' => r.u8().map_err(e)? as usize,
-                    _ => r.u32().map_err(e)?,
-                };
-                let v = memo.get(&idx).cloned().ok_or_else(|| e(format!("memo {idx} is empty")))?;
-                stack.push(Item::V(v));
-            }
-            b'c' => {
-                let module = text(r.line().map_err(e)?).map_err(e)?;
-                let name = text(r.line().map_err(e)?).map_err(e)?;
-                stack.push(Item::V(Value::Global(module, name)));
-            }
-            0x93 => {
-                let name = pop(&mut stack)?;
-                let module = pop(&mut stack)?;
-                match (module, name) {
-                    (Value::Str(m), Value::Str(n)) => stack.push(Item::V(Value::Global(m, n))),
-                    _ => return Err(e("STACK_GLOBAL needs two strings".into())),
-                }
-            }
-            b'R' | 0x81 => {
-                let args = pop(&mut stack)?;
-                let callable = pop(&mut stack)?;
-                stack.push(Item::V(Value::Object { callable: Box::new(callable), args: Box::new(args), state: None }));
-            }
-            b'b' => {
-                let st = pop(&mut stack)?;
-                match stack.last_mut() {
-                    Some(Item::V(Value::Object { state, .. })) => *state = Some(Box::new(st)),
-                    _ => return Err(e("BUILD on a non-object".into())),
-                }
-            }
-            other => return Err(e(format!("unsupported opcode 0x{other:02x}"))),
+        let op = r.u8().map_err(|m| (at, m))?;
+        match step(op, &mut r, &mut stack, &mut memo, &mut budget) {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(m) => return Err((at, m)),
         }
     }
 }
 
-fn memo_put(stack: &[Item], memo: &mut std::collections::HashMap<usize, Value>, idx: usize) -> Result<(), String> {
-    match stack.last() {
-        Some(Item::V(v)) => {
-            memo.insert(idx, v.clone());
-            Ok(())
+/// Runs one opcode; `Some` at STOP.
+fn step(
+    op: u8,
+    r: &mut Reader<'_>,
+    stack: &mut Vec<Item>,
+    memo: &mut std::collections::HashMap<usize, Entry>,
+    budget: &mut Budget,
+) -> Result<Option<Value>, String> {
+    let item = match op {
+        0x80 => {
+            let proto = r.u8()?;
+            if proto > 5 {
+                return Err(format!("unsupported protocol {proto}"));
+            }
+            return Ok(None);
         }
-        _ => Err("memoize of nothing".into()),
-    }
+        0x95 => {
+            r.take(8)?; // FRAME: length hint only
+            return Ok(None);
+        }
+        b'.' => return Ok(Some(pop_entry(stack)?.v)),
+        b'(' => {
+            budget.charge(NODE)?;
+            Item::Mark
+        }
+        b'0' => {
+            pop_entry(stack)?;
+            return Ok(None);
+        }
+        b'1' => {
+            pop_mark(stack)?;
+            return Ok(None);
+        }
+        b'2' => match stack.last() {
+            Some(Item::V(e)) => Item::V(budget.copy(e)?),
+            _ => return Err("DUP of nothing".into()),
+        },
+        b'N' => budget.leaf(Value::None, 0)?,
+        0x88 => budget.leaf(Value::Bool(true), 0)?,
+        0x89 => budget.leaf(Value::Bool(false), 0)?,
+        b'J' => budget.leaf(Value::Int(i32::from_le_bytes(r.take(4)?.try_into().unwrap()) as i64), 0)?,
+        b'K' => budget.leaf(Value::Int(r.u8()? as i64), 0)?,
+        b'M' => budget.leaf(Value::Int(r.u16()? as i64), 0)?,
+        b'I' | b'L' => {
+            let s = text(r.line()?)?;
+            let s = s.trim_end_matches('L');
+            let v = match s {
+                "00" => Value::Bool(false),
+                "01" => Value::Bool(true),
+                _ => Value::Int(s.parse().map_err(|_| format!("bad integer '{s}'"))?),
+            };
+            budget.leaf(v, 0)?
+        }
+        0x8a | 0x8b => {
+            let n = if op == 0x8a { r.u8()? as usize } else { r.u32()? };
+            let b = r.take(n)?;
+            if n > 8 {
+                return Err(format!("integer of {n} bytes is too large"));
+            }
+            let mut buf = if b.last().is_some_and(|&x| x & 0x80 != 0) { [0xffu8; 8] } else { [0u8; 8] };
+            buf[..n].copy_from_slice(b);
+            budget.leaf(Value::Int(i64::from_le_bytes(buf)), 0)?
+        }
+        b'G' => budget.leaf(Value::Float(f64::from_be_bytes(r.take(8)?.try_into().unwrap())), 0)?,
+        b'F' => {
+            let s = text(r.line()?)?;
+            budget.leaf(Value::Float(s.parse().map_err(|_| format!("bad float '{s}'"))?), 0)?
+        }
+        b'U' | b'T' | b'C' | b'B' | 0x8e | 0x96 => {
+            let n = match op {
+                b'U' | b'C' => r.u8()? as usize,
+                b'T' | b'B' => r.u32()?,
+                _ => r.u64()?,
+            };
+            let b = r.take(n)?;
+            budget.leaf(Value::Bytes(b.to_vec()), n)?
+        }
+        b'X' | 0x8c | 0x8d => {
+            let n = match op {
+                0x8c => r.u8()? as usize,
+                b'X' => r.u32()?,
+                _ => r.u64()?,
+            };
+            let s = text(r.take(n)?)?;
+            budget.leaf(Value::Str(s), n)?
+        }
+        b'S' => {
+            let raw = r.line()?;
+            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or_default();
+            budget.leaf(Value::Bytes(inner.to_vec()), inner.len())?
+        }
+        b'V' => {
+            let s = text(r.line()?)?;
+            let n = s.len();
+            budget.leaf(Value::Str(s), n)?
+        }
+        b'}' => budget.leaf(Value::Dict(Vec::new()), 0)?,
+        b']' => budget.leaf(Value::List(Vec::new()), 0)?,
+        b')' => budget.leaf(Value::Tuple(Vec::new()), 0)?,
+        b'd' => {
+            let items = pop_mark(stack)?;
+            budget.node(items, |v| Ok(Value::Dict(pairs(v)?)))?
+        }
+        b'l' => {
+            let items = pop_mark(stack)?;
+            budget.node(items, |v| Ok(Value::List(v)))?
+        }
+        b't' => {
+            let items = pop_mark(stack)?;
+            budget.node(items, |v| Ok(Value::Tuple(v)))?
+        }
+        0x85..=0x87 => {
+            let n = (op - 0x84) as usize;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(pop_entry(stack)?);
+            }
+            items.reverse();
+            budget.node(items, |v| Ok(Value::Tuple(v)))?
+        }
+        b'a' | b'e' => {
+            let items = if op == b'a' { vec![pop_entry(stack)?] } else { pop_mark(stack)? };
+            grow(top(stack, "APPEND")?, items, |list, v| match list {
+                Value::List(l) => {
+                    l.extend(v);
+                    Ok(())
+                }
+                _ => Err("APPEND to a non-list".into()),
+            })?;
+            return Ok(None);
+        }
+        b's' | b'u' => {
+            let items = if op == b's' {
+                let v = pop_entry(stack)?;
+                vec![pop_entry(stack)?, v]
+            } else {
+                pop_mark(stack)?
+            };
+            grow(top(stack, "SETITEM")?, items, |dict, v| match dict {
+                Value::Dict(d) => {
+                    d.extend(pairs(v)?);
+                    Ok(())
+                }
+                _ => Err("SETITEM on a non-dict".into()),
+            })?;
+            return Ok(None);
+        }
+        b'p' | b'q' | b'r' | 0x94 => {
+            let idx = match op {
+                b'p' => text(r.line()?)?.parse().map_err(|_| "bad memo index".to_string())?,
+                b'q' => r.u8()? as usize,
+                b'r' => r.u32()?,
+                _ => memo.len(),
+            };
+            let Some(Item::V(e)) = stack.last() else { return Err("memoize of nothing".into()) };
+            let copy = budget.copy(e)?;
+            memo.insert(idx, copy);
+            return Ok(None);
+        }
+        b'g' | b'h' | b'j' => {
+            let idx = match op {
+                b'g' => text(r.line()?)?.parse().map_err(|_| "bad memo index".to_string())?,
+                b'h' => r.u8()? as usize,
+                _ => r.u32()?,
+            };
+            let e = memo.get(&idx).ok_or_else(|| format!("memo {idx} is empty"))?;
+            Item::V(budget.copy(e)?)
+        }
+        b'c' => {
+            let module = text(r.line()?)?;
+            let name = text(r.line()?)?;
+            let n = module.len() + name.len();
+            budget.leaf(Value::Global(module, name), n)?
+        }
+        0x93 => {
+            let name = pop_entry(stack)?;
+            let module = pop_entry(stack)?;
+            match (module.v, name.v) {
+                (Value::Str(m), Value::Str(n)) => {
+                    let len = m.len() + n.len();
+                    budget.leaf(Value::Global(m, n), len)?
+                }
+                _ => return Err("STACK_GLOBAL needs two strings".into()),
+            }
+        }
+        b'R' | 0x81 => {
+            let args = pop_entry(stack)?;
+            let callable = pop_entry(stack)?;
+            budget.node(vec![callable, args], |mut v| {
+                let args = v.pop().unwrap_or(Value::None);
+                let callable = v.pop().unwrap_or(Value::None);
+                Ok(Value::Object { callable: Box::new(callable), args: Box::new(args), state: None })
+            })?
+        }
+        b'b' => {
+            let st = pop_entry(stack)?;
+            grow(top(stack, "BUILD")?, vec![st], |obj, mut v| match obj {
+                Value::Object { state, .. } => {
+                    *state = v.pop().map(Box::new);
+                    Ok(())
+                }
+                _ => Err("BUILD on a non-object".into()),
+            })?;
+            return Ok(None);
+        }
+        other => return Err(format!("unsupported opcode 0x{other:02x}")),
+    };
+    stack.push(item);
+    Ok(None)
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, String> {

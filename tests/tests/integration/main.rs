@@ -2,6 +2,11 @@
 //! binary carries all of Burn and wgpu, so they share one). Run one group with
 //! `cargo test -p rdarts-tests --test integration golden::`.
 
+/// Allocation counts per thread, for the bounds on what decoders allocate (see [`alloc`]).
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+mod alloc;
 mod cpu_kernels;
 mod cross_backend;
 mod curvature;
