@@ -1,6 +1,8 @@
 //! The file form of every rdarts state: one safetensors buffer of named f32 vectors whose
 //! metadata holds a JSON document with a format name and version. Search snapshots and training
-//! checkpoints both use it, each with its own format name and version.
+//! checkpoints both use it, each with its own format name and version. A CRC-32 of the metadata
+//! and of every tensor byte (stored beside the metadata as `rdarts_crc32`) catches a file damaged
+//! after it was written: a flipped bit in a weight is otherwise a valid, silently different state.
 
 use std::collections::HashMap;
 
@@ -11,21 +13,45 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Named f32 vectors and a JSON metadata string as one safetensors buffer (the metadata under
-/// the key `rdarts`).
-pub fn pack(named: &[(String, Vec<f32>)], meta_json: &str) -> Vec<u8> {
-    let bytes: Vec<(String, Vec<u8>, usize)> = named.iter().map(|(n, v)| (n.clone(), le_bytes(v), v.len())).collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-        .iter()
-        .map(|(n, b, len)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b).expect("sizes agree")))
-        .collect();
-    let mut info = HashMap::new();
-    info.insert("rdarts".to_string(), meta_json.to_string());
-    safetensors::serialize(views, Some(info.into_iter().collect())).expect("in-memory serialisation")
+/// Metadata key of the checksum.
+const CHECKSUM_KEY: &str = "rdarts_crc32";
+
+/// CRC-32 of the metadata JSON and the tensor bytes (everything after the safetensors header).
+fn checksum(meta_json: &str, data: &[u8]) -> String {
+    let mut h = crc32fast::Hasher::new();
+    h.update(meta_json.as_bytes());
+    h.update(data);
+    format!("{:08x}", h.finalize())
 }
 
-/// The metadata JSON of a [`pack`]ed buffer after checking its `format` and `version`, and the
-/// parsed tensors.
+/// Named f32 vectors and a JSON metadata string as one safetensors buffer (the metadata under
+/// the key `rdarts`, its checksum under `rdarts_crc32`).
+pub fn pack(named: &[(String, Vec<f32>)], meta_json: &str) -> Vec<u8> {
+    let bytes: Vec<(String, Vec<u8>, usize)> = named.iter().map(|(n, v)| (n.clone(), le_bytes(v), v.len())).collect();
+    let views = || -> Vec<(String, safetensors::tensor::TensorView)> {
+        bytes
+            .iter()
+            .map(|(n, b, len)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b).expect("sizes agree")))
+            .collect()
+    };
+    let serialize = |info: HashMap<String, String>| safetensors::serialize(views(), Some(info.into_iter().collect())).expect("in-memory serialisation");
+    let mut info = HashMap::from([("rdarts".to_string(), meta_json.to_string())]);
+    // The data section does not depend on the header's contents: serialise once to find it, then
+    // again with its checksum.
+    let draft = serialize(info.clone());
+    let data = &draft[data_start(&draft).expect("just serialised")..];
+    info.insert(CHECKSUM_KEY.to_string(), checksum(meta_json, data));
+    serialize(info)
+}
+
+/// Where a safetensors buffer's tensor bytes begin (after its 8-byte length and JSON header).
+fn data_start(bytes: &[u8]) -> Option<usize> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    usize::try_from(n).ok()?.checked_add(8).filter(|&s| s <= bytes.len())
+}
+
+/// The metadata JSON of a [`pack`]ed buffer after checking its checksum, `format` and `version`,
+/// and the parsed tensors.
 pub fn unpack<'a>(source: &str, bytes: &'a [u8], format: &str, version: u32) -> Result<(String, TensorFile<'a>), CoreError> {
     let bad = |m: String| CoreError::data(source, m);
     let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not an rdarts checkpoint (unreadable header: {e})")))?;
@@ -39,6 +65,11 @@ pub fn unpack<'a>(source: &str, bytes: &'a [u8], format: &str, version: u32) -> 
     if found_version != u64::from(version) {
         return Err(bad(format!("checkpoint format version {found_version}; this rdarts reads version {version} (written by another rdarts version)")));
     }
+    let stored = info.get(CHECKSUM_KEY).ok_or_else(|| bad(format!("no checksum ('{CHECKSUM_KEY}' metadata): the file is corrupt")))?;
+    let start = data_start(bytes).ok_or_else(|| bad("truncated header".into()))?;
+    let computed = checksum(&meta_json, &bytes[start..]);
+    if *stored != computed {
+        return Err(bad(format!("checksum mismatch (stored {stored}, computed {computed}): the file was damaged after it was written")));
+    }
     Ok((meta_json, TensorFile::parse(source, bytes)?))
 }
-

@@ -280,25 +280,41 @@ impl Trainer {
         pack(&named, &serde_json::to_string(&meta).expect("metadata serialises"))
     }
 
-    /// Restores a state written by [`Trainer::to_bytes`] for the same configuration and genotype.
-    pub fn restore(&mut self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
-        let (meta_json, file) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
+    /// The metadata of a checkpoint written by [`Trainer::to_bytes`], after checking its checksum
+    /// and that it belongs to this trainer's configuration and genotype; changes nothing.
+    pub fn peek(&self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
+        let (meta_json, _) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
         let meta: TrainMeta = serde_json::from_str(&meta_json).map_err(|e| CoreError::data(source, format!("corrupt metadata: {e}")))?;
         if meta.config != self.config || meta.genotype != self.net.genotype {
             return Err(CoreError::data(source, "written for another configuration or genotype"));
         }
-        let get = |n: String| file.f32(&n, None).map(|(v, _)| v);
-        let n = self.net.specs.len();
-        let weights: Vec<Vec<f32>> = (0..n).map(|i| get(format!("weights.{i:05}"))).collect::<Result<_, _>>()?;
-        let momentum: Vec<Vec<f32>> = (0..n).map(|i| get(format!("momentum.{i:05}"))).collect::<Result<_, _>>()?;
-        for (w, s) in weights.iter().zip(&self.net.specs) {
-            if w.len() != s.numel() {
-                return Err(CoreError::data(source, format!("'{}' has {} values, expected {}", s.name, w.len(), s.numel())));
+        Ok(meta)
+    }
+
+    /// Restores the state of a checkpoint written by [`Trainer::to_bytes`] for the same
+    /// configuration and genotype (checked first, with every tensor's size, before anything changes).
+    pub fn restore(&mut self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
+        let meta = self.peek(source, bytes)?;
+        let (_, file) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
+        let bad = |m: String| CoreError::data(source, m);
+        // Every size is checked before anything is loaded: a mismatched tensor is an error naming
+        // it, never a panic half-way through restoring.
+        let get = |n: String, len: usize| {
+            let (v, _) = file.f32(&n, None)?;
+            if v.len() != len {
+                return Err(bad(format!("'{n}' has {} values, expected {len}", v.len())));
             }
-        }
-        let nb = self.net.bn_channels.len();
-        let mean: Vec<Vec<f32>> = (0..nb).map(|i| get(format!("bn.mean.{i:05}"))).collect::<Result<_, _>>()?;
-        let var: Vec<Vec<f32>> = (0..nb).map(|i| get(format!("bn.var.{i:05}"))).collect::<Result<_, _>>()?;
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(bad(format!("'{n}' holds a NaN or an infinity (training never writes such a state: the file is corrupt)")));
+            }
+            Ok(v)
+        };
+        let specs = &self.net.specs;
+        let weights: Vec<Vec<f32>> = specs.iter().enumerate().map(|(i, s)| get(format!("weights.{i:05}"), s.numel())).collect::<Result<_, _>>()?;
+        let momentum: Vec<Vec<f32>> = specs.iter().enumerate().map(|(i, s)| get(format!("momentum.{i:05}"), s.numel())).collect::<Result<_, _>>()?;
+        let channels = &self.net.bn_channels;
+        let mean: Vec<Vec<f32>> = channels.iter().enumerate().map(|(i, &c)| get(format!("bn.mean.{i:05}"), c)).collect::<Result<_, _>>()?;
+        let var: Vec<Vec<f32>> = channels.iter().enumerate().map(|(i, &c)| get(format!("bn.var.{i:05}"), c)).collect::<Result<_, _>>()?;
         let d = &self.device;
         self.weights = Weights::from_host(&weights, d);
         self.sgd.load_state(&momentum, d);
@@ -316,8 +332,8 @@ impl Trainer {
 /// Format name of training checkpoints.
 pub const TRAIN_FORMAT: &str = "rdarts-train-state";
 /// Format version of training checkpoints; bumped whenever their layout or a field's meaning
-/// changes (independently of the search state's version).
-pub const TRAIN_VERSION: u32 = 1;
+/// changes (independently of the search state's version; 2: checksummed).
+pub const TRAIN_VERSION: u32 = 2;
 
 /// Metadata of a training checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -335,7 +335,7 @@ pub fn newest_checkpoint<T>(
             Err(e) => eprintln!("warning: {e:#}; {}", if index > 0 { "trying the previous one" } else { "no older checkpoint is left" }),
         }
     }
-    bail!("{}: every checkpoint is unreadable", dir.join(CHECKPOINTS).display())
+    bail!("{}: no checkpoint is intact and continues this run (the warnings above say why)", dir.join(CHECKPOINTS).display())
 }
 
 /// The checkpoints in the run directory `dir`, oldest first, with their sequence numbers.

@@ -329,19 +329,26 @@ fn load_checkpoint(dir: &Path) -> Result<Loaded> {
     let info = RunInfo::read(dir)?;
     let config: SearchConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}: invalid", dir.join("config.json").display()))?;
     let checkpoints = crate::rundir::checkpoints(dir)?;
-    let Some((index, snap)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| Ok(Snapshot::from_bytes(name, bytes)?))? else {
+    // Every check runs inside the fallback: a newest checkpoint that fails any of them gives way to
+    // the previous one, with a warning naming why.
+    let Some((index, snap)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| continues(&config, name, bytes))? else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts search --overwrite`", dir.display());
     };
-    let expected_id = fingerprint(&config);
+    Ok(Loaded { info, config, checkpoints, index, snap })
+}
+
+/// The checkpoint `bytes` (the file `name`) if it is intact and continues the run configured by
+/// `config`: its checksum, the configuration fingerprint it names, the configuration it carries
+/// and the sizes of every tensor.
+fn continues(config: &SearchConfig, name: &str, bytes: &[u8]) -> Result<Snapshot> {
+    let snap = Snapshot::from_bytes(name, bytes)?;
+    let expected_id = fingerprint(config);
     let id = snap.meta.extra.get("config").and_then(|v| v.as_str()).unwrap_or("");
     if id != expected_id {
-        bail!(
-            "{}: written for another configuration than {} (fingerprint {id}, expected {expected_id}); was config.json edited?",
-            checkpoints[index].1.display(),
-            dir.join("config.json").display()
-        );
+        bail!("{name}: written for another configuration than the run's config.json (fingerprint {id}, expected {expected_id}); was config.json edited?");
     }
-    Ok(Loaded { info, config, checkpoints, index, snap })
+    snap.check_continues(config).with_context(|| name.to_string())?;
+    Ok(snap)
 }
 
 /// The search of a run directory at its newest intact checkpoint (for `rdarts hessian --run`), and
@@ -368,12 +375,12 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     let data = datasets::load(parse_dataset(&info.dataset)?, info.data.as_deref())?;
     let backend = backend::select(a.backend.into())?;
     println!("backend: {backend}");
-    let mut search = Search::new(config, data, &backend.device)?;
+    let mut search = Search::new(config.clone(), data, &backend.device)?;
     search.set_kernels(a.kernels);
     println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
     let older: Vec<Snapshot> = checkpoints[..index]
         .iter()
-        .filter_map(|(_, p)| std::fs::read(p).ok().and_then(|b| Snapshot::from_bytes(&p.display().to_string(), &b).ok()))
+        .filter_map(|(_, p)| std::fs::read(p).ok().and_then(|b| continues(&config, &p.display().to_string(), &b).ok()))
         .collect();
     search.resume_from(&snap, older)?;
     let lengths = snap.meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();

@@ -115,12 +115,19 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     let mut trainer = Trainer::new(config.clone(), &genotype, train, test, &backend.device)?;
     let mut run = RunDir::open(dir)?;
     let checkpoints = crate::rundir::checkpoints(dir)?;
-    let Some((index, meta)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| Ok(trainer.restore(name, bytes)?))? else {
+    // Every check runs inside the fallback (a failing newest checkpoint gives way to the previous
+    // one); restore checks the checksum, configuration, genotype and sizes before it changes anything.
+    let expected_id = fingerprint(&config);
+    let Some((index, meta)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| {
+        let meta = trainer.peek(name, bytes)?;
+        if meta.extra.get("config").and_then(|v| v.as_str()) != Some(expected_id.as_str()) {
+            bail!("{name}: written for another configuration than {}", dir.join("config.json").display());
+        }
+        Ok(trainer.restore(name, bytes)?)
+    })?
+    else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts train --overwrite`", dir.display());
     };
-    if meta.extra.get("config").and_then(|v| v.as_str()) != Some(fingerprint(&config).as_str()) {
-        bail!("{}: written for another configuration than {}", checkpoints[index].1.display(), dir.join("config.json").display());
-    }
     let seq = checkpoints[index].0;
     let lengths = meta.extra.get("files").and_then(|v| v.as_object()).cloned().unwrap_or_default();
     run.truncate_to(&lengths.into_iter().collect())?;

@@ -18,8 +18,8 @@ use crate::robust::EsTracker;
 
 /// Format name in the metadata.
 pub const FORMAT: &str = "rdarts-search-state";
-/// Format version; bumped whenever the layout or the meaning of a field changes.
-pub const VERSION: u32 = 1;
+/// Format version; bumped whenever the layout or the meaning of a field changes (2: checksummed).
+pub const VERSION: u32 = 2;
 
 /// Everything besides the tensors.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -154,11 +154,72 @@ impl Snapshot {
         if self.alpha.0.len() != alpha || self.alpha.1.len() != alpha {
             return Err(bad(format!("α has {} entries per cell type, the network {alpha}", self.alpha.0.len())));
         }
-        if self.bn_mean.len() != net.bn_channels.len() {
+        if self.bn_mean.len() != net.bn_channels.len() || self.bn_var.len() != net.bn_channels.len() {
             return Err(bad(format!("{} BatchNorm layers, the network has {}", self.bn_mean.len(), net.bn_channels.len())));
+        }
+        for (i, &c) in net.bn_channels.iter().enumerate() {
+            if self.bn_mean[i].len() != c || self.bn_var[i].len() != c {
+                return Err(bad(format!("BatchNorm layer {i} has {}/{} statistics, the network {c} channels", self.bn_mean[i].len(), self.bn_var[i].len())));
+            }
+        }
+        if self.momentum.len() != self.weights.len() {
+            return Err(bad(format!("{} momentum buffers for {} weight tensors", self.momentum.len(), self.weights.len())));
+        }
+        for ((m, w), name) in self.momentum.iter().zip(&self.weights).zip(&self.meta.param_names) {
+            if m.len() != w.len() {
+                return Err(bad(format!("the momentum of '{name}' has {} values, the tensor {}", m.len(), w.len())));
+            }
+        }
+        let adam_fits = |moments: &[Vec<f32>]| moments.len() == 2 && moments.iter().all(|m| m.len() == alpha);
+        if !adam_fits(&self.adam.m) || !adam_fits(&self.adam.v) {
+            return Err(bad(format!("Adam's moments of α are not two tensors of {alpha} values")));
         }
         Ok(())
     }
+
+    /// Checks that the snapshot continues the search configured by `config` (the run's
+    /// config.json, as [`Search::new`] completed it): the configuration it carries is the same but
+    /// for what DARTS-ADA raises (weight decay, drop-path, Cutout), and its tensors fit that
+    /// configuration's network.
+    pub fn check_continues(&self, config: &SearchConfig) -> Result<(), CoreError> {
+        let mut carried = self.meta.config.clone();
+        if config.robust.mode == super::RobustMode::Ada {
+            carried.weight_decay = config.weight_decay;
+            carried.drop_path_prob = config.drop_path_prob;
+            carried.augment = config.augment.clone();
+            carried.schedule_cutout = config.schedule_cutout;
+        }
+        if carried != *config {
+            let (a, b) = (serde_json::to_value(&carried).expect("serialises"), serde_json::to_value(config).expect("serialises"));
+            let field = first_difference(&a, &b, String::new()).unwrap_or_default();
+            return Err(CoreError::invalid(
+                "checkpoint",
+                format!("its configuration differs from the run's in '{field}' ({} here, {} in the run's)", pick(&a, &field), pick(&b, &field)),
+            ));
+        }
+        self.check_fits(&Supernet::new(&config.net)?)
+    }
+}
+
+/// The dotted path of the first field where two JSON documents differ.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, path: String) -> Option<String> {
+    match (a, b) {
+        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+            x.keys().chain(y.keys()).find_map(|k| {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => first_difference(u, v, p),
+                    _ => Some(p),
+                }
+            })
+        }
+        _ => (a != b).then_some(path),
+    }
+}
+
+/// The value at a dotted path, as JSON text.
+fn pick(v: &serde_json::Value, path: &str) -> String {
+    path.split('.').filter(|k| !k.is_empty()).try_fold(v, |v, k| v.get(k)).map_or("nothing".into(), |v| v.to_string())
 }
 
 impl Search {
@@ -193,9 +254,7 @@ impl Search {
     /// undone by a rollback are dropped as they were in the original run).
     pub fn resume_from(&mut self, snap: &Snapshot, older: Vec<Snapshot>) -> Result<(), CoreError> {
         let cfg = &snap.meta.config;
-        if cfg.net != self.config.net || cfg.epochs != self.config.epochs || cfg.seed != self.config.seed {
-            return Err(CoreError::invalid("checkpoint", "it belongs to a search with another network, epoch count or seed"));
-        }
+        snap.check_continues(&self.config)?;
         cfg.validate()?;
         self.restore(snap)?;
         self.config = cfg.clone();

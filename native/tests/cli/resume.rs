@@ -1,7 +1,8 @@
 //! Checkpoints and `rdarts resume`: a search killed (SIGKILL) at random points and resumed each
 //! time ends with exactly the α and genotype of an uninterrupted run (CPU backend, same seed); no
 //! checkpoint is ever found corrupt; a corrupt newest checkpoint falls back to the previous one; a
-//! full disk or a read-only directory gives an error and leaves the previous checkpoint intact.
+//! full disk or a read-only directory gives an error and leaves the previous checkpoint intact, and
+//! the run resumes to the uninterrupted result once space returns.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -121,20 +122,24 @@ fn killed_and_resumed_search_equals_an_uninterrupted_one() {
     let again = finish(&resume_args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("has finished"));
 
-    // A corrupt newest checkpoint: resume says so, takes the previous one, and still ends equal.
+    // A damaged newest checkpoint: resume says so, takes the previous one, and still ends equal.
     let run2 = tmp("corrupt");
     let mut child = spawn(&search_args(&run2));
     assert!(wait_for(|| checkpoints(&run2).len() >= 2, Duration::from_secs(120)), "no second checkpoint");
     child.kill().unwrap();
     child.wait().unwrap();
+    // One bit of a weight's lowest mantissa byte: every value stays finite and the file parses, so
+    // only the checksum can tell.
     let newest = checkpoints(&run2).last().unwrap().clone();
-    let len = std::fs::metadata(&newest).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(len / 2).unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let data = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[data + 4 * 17] ^= 1;
+    std::fs::write(&newest, bytes).unwrap();
     let out = finish(&["resume", "--quiet", "--backend", "cpu", run2.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let name = newest.file_name().unwrap().to_string_lossy().to_string();
-    assert!(stderr.contains("warning: ") && stderr.contains(&name) && stderr.contains("trying the previous one"), "{stderr}");
+    assert!(stderr.contains("warning: ") && stderr.contains(&name) && stderr.contains("trying the previous one") && stderr.contains("checksum mismatch"), "{stderr}");
     assert_eq!(outcome(&run2), expected, "resumed from the previous checkpoint");
     for d in [reference, run, run2] {
         let _ = std::fs::remove_dir_all(d);
@@ -190,7 +195,18 @@ fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
     let out = finish(&["resume", "--quiet", "--backend", "cpu", run.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_all_checkpoints_intact(&run);
+    let failed = !out.status.success() && stderr.starts_with("error: ") && stderr.contains("Read-only");
+    // Space returns: the run resumes and ends as an uninterrupted one does.
+    let grown = Command::new("mount").args(["-o", "remount,rw,size=64m", mnt.to_str().unwrap()]).status().unwrap();
+    let resumed = finish(&["resume", "--quiet", "--backend", "cpu", run.to_str().unwrap()]);
+    let got = resumed.status.success().then(|| outcome(&run));
     umount().unwrap();
-    assert!(!out.status.success() && stderr.starts_with("error: ") && stderr.contains("Read-only"), "{stderr}");
+    assert!(failed, "{stderr}");
+    assert!(grown.success() && resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let reference = tmp("tmpfs-reference");
+    let out = Command::new(BIN).args(search_args(&reference)).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(got.unwrap(), outcome(&reference), "resumed after the disk filled = uninterrupted");
     let _ = std::fs::remove_dir_all(&mnt);
+    let _ = std::fs::remove_dir_all(&reference);
 }

@@ -7,6 +7,7 @@
 static ALLOC: alloc::Counting = alloc::Counting;
 
 mod alloc;
+mod checkpoints;
 mod cpu_kernels;
 mod cross_backend;
 mod curvature;
