@@ -174,6 +174,19 @@ pub struct Augment {
     pub cutout_prob: f64,
 }
 
+impl Augment {
+    /// Checks the settings: probabilities in [0, 1], crop padding and Cutout side at most
+    /// [`crate::limits::MAX_AUGMENT_PIXELS`].
+    pub fn validate(&self) -> Result<(), CoreError> {
+        use crate::limits::{MAX_AUGMENT_PIXELS, at_most};
+        if !(0.0..=1.0).contains(&self.cutout_prob) {
+            return Err(CoreError::invalid("augment.cutout_prob", format!("must be in [0, 1], found {}", self.cutout_prob)));
+        }
+        at_most("augment.crop_padding", self.crop_padding, MAX_AUGMENT_PIXELS)?;
+        at_most("augment.cutout", self.cutout, MAX_AUGMENT_PIXELS)
+    }
+}
+
 impl Default for Augment {
     fn default() -> Self {
         Augment { crop_padding: 4, flip: true, cutout: 0, cutout_prob: 1.0 }

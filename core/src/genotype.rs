@@ -102,6 +102,25 @@ impl Genotype {
                     gene.len()
                 )));
             }
+            let nodes = gene.len() / 2;
+            if nodes > crate::limits::MAX_NODES {
+                return Err(CoreError::Genotype(format!("{kind:?} cell has {nodes} nodes, at most {} are allowed", crate::limits::MAX_NODES)));
+            }
+            let concat = if kind == CellKind::Normal { &self.normal_concat } else { &self.reduce_concat };
+            if concat.is_empty() {
+                return Err(CoreError::Genotype(format!("{kind:?} cell: the concatenation is empty")));
+            }
+            for (i, &c) in concat.iter().enumerate() {
+                if c >= nodes + 2 {
+                    return Err(CoreError::Genotype(format!(
+                        "{kind:?} cell: concatenated state {c} does not exist (states 0..{} for {nodes} nodes)",
+                        nodes + 1
+                    )));
+                }
+                if concat[..i].contains(&c) {
+                    return Err(CoreError::Genotype(format!("{kind:?} cell: state {c} is concatenated twice")));
+                }
+            }
             for (idx, &(op, input)) in gene.iter().enumerate() {
                 let node = idx / 2;
                 if input >= node + 2 {
@@ -184,8 +203,9 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn ws(&mut self) {
-        while self.s[self.pos..].starts_with(|c: char| c.is_whitespace()) {
-            self.pos += 1;
+        // Any Unicode white space, stepped over by its UTF-8 length.
+        while let Some(c) = self.s[self.pos..].chars().next().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
         }
     }
     fn err(&self, what: &str) -> CoreError {
@@ -270,6 +290,12 @@ impl<'a> Parser<'a> {
             self.eat(",")?;
             let b = self.number()?;
             self.eat(")")?;
+            // A cell's states are its 2 inputs and at most MAX_NODES nodes: bound the range
+            // before expanding it.
+            let states = crate::limits::MAX_NODES + 2;
+            if b > states {
+                return Err(CoreError::Genotype(format!("range({a}, {b}) reaches past the {states} states a cell can have")));
+            }
             return Ok((a..b).collect());
         }
         self.list(Self::number)

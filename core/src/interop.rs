@@ -107,7 +107,14 @@ pub fn infer_config(file: &TensorFile, space: SpaceId, image_size: usize) -> Res
         return Err(bad(format!("'stem.0.weight' has shape {stem:?}, expected [3·C, in_channels, 3, 3]")));
     }
     let classifier = file.shape("classifier.weight")?;
-    let edges = file.shape("alphas_normal")?.first().copied().unwrap_or(0);
+    if classifier.len() != 2 {
+        return Err(bad(format!("'classifier.weight' has shape {classifier:?}, expected [classes, features]")));
+    }
+    let alphas = file.shape("alphas_normal")?;
+    if alphas.len() != 2 {
+        return Err(bad(format!("'alphas_normal' has shape {alphas:?}, expected [edges, ops]")));
+    }
+    let edges = alphas[0];
     let nodes = (1..=32).find(|n| n * (n + 3) / 2 == edges).ok_or_else(|| {
         bad(format!("'alphas_normal' has {edges} rows, which is n(n+3)/2 for no node count n"))
     })?;

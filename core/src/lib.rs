@@ -20,6 +20,8 @@ pub mod golden;
 pub mod hessian;
 pub mod interop;
 pub mod kernels;
+pub mod limits;
+pub mod memory;
 pub mod mixed;
 pub mod network;
 pub mod ops;

@@ -68,6 +68,18 @@ impl NetConfig {
                 return Err(CoreError::invalid(name, "must be at least 1, found 0"));
             }
         }
+        use crate::limits::*;
+        for (name, v, max) in [
+            ("channels", self.channels, MAX_CHANNELS),
+            ("layers", self.layers, MAX_LAYERS),
+            ("nodes", self.nodes, MAX_NODES),
+            ("classes", self.classes, MAX_CLASSES),
+            ("in_channels", self.in_channels, MAX_IN_CHANNELS),
+            ("stem_multiplier", self.stem_multiplier, MAX_STEM_MULTIPLIER),
+            ("image_size", self.image_size, MAX_IMAGE_SIZE),
+        ] {
+            at_most(name, v, max)?;
+        }
         if self.channels % 2 != 0 {
             return Err(CoreError::invalid(
                 "channels",

@@ -164,6 +164,7 @@ impl SearchSpace {
     /// S1 is defined edge by edge for the standard 4-node cell only.
     pub fn new(id: SpaceId, nodes: usize) -> Result<Self, CoreError> {
         use Primitive::*;
+        crate::limits::at_most("nodes", nodes, crate::limits::MAX_NODES)?;
         let edges = edge_count(nodes);
         let uniform = |ops: &[Primitive]| vec![ops.to_vec(); edges];
         let (normal, reduce) = match id {

@@ -94,6 +94,16 @@ impl TrainConfig {
         }
     }
 
+    /// This configuration completed for the training data `train` as [`Trainer::new`] completes
+    /// it (input channels, image side, classes): check its memory
+    /// ([`crate::memory::train_bytes`]) on this before building the trainer.
+    pub fn for_data(mut self, train: &crate::data::Dataset) -> TrainConfig {
+        self.net.in_channels = train.channels;
+        self.net.image_size = train.size;
+        self.net.classes = train.classes;
+        self
+    }
+
     /// Checks every field; errors name the field.
     pub fn validate(&self) -> Result<(), CoreError> {
         let check = |ok: bool, field: &str, msg: String| if ok { Ok(()) } else { Err(CoreError::invalid(field, msg)) };
@@ -102,7 +112,21 @@ impl TrainConfig {
         check(self.lr.is_finite() && self.lr > 0.0, "lr", format!("must be positive, found {}", self.lr))?;
         check((0.0..1.0).contains(&self.drop_path_prob), "drop_path_prob", format!("must be in [0, 1), found {}", self.drop_path_prob))?;
         check(self.auxiliary_weight >= 0.0, "auxiliary_weight", format!("must be non-negative, found {}", self.auxiliary_weight))?;
-        Ok(())
+        {
+            use crate::limits::*;
+            for (name, v, max) in [
+                ("epochs", self.epochs, MAX_EPOCHS),
+                ("batch_size", self.batch_size, MAX_BATCH),
+                ("net.channels", self.net.channels, MAX_CHANNELS),
+                ("net.layers", self.net.layers, MAX_LAYERS),
+                ("net.classes", self.net.classes, MAX_CLASSES),
+                ("net.in_channels", self.net.in_channels, MAX_IN_CHANNELS),
+                ("net.image_size", self.net.image_size, MAX_IMAGE_SIZE),
+            ] {
+                at_most(name, v, max)?;
+            }
+        }
+        self.augment.validate()
     }
 }
 
@@ -155,10 +179,8 @@ pub struct Trainer {
 impl Trainer {
     /// Sets up training of `genotype` on `train`, testing on `test`.
     pub fn new(mut config: TrainConfig, genotype: &Genotype, train: Dataset, test: Dataset, device: &Device) -> Result<Self, CoreError> {
+        config = config.for_data(&train);
         config.validate()?;
-        config.net.in_channels = train.channels;
-        config.net.image_size = train.size;
-        config.net.classes = train.classes;
         let train = if config.max_images > 0 { train.truncate(config.max_images) } else { train };
         let test = if config.test_images > 0 { test.truncate(config.test_images) } else { test };
         train.validate()?;

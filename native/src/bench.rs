@@ -24,6 +24,16 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         return crate::bench_kernels::bench_kernels(&a, &backend);
     }
     let shape = [a.batch_size, a.init_channels, a.layers, a.image_size];
+    // Every configuration is checked, and its memory estimated, before any data exist.
+    for space in &a.spaces {
+        let space: SpaceId = space.parse()?;
+        for order in a.orders.iter().map(|&o| Order::from(o)) {
+            let mut config = step_config(&a, space, order);
+            (config.net.in_channels, config.net.image_size) = (3, a.image_size);
+            config.validate()?;
+            crate::memory::ensure_fits(&format!("a {space} {order:?}-order step"), rdarts_core::memory::search_bytes(&config), &backend)?;
+        }
+    }
     let (data, train, val) = step_data(&a);
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;

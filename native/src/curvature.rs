@@ -9,6 +9,7 @@ use rdarts_core::backend;
 use rdarts_core::block_on;
 use rdarts_core::hessian::{AlphaHessian, HessianAt, symmetric_eigen};
 use rdarts_core::interop::{TensorFile, infer_config, load_batch, load_darts_state};
+use rdarts_core::limits::MAX_EPOCHS;
 use rdarts_core::network::Supernet;
 use rdarts_core::rng::Rng;
 use rdarts_core::robust::{EsRule, replay};
@@ -204,6 +205,9 @@ pub fn read_history(path: &Path, every: usize) -> Result<Vec<(usize, f64)>> {
             }
             if let Some(l) = v["curvature"]["lambda_max"].as_f64() {
                 let epoch = v["epoch"].as_u64().with_context(|| format!("{}: epoch event without 'epoch'", at()))?;
+                if epoch > MAX_EPOCHS as u64 {
+                    bail!("{}: epoch {epoch} is past the limit of {MAX_EPOCHS}", at());
+                }
                 out.push((epoch as usize, l));
             }
             continue;
@@ -216,6 +220,9 @@ pub fn read_history(path: &Path, every: usize) -> Result<Vec<(usize, f64)>> {
                 let e = num(e)?;
                 if e < 0.0 || e.fract() != 0.0 {
                     bail!("{}: epoch '{e}' is not a non-negative integer", at());
+                }
+                if e > MAX_EPOCHS as f64 {
+                    bail!("{}: epoch {e} is past the limit of {MAX_EPOCHS}", at());
                 }
                 out.push((e as usize, num(l)?));
             }
@@ -235,6 +242,11 @@ pub fn read_history(path: &Path, every: usize) -> Result<Vec<(usize, f64)>> {
 pub fn early_stop(a: EarlyStopArgs) -> Result<()> {
     if a.window == 0 || a.every == 0 || !(a.factor > 0.0) {
         bail!("--window and --every must be at least 1 and --factor positive");
+    }
+    for (flag, v) in [("--window", a.window), ("--delta", a.delta), ("--every", a.every), ("--start-epoch", a.start_epoch), ("--epochs", a.epochs.unwrap_or(0))] {
+        if v > MAX_EPOCHS {
+            bail!("{flag} must be at most {MAX_EPOCHS}, found {v}");
+        }
     }
     let history = read_history(&a.history, a.every)?;
     let epochs = match a.epochs {

@@ -32,3 +32,34 @@ pub fn keep_freed_pages() -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     false
 }
+
+/// Memory the system can give this process without swapping (Linux's `MemAvailable`); `None`
+/// where it cannot be read.
+pub fn available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Environment variable that turns the check of [`ensure_fits`] off (`RDARTS_MEMORY_CHECK=off`),
+/// for a machine whose swap or overcommit the user trusts.
+pub const CHECK_VAR: &str = "RDARTS_MEMORY_CHECK";
+
+/// Refuses to start `what` when its estimated peak (`rdarts_core::memory`) exceeds the memory
+/// available, on the CPU backend (host memory; a GPU's memory cannot be queried through wgpu).
+pub fn ensure_fits(what: &str, estimate: u64, backend: &rdarts_core::backend::Backend) -> anyhow::Result<()> {
+    use rdarts_core::memory::human;
+    if backend.kind != rdarts_core::backend::BackendChoice::Cpu || std::env::var(CHECK_VAR).is_ok_and(|v| v == "off") {
+        return Ok(());
+    }
+    match available_bytes() {
+        Some(available) if estimate > available => anyhow::bail!(
+            "{what} needs about {} of memory at its peak (estimated from its configuration), and {} is available; use a \
+             smaller --batch-size, --init-channels or --layers (or {CHECK_VAR}=off to try anyway)",
+            human(estimate),
+            human(available)
+        ),
+        _ => Ok(()),
+    }
+}

@@ -286,8 +286,11 @@ pub fn search(a: SearchArgs) -> Result<()> {
     let load_seconds = loading.elapsed().as_secs_f64();
     let backend = backend::select(a.run.backend.into())?;
     println!("backend: {backend}");
-    let mut run = RunDir::create(&a.out, a.run.existing(), DONE_FILE)?;
+    let completed = config.clone().for_data(&data);
+    completed.validate()?;
+    crate::memory::ensure_fits("this search", rdarts_core::memory::search_bytes(&completed), &backend)?;
     let mut search = Search::new(config, data, &backend.device)?;
+    let mut run = RunDir::create(&a.out, a.run.existing(), DONE_FILE)?;
     search.set_kernels(a.kernels);
     println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
     let info = a.run.run_info(&search_kind(), a.keep_checkpoints);
@@ -375,6 +378,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     let data = datasets::load(parse_dataset(&info.dataset)?, info.data.as_deref())?;
     let backend = backend::select(a.backend.into())?;
     println!("backend: {backend}");
+    crate::memory::ensure_fits("this search", rdarts_core::memory::search_bytes(&snap.meta.config), &backend)?;
     let mut search = Search::new(config.clone(), data, &backend.device)?;
     search.set_kernels(a.kernels);
     println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));

@@ -92,8 +92,11 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let (train, test) = datasets::load_train_test(a.run.dataset, a.run.data.as_deref())?;
     let backend = backend::select(a.run.backend.into())?;
     println!("backend: {backend}");
-    let mut run = RunDir::create(&a.out, a.run.existing(), TRAIN_DONE_FILE)?;
+    let completed = config.clone().for_data(&train);
+    completed.validate()?;
+    crate::memory::ensure_fits("this training run", rdarts_core::memory::train_bytes(&completed, &genotype), &backend)?;
     let trainer = Trainer::new(config, &genotype, train, test, &backend.device)?;
+    let mut run = RunDir::create(&a.out, a.run.existing(), TRAIN_DONE_FILE)?;
     let info = a.run.run_info("train", a.keep_checkpoints);
     run.write("config.json", serde_json::to_string_pretty(&trainer.config)?.as_bytes())?;
     run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
@@ -112,6 +115,7 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     let (train, test) = datasets::load_train_test(parse_dataset(&info.dataset)?, info.data.as_deref())?;
     let backend = backend::select(backend_arg.into())?;
     println!("backend: {backend}");
+    crate::memory::ensure_fits("this training run", rdarts_core::memory::train_bytes(&config, &genotype), &backend)?;
     let mut trainer = Trainer::new(config.clone(), &genotype, train, test, &backend.device)?;
     let mut run = RunDir::open(dir)?;
     let checkpoints = crate::rundir::checkpoints(dir)?;

@@ -257,6 +257,27 @@ impl SearchConfig {
         check(self.epochs > 0, "epochs", format!("must be at least 1, found {}", self.epochs))?;
         check(self.batch_size > 0, "batch_size", format!("must be at least 1, found {}", self.batch_size))?;
         check(self.downsample > 0, "downsample", format!("must be at least 1, found {}", self.downsample))?;
+        {
+            use crate::limits::*;
+            let r = &self.robust;
+            for (name, v, max) in [
+                ("epochs", self.epochs, MAX_EPOCHS),
+                ("batch_size", self.batch_size, MAX_BATCH),
+                ("downsample", self.downsample, MAX_IMAGE_SIZE),
+                ("rs_candidates", self.rs_candidates, MAX_COUNT),
+                ("rs_eval_batches", self.rs_eval_batches, MAX_COUNT),
+                ("hessian.every", self.hessian.every, MAX_EPOCHS),
+                ("hessian.lanczos_steps", self.hessian.lanczos_steps, MAX_COUNT),
+                ("hessian.batches", self.hessian.batches, MAX_COUNT),
+                ("robust.window", r.window, MAX_EPOCHS),
+                ("robust.delta", r.delta, MAX_EPOCHS),
+                ("robust.start_epoch", r.start_epoch, MAX_EPOCHS),
+                ("robust.extra_rollback_epochs", r.extra_rollback_epochs, MAX_EPOCHS),
+            ] {
+                at_most(name, v, max)?;
+            }
+        }
+        self.augment.validate()?;
         for (name, v) in [
             ("lr", self.lr),
             ("arch_lr", self.arch_lr),
@@ -275,11 +296,6 @@ impl SearchConfig {
         for (name, v) in [("arch_beta1", self.arch_beta1), ("arch_beta2", self.arch_beta2)] {
             check((0.0..1.0).contains(&v), name, format!("must be in [0, 1), found {v}"))?;
         }
-        check(
-            (0.0..=1.0).contains(&self.augment.cutout_prob),
-            "augment.cutout_prob",
-            format!("must be in [0, 1], found {}", self.augment.cutout_prob),
-        )?;
         check(
             (0.0..1.0).contains(&self.drop_path_prob),
             "drop_path_prob",
@@ -318,6 +334,17 @@ impl SearchConfig {
             format!("must be in (0, 1), found {}", self.train_portion),
         )?;
         Ok(())
+    }
+
+    /// This configuration completed for `data` as [`super::Search::new`] completes it: the input
+    /// channels, image side (after `downsample`) and classes of the data. Check the memory it needs
+    /// ([`crate::memory::search_bytes`]) on this before building the search, which allocates its
+    /// weights.
+    pub fn for_data(mut self, data: &crate::data::Dataset) -> SearchConfig {
+        self.net.in_channels = data.channels;
+        self.net.image_size = if self.downsample > 1 { data.size / self.downsample } else { data.size };
+        self.net.classes = data.classes;
+        self
     }
 
     /// R-DARTS(L2) at grid `level` (0–4): the weights' weight decay from [`RDARTS_L2_GRID`].

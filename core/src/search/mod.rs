@@ -80,12 +80,10 @@ impl Search {
     /// Sets up a search on `data` (already decoded) on `device` (a plain device; autodiff is added
     /// per pass). The network's input shape and classes are taken from the data.
     pub fn new(mut config: SearchConfig, data: Dataset, device: &Device) -> Result<Self, CoreError> {
+        config = config.for_data(&data);
+        config.validate()?;
         let data = if config.max_images > 0 { data.truncate(config.max_images) } else { data };
         let data = if config.downsample > 1 { data.downsample(config.downsample)? } else { data };
-        config.net.in_channels = data.channels;
-        config.net.image_size = data.size;
-        config.net.classes = data.classes;
-        config.validate()?;
         data.validate()?;
         let split = Split::new(data.len(), config.train_portion)?;
         let net = Supernet::new(&config.net)?;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod bounds;
 mod commands;
 mod report;
 mod resume;

@@ -108,3 +108,41 @@ fn a_state_dict_for_another_network_is_refused_with_the_reason() {
     let err = load_batch(&batch, &rdarts_core::network::NetConfig { classes: 2, ..config }).err().unwrap().to_string();
     assert_eq!(err, "batch.safetensors: 'y' holds a label outside 0..2");
 }
+
+/// A state dict whose tensors have the wrong rank, or whose names claim an absurd number of cells,
+/// is refused with the tensor named (it used to index out of bounds, or size a network of 10⁹
+/// cells before failing).
+#[test]
+fn a_hostile_state_dict_is_refused_before_a_network_is_sized() {
+    let bytes = std::fs::read(fixture("model.safetensors")).unwrap();
+    let model = TensorFile::parse("model.safetensors", &bytes).unwrap();
+    let rewrite = |edit: &dyn Fn(&str, Vec<f32>, Vec<usize>) -> Vec<(String, Vec<f32>, Vec<usize>)>| {
+        let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+        for name in model.names() {
+            let Ok((v, shape)) = model.f32(&name, None) else { continue }; // counters (num_batches_tracked) are not needed here
+            for (n, v, s) in edit(&name, v, shape) {
+                tensors.push((n, v.iter().flat_map(|x| x.to_le_bytes()).collect(), s));
+            }
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+            .iter()
+            .map(|(n, b, s)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    };
+    let rank0 = rewrite(&|n, v, s| if n == "classifier.weight" { vec![(n.into(), v[..1].to_vec(), vec![])] } else { vec![(n.into(), v, s)] });
+    let file = TensorFile::parse("rank.safetensors", &rank0).unwrap();
+    let err = infer_config(&file, SpaceId::S5, 8).unwrap_err().to_string();
+    assert_eq!(err, "rank.safetensors: 'classifier.weight' has shape [], expected [classes, features]");
+    let absurd = rewrite(&|n, v, s| {
+        let mut out = vec![(n.to_string(), v.clone(), s.clone())];
+        if n == "stem.0.weight" {
+            out.push(("cells.999999999.extra.weight".into(), vec![0.0], vec![1]));
+        }
+        out
+    });
+    let file = TensorFile::parse("cells.safetensors", &absurd).unwrap();
+    let config = infer_config(&file, SpaceId::S5, 8).unwrap();
+    let err = Supernet::new(&config).err().expect("refused").to_string();
+    assert_eq!(err, "invalid layers: must be at most 100, found 1000000000");
+}
