@@ -311,6 +311,19 @@ fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// The report's one script: each figure's rendered size and element count, for the browser test.
+const RENDER_CHECK: &str = "\nconst out = [];\nfor (const f of document.querySelectorAll('figure')) {\n  const svg = f.querySelector('svg');\n  const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};\n  const n = svg ? svg.querySelectorAll('path,polyline,line,rect,circle,text,polygon').length : 0;\n  out.push(f.id + ':' + Math.round(r.width) + 'x' + Math.round(r.height) + ':' + n);\n}\ndocument.getElementById('render-check').textContent = out.join(' ');\n";
+
+/// The SHA-256 of [`RENDER_CHECK`], base64: the report's Content-Security-Policy allows that script
+/// and nothing else (an edit to the script without this hash is caught by the browser test, whose
+/// render check then stays empty).
+const RENDER_CHECK_SHA256: &str = "f0H7WxyQZWoTg6gxsSNqgQXawF6r48LzsoxDlt/hWAE=";
+
+/// What a report may load: its inline styles, its one script, nothing from elsewhere.
+fn report_csp() -> String {
+    format!("default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{RENDER_CHECK_SHA256}'; base-uri 'none'; form-action 'none'")
+}
+
 /// Writes every plot and drawing under `plots/` of the run and its `report.html` (each recorded in
 /// the run's manifest); returns the page's path.
 pub fn write_report(run: &mut RunDir) -> Result<PathBuf> {
@@ -341,7 +354,7 @@ pub fn write_report(run: &mut RunDir) -> Result<PathBuf> {
         (None, None) => "no epoch finished yet".to_string(),
     };
     let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>rdarts run report</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.3em}code{background:#f3f3f3;padding:.1em .3em;word-break:break-all}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}svg{max-width:100%;height:auto}</style></head><body>\n");
+    h.push_str(&"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\"><title>rdarts run report</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.3em}code{background:#f3f3f3;padding:.1em .3em;word-break:break-all}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}svg{max-width:100%;height:auto}</style></head><body>\n".replace("{csp}", &report_csp()));
     h.push_str(&format!(
         "<h1>rdarts search: space {}, {} order</h1>\n<p id=\"summary\">{} epochs, batch {}, C = {}, {} cells, {} nodes; weight decay {:.1e}, drop-path {:.2}, λmax every {} epochs, DARTS-ES/ADA: {:?}. Status: <b>{}</b>.</p>\n",
         cfg.net.space,
@@ -368,7 +381,9 @@ pub fn write_report(run: &mut RunDir) -> Result<PathBuf> {
         h.push_str(&format!("<figure id=\"{id}\"><figcaption>{}</figcaption>\n{svg}\n</figure>\n", html_escape(caption)));
     }
     // A check the browser test reads back: each figure's rendered size and element count.
-    h.push_str("<pre id=\"render-check\"></pre>\n<script>\nconst out = [];\nfor (const f of document.querySelectorAll('figure')) {\n  const svg = f.querySelector('svg');\n  const r = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};\n  const n = svg ? svg.querySelectorAll('path,polyline,line,rect,circle,text,polygon').length : 0;\n  out.push(f.id + ':' + Math.round(r.width) + 'x' + Math.round(r.height) + ':' + n);\n}\ndocument.getElementById('render-check').textContent = out.join(' ');\n</script>\n</body></html>\n");
+    h.push_str("<pre id=\"render-check\"></pre>\n<script>");
+    h.push_str(RENDER_CHECK);
+    h.push_str("</script>\n</body></html>\n");
     run.write("report.html", h.as_bytes())?;
     Ok(dir.join("report.html"))
 }

@@ -74,5 +74,10 @@ async function controls(page) {
   await page.waitForFunction(() => window.rdarts.record.updates.length >= 2, null, { timeout: 120_000 });
   seen.s2_updates = await page.evaluate(() => window.rdarts.record.updates.slice(0, 2));
   seen.max_page_work_ms = await page.evaluate(() => window.rdarts.maxPageWork());
+  // A Rust panic inside the worker: the page shows its message, not "unreachable executed".
+  seen.errors_before_panic = [...errors];
+  await page.evaluate(() => window.rdarts.panic("a panic on purpose"));
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Error"), null, { timeout: 60_000 });
+  seen.panic_status = await page.textContent("#status");
   return seen;
 }

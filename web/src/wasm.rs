@@ -15,6 +15,42 @@ thread_local! {
     static BACKEND: RefCell<Option<Backend>> = const { RefCell::new(None) };
 }
 
+/// The message of the latest Rust panic, recorded by the hook [`start`] installs: a panic in
+/// WebAssembly reaches JavaScript only as "unreachable executed", so the worker asks for this
+/// ([`take_panic`]) and shows the page the real message.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
+/// Runs when the module is instantiated: installs the panic hook (message recorded for
+/// [`take_panic`] and written to the console).
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string();
+        console_error(&format!("rdarts panicked: {message}"));
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+    }));
+}
+
+/// The message of the latest panic, once (`undefined` if there was none since the last call).
+/// After a panic the module's state is undefined: the page should reload it.
+#[wasm_bindgen]
+pub fn take_panic() -> Option<String> {
+    LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Panics with `message`: the end-to-end test's way of checking that a panic reaches the page as
+/// a readable error (nothing else calls it).
+#[wasm_bindgen]
+pub fn raise_panic(message: String) {
+    panic!("{message}");
+}
+
 fn backend() -> Backend {
     BACKEND.with(|b| b.borrow().clone()).unwrap_or_else(rdarts_core::backend::cpu)
 }

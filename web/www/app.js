@@ -300,7 +300,11 @@ $("speed").oninput = () => {
 };
 
 // For tests and the curious: the record of this run.
-window.rdarts = { record, history, latest: () => latest, maxBlock: () => maxBlockMs, maxPageWork: () => maxPageWorkMs };
+window.rdarts = {
+  record, history, latest: () => latest, maxBlock: () => maxBlockMs, maxPageWork: () => maxPageWorkMs,
+  // The end-to-end test's check that a Rust panic reaches this page as a readable error.
+  panic: (message) => worker.postMessage({ type: "panic", message }),
+};
 
 legend();
 // ?backend=cpu keeps the search off WebGPU (auto: WebGPU when the browser offers it).

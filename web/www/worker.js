@@ -1,10 +1,10 @@
 // Runs the search off the page's main thread: the page never waits for a step. Messages in:
 // {type: "backend", choice}, {type: "reset", settings}, {type: "start"}, {type: "pause"},
-// {type: "speed", delay}, {type: "golden"}.
+// {type: "speed", delay}, {type: "golden"}, {type: "panic", message} (tests: a Rust panic on purpose).
 // Messages out: {type: "backend"|"ready"|"update"|"paused"|"finished"|"error", ...}.
 // Every call into the search returns a promise (WebGPU's reads are asynchronous) and is awaited
 // before the next.
-import init, { WasmDemo, golden_cases, golden_trace, select_backend } from "./pkg/rdarts_web.js";
+import init, { WasmDemo, golden_cases, golden_trace, raise_panic, select_backend, take_panic } from "./pkg/rdarts_web.js";
 
 let demo = null;
 let running = false;
@@ -18,6 +18,14 @@ function post(type, extra) {
   postMessage(Object.assign({ type }, extra));
 }
 
+// What went wrong, readably: a Rust panic reaches JavaScript as "unreachable executed", so the
+// message the panic hook recorded is asked for first.
+function describe(e) {
+  const panic = take_panic();
+  if (panic) return `rdarts stopped on an internal error (please report it; reload the page to start again): ${panic}`;
+  return String(e && e.message || e);
+}
+
 async function reset(settings) {
   await ready;
   running = false;
@@ -28,7 +36,7 @@ async function reset(settings) {
     demo = new WasmDemo(JSON.stringify(settings));
     post("ready", { state: JSON.parse(await demo.state()) });
   } catch (e) {
-    post("error", { message: String(e && e.message || e) });
+    post("error", { message: describe(e) });
   }
 }
 
@@ -45,7 +53,7 @@ async function loop() {
     looping = false;
     if (current !== demo) return; // reset while this step ran
     running = false;
-    post("error", { message: String(e && e.message || e) });
+    post("error", { message: describe(e) });
     return;
   }
   looping = false;
@@ -86,6 +94,15 @@ onmessage = async (event) => {
     post("paused", { advances });
   } else if (msg.type === "speed") {
     delay = msg.delay;
+  } else if (msg.type === "panic") {
+    // The end-to-end test of the path above (drive.mjs).
+    await ready;
+    running = false;
+    try {
+      raise_panic(msg.message);
+    } catch (e) {
+      post("error", { message: describe(e) });
+    }
   } else if (msg.type === "golden") {
     // The cross-backend golden traces, replayed in this browser (golden.html).
     await ready;
@@ -96,7 +113,7 @@ onmessage = async (event) => {
       }
       post("traces_done", {});
     } catch (e) {
-      post("error", { message: String(e && e.message || e) });
+      post("error", { message: describe(e) });
     }
   }
 };

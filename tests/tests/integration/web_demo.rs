@@ -286,7 +286,13 @@ fn the_demo_page_controls_pause_reset_and_restart() {
     // In a browser whose WebGPU is SwiftShader: the page must keep to the CPU and say why.
     let seen = drive(&driver, &format!("http://127.0.0.1:{port}/index.html?space=s3"), "controls", "webgpu");
     eprintln!("controls: {seen}");
-    assert_eq!(seen["errors"], Value::Array(vec![]));
+    assert_eq!(seen["errors_before_panic"], Value::Array(vec![]));
+    // A Rust panic in the worker reaches the page readably, and the console.
+    let status = seen["panic_status"].as_str().unwrap();
+    assert!(status.starts_with("Error: rdarts stopped on an internal error") && status.ends_with("a panic on purpose"), "{status}");
+    let errors = seen["errors"].as_array().unwrap();
+    // (Chromium reports a worker's console line on the page's console too.)
+    assert!(!errors.is_empty() && errors.iter().all(|e| e.as_str().unwrap().contains("rdarts panicked: ")), "{errors:?}");
     let backend = &seen["backend"];
     assert_eq!((backend["backend"].as_str(), backend["webgpu"].as_bool()), (Some("cpu"), Some(true)), "{backend}");
     let line = backend["description"].as_str().unwrap();
