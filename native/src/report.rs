@@ -327,8 +327,17 @@ fn report_csp() -> String {
 /// Writes every plot and drawing under `plots/` of the run and its `report.html` (each recorded in
 /// the run's manifest); returns the page's path.
 pub fn write_report(run: &mut RunDir) -> Result<PathBuf> {
+    write_report_with(run, None)
+}
+
+/// [`write_report`] for a run whose final genotype is `found`, before genotype.json (the file that
+/// marks the run finished, written last) exists.
+pub fn write_report_with(run: &mut RunDir, found: Option<&Genotype>) -> Result<PathBuf> {
     let dir = run.path.clone();
-    let rec = RunRecord::read(&dir)?;
+    let mut rec = RunRecord::read(&dir)?;
+    if let Some(g) = found {
+        rec.genotype = Some(g.clone());
+    }
     let mut figures: Vec<(&str, String, String)> = vec![
         ("lambda", "Dominant eigenvalue".into(), lambda_svg(&rec)?),
         ("accuracy", "Accuracy".into(), curves_svg(&rec, Curve::Accuracy)?),

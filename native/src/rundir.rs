@@ -27,15 +27,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             other => other,
         }
         .with_context(|| format!("{}: cannot create", tmp.display()))?;
-        f.write_all(bytes).with_context(|| format!("{}: write failed", tmp.display()))?;
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        f.write_all(head).with_context(|| format!("{}: write failed", tmp.display()))?;
+        fault_point(|| format!("{name}: half written"));
+        f.write_all(tail).with_context(|| format!("{}: write failed", tmp.display()))?;
+        fault_point(|| format!("{name}: written, not synced"));
         f.sync_all().with_context(|| format!("{}: sync failed", tmp.display()))?;
+        fault_point(|| format!("{name}: synced, not renamed"));
         fs::rename(&tmp, path).with_context(|| format!("{}: cannot rename into place", path.display()))?;
+        fault_point(|| format!("{name}: renamed, directory not synced"));
         sync_dir(dir).with_context(|| format!("{}: cannot sync the directory", dir.display()))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Environment variable of deterministic fault injection: with `RDARTS_FAULT_ABORT_AT=N`, the
+/// process aborts at the N-th write step (see [`fault_point`]); with `log`, it lists every step
+/// on standard error (`fault point N: …`). For the crash tests.
+pub const FAULT_VAR: &str = "RDARTS_FAULT_ABORT_AT";
+
+/// A step of writing a run's files where a crash is possible: inside writing a file, between
+/// writing and syncing it, between the rename and the directory's sync, after an append, between a
+/// checkpoint and the pruning of older ones. With [`FAULT_VAR`] set to N the process aborts at the
+/// N-th such step, as a kill would stop it (no destructors, nothing flushed); unset — always,
+/// outside the tests — it costs one relaxed atomic increment.
+pub fn fault_point(step: impl FnOnce() -> String) {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    match AT.get_or_init(|| std::env::var(FAULT_VAR).ok()).as_deref() {
+        None => {}
+        Some("log") => eprintln!("fault point {n}: {}", step()),
+        Some(at) if at.parse() == Ok(n) => {
+            eprintln!("fault injection: abort at write step {n} ({})", step());
+            std::process::abort();
+        }
+        Some(_) => {}
+    }
 }
 
 /// What a temporary file's name holds between the target's name and the writer's process id.
@@ -117,7 +150,13 @@ impl RunDir {
                 bail!("{shown}: exists and is not a directory; choose another --out");
             }
             let is_run = is_run_dir(path);
-            let empty = fs::read_dir(path).with_context(|| format!("{shown}: cannot list"))?.next().is_none();
+            // Empty but for what a process killed while creating a run leaves (its lock file and
+            // temporary files, swept below): a crash at any point must leave a directory rdarts
+            // can start over in.
+            let empty = fs::read_dir(path)
+                .with_context(|| format!("{shown}: cannot list"))?
+                .flatten()
+                .all(|e| e.file_name().to_str().is_some_and(|n| n == LOCK || is_temporary(n)) && e.file_type().is_ok_and(|t| t.is_file()));
             if !is_run && !empty {
                 bail!("{shown}: not empty and not an rdarts run directory; rdarts writes only into a new or empty directory or one of its own runs: choose another --out");
             }
@@ -261,6 +300,7 @@ impl RunDir {
         self.record(&name)?;
         let path = self.path.join(&name);
         write_atomic(&path, bytes)?;
+        fault_point(|| format!("{name}: written, older checkpoints not pruned"));
         let all = checkpoints(&self.path)?;
         let mut forgot = false;
         for (_, old) in all.iter().take(all.len().saturating_sub(keep.max(1))) {
@@ -304,13 +344,16 @@ impl RunDir {
             self.metrics = Some(self.open_appended("metrics.jsonl")?);
         }
         let metrics = self.metrics.as_mut().expect("opened above");
-        metrics.write_all(line.as_bytes()).with_context(|| format!("{}: cannot append to metrics.jsonl", self.path.display()))
+        metrics.write_all(line.as_bytes()).with_context(|| format!("{}: cannot append to metrics.jsonl", self.path.display()))?;
+        fault_point(|| "metrics.jsonl: line appended".to_string());
+        Ok(())
     }
 
     /// Appends a line to a text file of the run (e.g. the per-epoch genotypes).
     pub fn append(&mut self, name: &str, line: &str) -> Result<()> {
         let mut f = self.open_appended(name)?;
         writeln!(f, "{line}").with_context(|| format!("{}: cannot append to {name}", self.path.display()))?;
+        fault_point(|| format!("{name}: line appended"));
         Ok(())
     }
 }
@@ -377,14 +420,18 @@ fn through_real_dirs(root: &Path, rel: &str) -> bool {
         .all(|a| fs::symlink_metadata(root.join(a)).is_ok_and(|m| m.is_dir()))
 }
 
+/// Whether `name` is a temporary file of [`write_atomic`]: `.NAME.tmp-PID`.
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.rsplit_once(TMP_INFIX).is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Removes the temporary files of [`write_atomic`] in `dir` (left by killed processes; the caller
 /// holds the run's lock, so no live rdarts is writing them).
 fn sweep_temporaries(dir: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let ours = name.starts_with('.') && name.rsplit_once(TMP_INFIX).is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-        if ours && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
+        if is_temporary(&name) && e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()) {
             fs::remove_file(e.path()).with_context(|| format!("{}: stale temporary file, cannot remove", e.path().display()))?;
         }
     }

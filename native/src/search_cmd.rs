@@ -467,8 +467,9 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
     run.write("genotype.txt", format!("{g}\n").as_bytes())?;
     let (an, ar) = block_on(search.alpha().read());
     run.write("alpha.json", serde_json::json!({"normal": an, "reduce": ar}).to_string().as_bytes())?;
-    run.write("genotype.json", serde_json::to_string_pretty(&g)?.as_bytes())?;
-    let page = crate::report::write_report(run)?;
+    let page = crate::report::write_report_with(run, Some(&g))?;
+    // Last: genotype.json marks the run finished, so a crash before it leaves a run to resume.
+    run.write(DONE_FILE, serde_json::to_string_pretty(&g)?.as_bytes())?;
     println!("found: {g}");
     if let Some(best) = search.best_sampled() {
         println!(

@@ -210,3 +210,54 @@ fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
     let _ = std::fs::remove_dir_all(&mnt);
     let _ = std::fs::remove_dir_all(&reference);
 }
+
+/// Deterministic fault injection (`RDARTS_FAULT_ABORT_AT`): the search is aborted at chosen write
+/// steps — every step of writing the second checkpoint and the manifest entry before it, the
+/// first steps of a new run, and random others — and each time resumed (or, aborted before its
+/// first checkpoint, started over with `--overwrite`); every time it ends with exactly the
+/// uninterrupted run's epochs, α and genotype.
+#[test]
+fn a_search_aborted_at_any_write_step_resumes_to_the_same_result() {
+    let reference = tmp("fault-reference");
+    let out = Command::new(BIN).args(search_args(&reference)).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = outcome(&reference);
+
+    // The write steps of a whole run, listed.
+    let listed = tmp("fault-log");
+    let out = Command::new(BIN).args(search_args(&listed)).env("RDARTS_FAULT_ABORT_AT", "log").output().unwrap();
+    let steps: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("fault point ").and_then(|r| r.split_once(": ")).map(|(_, s)| s.to_string()))
+        .collect();
+    assert!(steps.len() > 100, "{} write steps", steps.len());
+    let second = steps.iter().position(|s| s.starts_with("checkpoint-000002")).expect("a second checkpoint");
+    let mut points: Vec<usize> = vec![1, 2, 3, 4];
+    points.extend((second - 4..second + 5).map(|i| i + 1)); // the manifest entry, the checkpoint, the pruning
+    let mut rng = Rng::new(7);
+    points.extend((0..6).map(|_| 1 + rng.below(steps.len())));
+    points.sort();
+    points.dedup();
+
+    for &n in &points {
+        let run = tmp(&format!("fault-{n}"));
+        let out = Command::new(BIN).args(search_args(&run)).env("RDARTS_FAULT_ABORT_AT", n.to_string()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(&format!("abort at write step {n} ")), "step {n}: {stderr}");
+        assert_all_checkpoints_intact(&run);
+        let r = &run.display().to_string();
+        let again = if checkpoints(&run).is_empty() {
+            let mut args = search_args(&run);
+            args.push("--overwrite".into());
+            Command::new(BIN).args(args).output().unwrap()
+        } else {
+            finish(&["resume", "--quiet", "--backend", "cpu", r])
+        };
+        assert!(again.status.success(), "step {n} ({}): {}", steps[n - 1], String::from_utf8_lossy(&again.stderr));
+        assert_eq!(outcome(&run), expected, "aborted at step {n} ({}), then resumed", steps[n - 1]);
+        let _ = std::fs::remove_dir_all(&run);
+    }
+    for d in [reference, listed] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

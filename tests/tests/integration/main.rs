@@ -18,6 +18,7 @@ mod golden;
 mod gradients;
 mod layering;
 mod node_sum_kernel;
+mod properties;
 mod regularisers;
 mod robust_search;
 mod torch_reference;

@@ -1,0 +1,9 @@
+//! CIFAR binary-format batches on arbitrary bytes.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use rdarts_core::data::DataKind;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = rdarts_core::formats::decode_cifar_bin(DataKind::Cifar10, "fuzz", data);
+    let _ = rdarts_core::formats::decode_cifar_bin(DataKind::Cifar100, "fuzz", data);
+});
