@@ -23,6 +23,20 @@ pub fn alpha_hessian<'a>(net: &'a Supernet, w: &'a Weights, alpha: &'a Alpha, ba
     rdarts_core::block_on(AlphaHessian::new(at, device))
 }
 
+/// A 3-epoch search on 64 embedded digits with a supernet of C = 4, 3 cells, 2 nodes in `space`
+/// (seconds on a CPU).
+pub fn tiny_search(space: SpaceId) -> rdarts_core::search::SearchConfig {
+    rdarts_core::search::SearchConfig {
+        net: NetConfig { space, channels: 4, layers: 3, nodes: 2, ..NetConfig::default() },
+        epochs: 3,
+        batch_size: 16,
+        seed: 5,
+        max_images: 64,
+        eval_images: 16,
+        ..rdarts_core::search::SearchConfig::default()
+    }
+}
+
 /// A network small enough for finite differences: C = 4, 3 cells (both reduction types of
 /// cell and the FactorizedReduce preprocessing occur), 2 nodes, 8×8 single-channel input, 3 classes.
 pub fn tiny_config(space: SpaceId) -> NetConfig {

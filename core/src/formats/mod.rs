@@ -3,6 +3,7 @@
 //! panics on any input (a property test feeds them arbitrary and mutated bytes).
 
 pub mod mat;
+pub mod numpy;
 pub mod pickle;
 
 use std::io::Read;
@@ -133,7 +134,7 @@ pub fn decode_cifar_py(kind: DataKind, name: &str, bytes: &[u8]) -> Result<(Vec<
     let v = pickle::decode(name, bytes)?;
     let err = |m: String| CoreError::data(name, m);
     let data = v.get("data").ok_or_else(|| err("no 'data' entry in the pickled dict".into()))?;
-    let arr = pickle::as_byte_array(data).map_err(|m| err(format!("'data': {m}")))?;
+    let arr = numpy::as_byte_array(data).map_err(|m| err(format!("'data': {m}")))?;
     if arr.shape.len() != 2 || arr.shape[1] != 3072 {
         return Err(err(format!("'data' has shape {:?}, expected [N, 3072]", arr.shape)));
     }

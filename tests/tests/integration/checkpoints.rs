@@ -5,21 +5,12 @@
 use proptest::prelude::*;
 use rdarts_core::block_on;
 use rdarts_core::formats::embedded_digits;
-use rdarts_core::network::NetConfig;
 use rdarts_core::search::{RobustConfig, RobustMode, Search, SearchConfig, Snapshot};
 use rdarts_core::space::SpaceId;
-use rdarts_tests::cpu;
+use rdarts_tests::{cpu, tiny_search};
 
 fn config() -> SearchConfig {
-    SearchConfig {
-        net: NetConfig { space: SpaceId::S2, channels: 4, layers: 3, nodes: 2, ..NetConfig::default() },
-        epochs: 3,
-        batch_size: 16,
-        seed: 5,
-        max_images: 64,
-        eval_images: 16,
-        ..SearchConfig::default()
-    }
+    tiny_search(SpaceId::S2)
 }
 
 /// A search after one epoch and its snapshot.

@@ -6,22 +6,12 @@
 use rdarts_core::block_on;
 use rdarts_core::error::CoreError;
 use rdarts_core::formats::embedded_digits;
-use rdarts_core::network::NetConfig;
 use rdarts_core::search::{HessianConfig, Search, SearchConfig, SearchEvent, Snapshot};
 use rdarts_core::space::SpaceId;
-use rdarts_tests::cpu;
+use rdarts_tests::{cpu, tiny_search};
 
 fn search() -> Search {
-    let config = SearchConfig {
-        net: NetConfig { space: SpaceId::S2, channels: 4, layers: 3, nodes: 2, ..NetConfig::default() },
-        epochs: 3,
-        batch_size: 16,
-        seed: 5,
-        max_images: 64,
-        eval_images: 16,
-        hessian: HessianConfig { every: 1, lanczos_steps: 2, batches: 1 },
-        ..SearchConfig::default()
-    };
+    let config = SearchConfig { hessian: HessianConfig { every: 1, lanczos_steps: 2, batches: 1 }, ..tiny_search(SpaceId::S2) };
     Search::new(config, embedded_digits(), &cpu()).unwrap()
 }
 
