@@ -19,6 +19,21 @@ pub enum Order {
     Second,
 }
 
+/// The random draws (drop-path masks, S4's noise) of the second-order step's two
+/// finite-difference passes at w⁺ and w⁻.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FdDraws {
+    /// Fresh draws in each pass, as the authors' code makes them (automl/RobustDARTS
+    /// `src/search/architect.py:80` and `:85`: each `self.model._loss(input, target)` draws its
+    /// own masks and noise).
+    #[default]
+    Fresh,
+    /// The same draws in both passes: the difference is then that of one function, the
+    /// quantity the finite difference approximates (the λ products always replay).
+    Replay,
+}
+
 /// What a training-mode pass may touch besides weights and α.
 pub struct PassCtx<'a> {
     /// Running statistics to update (or `None` to leave them alone).
@@ -126,6 +141,8 @@ pub struct Unroll<'a> {
     pub weight_decay: f64,
     /// SGD momentum buffers.
     pub momentum_buf: &'a [Tensor<1>],
+    /// The random draws of the finite difference's two passes.
+    pub fd_draws: FdDraws,
 }
 
 /// The relative step r of the finite-difference Hessian-vector product: ε = r / ‖v‖ (DARTS uses 0.01).
@@ -165,10 +182,13 @@ pub async fn alpha_grad(
                 return (out, dalpha);
             }
             let eps = FD_RADIUS / norm;
-            // Both evaluations see the same batch, BN mode and random draws (noise, drop-path).
+            // Both evaluations see the same batch and BN mode; their random draws (noise,
+            // drop-path) are fresh in each, as the authors', or replayed (FdDraws).
             let saved = rng.clone();
             let gp = alpha_grads_unread(net, &w.axpy(eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device);
-            *rng = saved;
+            if unroll.fd_draws == FdDraws::Replay {
+                *rng = saved;
+            }
             let gn = alpha_grads_unread(net, &w.axpy(-eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device);
             let s = unroll.lr / (2.0 * eps);
             let alpha = Alpha {

@@ -66,9 +66,13 @@ impl DataKind {
         }
     }
 
-    /// Whether horizontal flips keep the class (not for digits).
+    /// Whether random horizontal flips are applied (with [`Augment::flip`]): CIFAR and
+    /// Fashion-MNIST, and SVHN as the authors' code flips it in search and evaluation
+    /// (automl/RobustDARTS `src/utils.py:269`, `_data_transforms_svhn`: `RandomHorizontalFlip()`)
+    /// although a mirrored digit is not always the same digit (`augment.flip = false` in a
+    /// configuration file turns flips off). MNIST digits are never flipped.
     pub fn flips(self) -> bool {
-        matches!(self, DataKind::Cifar10 | DataKind::Cifar100 | DataKind::FashionMnist)
+        matches!(self, DataKind::Cifar10 | DataKind::Cifar100 | DataKind::FashionMnist | DataKind::Svhn)
     }
 
     /// Builds a data set of this kind from decoded pixels and labels.
@@ -295,6 +299,20 @@ impl Split {
     }
 }
 
+/// One pass over `indices` in a fresh random order, in batches of `batch`, every one full: the
+/// remainder that would make a smaller last batch is left out (it is drawn from in the next
+/// pass). For the α and λ batches, which the authors' code always draws full (each is the first
+/// batch of a freshly shuffled validation loader, automl/RobustDARTS `src/search/train_search.py:348`,
+/// `next(iter(valid_queue))`). A split smaller than one batch gives one batch of all of it.
+pub fn full_batches(indices: &[usize], batch: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let mut order = indices.to_vec();
+    rng.shuffle(&mut order);
+    if order.len() < batch {
+        return vec![order];
+    }
+    order.chunks_exact(batch).map(|c| c.to_vec()).collect()
+}
+
 /// Batches of one epoch over a shuffled index list (a fresh permutation per epoch); the last
 /// incomplete batch is kept, as PyTorch's DataLoader does by default.
 pub fn epoch_batches(indices: &[usize], batch: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
@@ -366,5 +384,29 @@ mod tests {
         let mut all: Vec<usize> = eb.concat();
         all.sort();
         assert_eq!(all, split.train);
+        // α batches are all full: the remainder waits for the next pass.
+        let fb = full_batches(&split.train, 2, &mut rng);
+        assert_eq!(fb.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2]);
+        assert_eq!(full_batches(&split.train, 8, &mut rng).iter().map(Vec::len).collect::<Vec<_>>(), vec![5]);
+    }
+
+    /// SVHN is flipped as in the authors' code; MNIST digits never are.
+    #[test]
+    fn svhn_is_flipped_and_digits_are_not() {
+        // One image whose left half is white and right half black, in 3 channels.
+        let left: Vec<u8> = (0..3 * 32 * 32).map(|i| if i % 32 < 16 { 255 } else { 0 }).collect();
+        let aug = Augment { crop_padding: 0, flip: true, cutout: 0, cutout_prob: 1.0 };
+        let flipped = |ds: &Dataset| {
+            let mut rng = Rng::new(3);
+            (0..40).filter(|_| make_batch(ds, &[0], Some(&aug), &mut rng).x[0] < 0.0).count()
+        };
+        let svhn = DataKind::Svhn.dataset("svhn", left.clone(), vec![1], 3, 32).unwrap();
+        let n = flipped(&svhn);
+        assert!((5..=35).contains(&n), "SVHN flipped in {n} of 40 draws");
+        let mnist = DataKind::Mnist.dataset("mnist", left[..1024].to_vec(), vec![1], 1, 32).unwrap();
+        assert_eq!(flipped(&mnist), 0);
+        let off = Augment { flip: false, ..aug };
+        let mut rng = Rng::new(3);
+        assert!((0..40).all(|_| make_batch(&svhn, &[0], Some(&off), &mut rng).x[0] > 0.0), "augment.flip = false turns flips off");
     }
 }

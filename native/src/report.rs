@@ -340,7 +340,7 @@ pub fn write_report_with(run: &mut RunDir, found: Option<&Genotype>) -> Result<P
     }
     let mut figures: Vec<(&str, String, String)> = vec![
         ("lambda", "Dominant eigenvalue".into(), lambda_svg(&rec)?),
-        ("accuracy", "Accuracy".into(), curves_svg(&rec, Curve::Accuracy)?),
+        ("accuracy", "Accuracy (validation on un-augmented images; the authors' code augments its validation images)".into(), curves_svg(&rec, Curve::Accuracy)?),
         ("loss", "Loss".into(), curves_svg(&rec, Curve::Loss)?),
         ("alpha-normal", "Architecture weights, normal cells".into(), alpha_svg(&rec, CellKind::Normal)?),
         ("alpha-reduce", "Architecture weights, reduction cells".into(), alpha_svg(&rec, CellKind::Reduce)?),

@@ -17,6 +17,15 @@ use crate::common::{BackendArg, OrderArg, RunArgs, ScheduleArgs, RunInfo, epoch_
 use crate::datasets;
 use crate::rundir::RunDir;
 
+/// The finite difference's random draws on the command line (`architect::FdDraws`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FdDrawsArg {
+    /// Fresh draws in each pass (the authors' code).
+    Fresh,
+    /// The same draws in both passes.
+    Replay,
+}
+
 /// Starting points for a search's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
@@ -82,6 +91,10 @@ pub struct SearchArgs {
     /// First- or second-order α gradient.
     #[arg(long, value_enum)]
     pub order: Option<OrderArg>,
+    /// The random draws (drop-path, S4 noise) of the second-order step's two finite-difference
+    /// passes: `fresh` in each, as the authors' code (default), or `replay` the same draws.
+    #[arg(long, value_enum)]
+    pub fd_draws: Option<FdDrawsArg>,
     /// Learning rate of α.
     #[arg(long)]
     pub arch_lr: Option<f64>,
@@ -183,6 +196,12 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
     };
     if let Some(s) = &a.space {
         c.net.space = s.parse::<SpaceId>()?;
+    }
+    if let Some(d) = a.fd_draws {
+        c.fd_draws = match d {
+            FdDrawsArg::Fresh => rdarts_core::architect::FdDraws::Fresh,
+            FdDrawsArg::Replay => rdarts_core::architect::FdDraws::Replay,
+        };
     }
     if let Some(o) = a.order {
         c.order = o.into();
@@ -431,7 +450,7 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
         });
         let ada = if report.iteration > 1 { format!(" | ADA #{} wd {:.2e} dp {:.2}", report.iteration, report.weight_decay, report.drop_path_prob) } else { String::new() };
         println!(
-            "epoch {}/{}: train loss {:.3} acc {:.1}% | valid loss {:.3} acc {:.1}% | lr {:.4} | {:.1}s{curvature}{ada}",
+            "epoch {}/{}: train loss {:.3} acc {:.1}% | valid (un-augmented) loss {:.3} acc {:.1}% | lr {:.4} | {:.1}s{curvature}{ada}",
             report.epoch + 1,
             epochs,
             report.train_loss,

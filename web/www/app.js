@@ -189,7 +189,7 @@ function render(state) {
   ], { xlabel: "epoch", xmax: settings().epochs, marks: es });
   rendered.acc = drawChart($("chart_acc"), [
     { label: "train (running)", colour: "#1f77b4", points: history.steps.map((s) => [s.epoch + (s.step + 1) / s.steps, s.train_acc]) },
-    { label: "validation", colour: "#2ca02c", dots: true, points: state.epochs.map((e) => [e.epoch + 1, e.valid_acc]) },
+    { label: "validation (un-augmented)", colour: "#2ca02c", dots: true, points: state.epochs.map((e) => [e.epoch + 1, e.valid_acc]) },
   ], { xlabel: "epoch", ymin: 0, ymax: 1, xmax: settings().epochs, fmt: (v) => `${Math.round(100 * v)}%` });
   rendered.pf = drawChart($("chart_pf"), [
     { label: "parameter-free ops", colour: "#d62728", dots: true, points: state.epochs.map((e) => [e.epoch + 1, e.parameter_free]) },
@@ -254,7 +254,7 @@ function handle(msg) {
     render(msg.state);
     const what = u.kind === "step"
       ? `epoch ${u.epoch + 1}, step ${u.step + 1}/${u.steps}: train loss ${u.train_loss.toFixed(3)}, validation loss ${u.arch_loss.toFixed(3)}`
-      : u.kind === "epoch" ? `epoch ${u.epoch + 1} done: validation accuracy ${(100 * u.valid_acc).toFixed(1)}%${u.lambda_max != null ? `, λmax ${u.lambda_max.toFixed(4)}` : ""}` : "";
+      : u.kind === "epoch" ? `epoch ${u.epoch + 1} done: validation accuracy (un-augmented images) ${(100 * u.valid_acc).toFixed(1)}%${u.lambda_max != null ? `, λmax ${u.lambda_max.toFixed(4)}` : ""}` : "";
     status(`${what} (${msg.ms.toFixed(0)} ms in the worker)`);
   } else if (msg.type === "paused") {
     ticking = false;

@@ -25,6 +25,9 @@ pub struct SearchConfig {
     pub seed: u64,
     /// First- or second-order α gradient.
     pub order: Order,
+    /// The random draws of the second-order step's finite difference: fresh per pass (the
+    /// authors' code) or replayed.
+    pub fd_draws: crate::architect::FdDraws,
     /// Initial weight learning rate (cosine-annealed).
     pub lr: f64,
     /// Final weight learning rate.
@@ -193,6 +196,7 @@ impl Default for SearchConfig {
             batch_size: 64,
             seed: 2,
             order: Order::Second,
+            fd_draws: crate::architect::FdDraws::Fresh,
             lr: 0.025,
             lr_min: 0.001,
             momentum: 0.9,

@@ -3,7 +3,7 @@
 
 use super::{Curvature, Search};
 use crate::clock::now_seconds;
-use crate::data::{Batch, epoch_batches, make_batch};
+use crate::data::{Batch, full_batches, make_batch};
 use crate::hessian::{AlphaHessian, HessianAt, symmetric_eigen};
 use crate::rng::Rng;
 
@@ -44,7 +44,7 @@ impl Search {
         if probe.batches > batches.len() {
             let mut r = Rng::new(cfg.seed).fork(1000 + epoch as u64);
             let augment = cfg.augment_at(epoch);
-            for idx in epoch_batches(&self.split.valid, cfg.batch_size, &mut r).iter().take(probe.batches - batches.len()) {
+            for idx in full_batches(&self.split.valid, cfg.batch_size, &mut r).iter().take(probe.batches - batches.len()) {
                 batches.push(make_batch(&self.data, idx, Some(&augment), &mut r));
             }
         }

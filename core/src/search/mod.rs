@@ -26,7 +26,7 @@ use burn::tensor::{Device, Tensor};
 
 use crate::architect::{Pass, PassCtx, StepBatches, Unroll, alpha_grad, evaluate_batch, weight_grads};
 use crate::clock::now_seconds;
-use crate::data::{Augment, Batch, Dataset, Split, epoch_batches, make_batch};
+use crate::data::{Augment, Batch, Dataset, Split, epoch_batches, full_batches, make_batch};
 use crate::error::CoreError;
 use crate::genotype::Genotype;
 use crate::kernels::Kernels;
@@ -215,7 +215,7 @@ impl Search {
     /// awaited, as WebGPU in a browser requires.
     pub async fn step(&mut self, train: &Batch, val: &Batch, lr: f64, drop_prob: f64) -> Result<StepOut, CoreError> {
         let cfg = &self.config;
-        let unroll = Unroll { order: cfg.order, lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf };
+        let unroll = Unroll { order: cfg.order, lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf, fd_draws: cfg.fd_draws };
         let (arch, ga) = alpha_grad(
             &self.net, &self.weights, &self.alpha, StepBatches { train, val }, &unroll,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
@@ -277,7 +277,7 @@ impl Search {
     /// batches are drawn exactly as [`Search::run_epoch`] draws them.
     pub fn begin_epoch(&mut self) -> EpochRun {
         let plan = self.plan_epoch();
-        let val_batches = epoch_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
+        let val_batches = full_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
         EpochRun { plan, val_batches, next: 0, tally: Tally::default(), last_val: None, ended: false }
     }
 
@@ -290,7 +290,7 @@ impl Search {
         if run.next < steps {
             let (step, epoch) = (run.next, run.plan.epoch);
             if run.val_batches.is_empty() {
-                run.val_batches = epoch_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
+                run.val_batches = full_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
             }
             let val_idx = run.val_batches.remove(0);
             let train = make_batch(&self.data, &run.plan.train_batches[step], Some(&run.plan.augment), &mut self.data_rng);
@@ -421,7 +421,8 @@ impl Search {
         self.alpha = Alpha::from_flat_pair(params, edges, k);
     }
 
-    /// Loss and accuracy on (up to `eval_images` of) the validation half, in evaluation mode.
+    /// Loss and accuracy on (up to `eval_images` of) the validation half, in evaluation mode, on
+    /// un-augmented images (the authors' validation loader augments; see the README).
     async fn evaluate(&mut self) -> (f64, f64) {
         let n = match self.config.eval_images {
             0 => self.split.valid.len(),
@@ -465,3 +466,29 @@ struct EpochPlan {
 
 /// A batch's architecture for RS-ws: one-hot op weights per cell type and the active ops.
 type SampledWeights = [(Tensor<2>, Vec<Vec<bool>>); 2];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::NetConfig;
+    use crate::space::SpaceId;
+
+    /// Every α batch, and so the batch λ is computed on (the epoch's last), is a full batch, as
+    /// the authors' code draws them: 72 images split 36/36 make 3 training steps (16, 16, 4) and
+    /// would make validation batches of 16, 16 and 4.
+    #[test]
+    fn every_alpha_batch_is_full() {
+        let net = NetConfig { space: SpaceId::S2, channels: 4, layers: 3, nodes: 2, ..NetConfig::default() };
+        let config = SearchConfig { net, epochs: 2, batch_size: 16, max_images: 72, eval_images: 8, ..SearchConfig::default() };
+        let device = crate::backend::cpu().device;
+        let mut s = Search::new(config, crate::formats::embedded_digits(), &device).unwrap();
+        for _ in 0..2 {
+            let mut run = s.begin_epoch();
+            let mut sizes = Vec::new();
+            while crate::block_on(s.advance(&mut run, &mut |_| {})).unwrap().is_none() {
+                sizes.push(run.last_val.as_ref().map(|b| b.y.len()));
+            }
+            assert_eq!(sizes, vec![Some(16); 3], "α batch sizes of an epoch");
+        }
+    }
+}

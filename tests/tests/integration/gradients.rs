@@ -102,7 +102,7 @@ fn second_order_gradient_matches_finite_differences_of_the_unrolled_objective() 
             .collect();
         // ξ larger than DARTS' 0.025 so that the second-order term is clearly visible.
         let (xi, momentum, wd) = (0.2, 0.9, 3e-4);
-        let unroll = Unroll { order: Order::Second, lr: xi, momentum, weight_decay: wd, momentum_buf: &buf };
+        let unroll = Unroll { order: Order::Second, lr: xi, momentum, weight_decay: wd, momentum_buf: &buf, fd_draws: Default::default() };
         let mut rng = Rng::new(0);
         let (_, g2) = block_on(alpha_grad(&net, &w, &alpha, StepBatches { train: &train, val: &val }, &unroll, ctx(&mut rng), &dev));
         let g2 = to_vec(&g2.flat());
@@ -133,4 +133,32 @@ fn second_order_gradient_matches_finite_differences_of_the_unrolled_objective() 
             "{space}: cannot tell second from first order: fd {fd:.4e}, with the Hessian term {analytic:.4e}, without {without:.4e}"
         );
     }
+}
+
+/// The second-order step's two finite-difference passes (at w ± ε·v) draw fresh noise and
+/// drop-path masks by default, as the authors' code does (`FdDraws::Fresh`); `FdDraws::Replay`
+/// gives both passes the same draws. Where nothing is random (S2 without drop-path) both agree.
+#[test]
+fn second_order_finite_differences_draw_fresh_randomness_unless_replayed() {
+    use rdarts_core::architect::FdDraws;
+    let dev = cpu();
+    let grad = |space: SpaceId, drop_prob: f64, fd_draws: FdDraws| {
+        let (net, w, alpha) = tiny_setup(space, 3, &dev);
+        let (train, val) = (random_batch(6, &net.config, 4), random_batch(6, &net.config, 5));
+        let buf: Vec<Tensor<1>> = w.tensors.iter().map(|t| t.clone().zeros_like()).collect();
+        let unroll = Unroll { order: Order::Second, lr: 0.2, momentum: 0.9, weight_decay: 3e-4, momentum_buf: &buf, fd_draws };
+        let mut rng = Rng::new(11);
+        let (_, g) = block_on(alpha_grad(&net, &w, &alpha, StepBatches { train: &train, val: &val }, &unroll, PassCtx::new(None, &mut rng, drop_prob), &dev));
+        (to_vec(&g.flat()), rng)
+    };
+    for (space, drop_prob) in [(SpaceId::S4, 0.0), (SpaceId::S2, 0.3)] {
+        let (fresh, rng_fresh) = grad(space, drop_prob, FdDraws::Fresh);
+        let (replay, rng_replay) = grad(space, drop_prob, FdDraws::Replay);
+        assert_ne!(rng_fresh, rng_replay, "{space}: the w⁻ pass draws after the w⁺ pass's draws");
+        let diff = fresh.iter().zip(&replay).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff > 0.0, "{space}: fresh and replayed draws give the same α gradient");
+    }
+    let (fresh, rng_fresh) = grad(SpaceId::S2, 0.0, FdDraws::Fresh);
+    let (replay, rng_replay) = grad(SpaceId::S2, 0.0, FdDraws::Replay);
+    assert_eq!((fresh, rng_fresh), (replay, rng_replay), "nothing random: the same step");
 }
