@@ -144,7 +144,8 @@ pub struct SearchArgs {
     /// DARTS-ES (stop when λmax climbs), DARTS-ADA (roll back and raise the regularisation), or off.
     #[arg(long, value_enum)]
     pub robust: Option<RobustArg>,
-    /// DARTS-ADA settings: the reference code's (×3 up to 243e-4) or its launch scripts' (×10 up to 0.03).
+    /// DARTS-ADA's raise: the reference code's (×3 up to 243e-4) or its launch scripts' (×10 up to
+    /// 0.03, what the published runs used; the default with `--preset paper`).
     #[arg(long, value_enum)]
     pub ada_preset: Option<AdaPreset>,
     /// What DARTS-ADA raises.
@@ -228,20 +229,23 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
         };
     }
     set!(rs_candidates => rs_candidates, rs_eval_batches => rs_eval_batches);
-    if let Some(p) = a.ada_preset {
-        let mode = c.robust.mode;
-        c.robust = match p {
-            AdaPreset::Reference => RobustConfig::default(),
-            AdaPreset::LaunchScripts => RobustConfig::launch_scripts(),
-        };
-        c.robust.mode = mode;
-    }
     if let Some(m) = a.robust {
         c.robust.mode = match m {
             RobustArg::Off => RobustMode::Off,
             RobustArg::Es => RobustMode::Es,
             RobustArg::Ada => RobustMode::Ada,
         };
+    }
+    // DARTS-ADA with the paper preset runs as the published runs did: the authors' launch
+    // scripts (scripts/DARTS-ADA_search.sh: --mul_factor 10 --max_weight_decay 0.03), not their
+    // code's defaults (src/search/args.py:67-68: ×3 up to 243e-4), unless --ada-preset says which.
+    let ada_preset = a.ada_preset.or((a.preset == Preset::Paper && c.robust.mode == RobustMode::Ada).then_some(AdaPreset::LaunchScripts));
+    if let Some(p) = ada_preset {
+        let preset = match p {
+            AdaPreset::Reference => RobustConfig::default(),
+            AdaPreset::LaunchScripts => RobustConfig::launch_scripts(),
+        };
+        (c.robust.mul_factor, c.robust.max_weight_decay) = (preset.mul_factor, preset.max_weight_decay);
     }
     if let Some(t) = a.ada_target {
         c.robust.target = match t {

@@ -299,3 +299,22 @@ fn random_search_with_weight_sharing_returns_the_best_sampled_architecture() {
     assert_clean_error(&bad, "random search");
     let _ = std::fs::remove_dir_all(&out_dir);
 }
+
+/// DARTS-ADA with `--preset paper` raises the weight decay as the authors' published runs did
+/// (their launch scripts: ×10 up to 0.03), not as their code's defaults do (×3 up to 243e-4);
+/// `--ada-preset` chooses either explicitly, and other presets keep the code's defaults.
+#[test]
+fn darts_ada_with_the_paper_preset_runs_as_published() {
+    use clap::Parser;
+    let config = |args: &[&str]| {
+        let cli = rdarts::cli::Cli::try_parse_from(["rdarts", "search"].iter().chain(args)).unwrap();
+        let rdarts::cli::Command::Search(a) = cli.command else { panic!("a search") };
+        let c = rdarts::search_cmd::search_config(&a).unwrap();
+        (c.robust.mul_factor, c.robust.max_weight_decay)
+    };
+    assert_eq!(config(&["--preset", "paper", "--robust", "ada"]), (10.0, 0.03));
+    assert_eq!(config(&["--preset", "paper", "--robust", "ada", "--ada-preset", "reference"]), (3.0, 243e-4));
+    assert_eq!(config(&["--robust", "ada"]), (3.0, 243e-4));
+    assert_eq!(config(&["--robust", "ada", "--ada-preset", "launch-scripts"]), (10.0, 0.03));
+    assert_eq!(config(&["--preset", "paper", "--robust", "ada", "--ada-mul-factor", "4"]), (4.0, 0.03));
+}
