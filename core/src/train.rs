@@ -78,6 +78,20 @@ impl TrainConfig {
         Self::default()
     }
 
+    /// The evaluation the authors ran on `kind`: the paper's CIFAR-10 network (C = 36, 20 cells,
+    /// [`TrainConfig::paper`]) on CIFAR-10 (and on the sets the paper did not use), and on CIFAR-100
+    /// and SVHN their evaluation code's defaults, which its launch script does not override: C =
+    /// 16, 8 cells (automl/RobustDARTS `src/evaluation/args.py:40-41`; `scripts/DARTS_eval.sh`
+    /// passes only `--cutout --auxiliary`), with the same schedule, auxiliary head and Cutout.
+    pub fn paper_for(kind: crate::data::DataKind) -> Self {
+        use crate::data::DataKind;
+        let mut c = Self::paper();
+        if matches!(kind, DataKind::Cifar100 | DataKind::Svhn) {
+            (c.net.channels, c.net.layers) = (16, 8);
+        }
+        c
+    }
+
     /// A few minutes on a 2-core CPU with the embedded digits: C = 8, 6 cells, no auxiliary head
     /// (28×28 inputs leave 7×7 features at 2/3 depth), 3 epochs on 2 048 images, batch 32.
     pub fn small() -> Self {

@@ -26,6 +26,19 @@ pub enum DatasetName {
     Svhn,
 }
 
+impl DatasetName {
+    /// The kind of data (classes, normalisation, augmentation) the set holds.
+    pub fn kind(self) -> DataKind {
+        match self {
+            DatasetName::Digits | DatasetName::Mnist => DataKind::Mnist,
+            DatasetName::FashionMnist => DataKind::FashionMnist,
+            DatasetName::Cifar10 => DataKind::Cifar10,
+            DatasetName::Cifar100 => DataKind::Cifar100,
+            DatasetName::Svhn => DataKind::Svhn,
+        }
+    }
+}
+
 /// Loads the training data of `name`, reading files under `dir` where the set needs them.
 pub fn load(name: DatasetName, dir: Option<&Path>) -> Result<Dataset> {
     load_part(name, dir, false)

@@ -105,3 +105,19 @@ fn genotype_command_converts_draws_validates_and_counts() {
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).starts_with("error: "));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rdarts train --preset paper` trains the network the authors trained for each data set: C = 36
+/// and 20 cells on CIFAR-10, their evaluation code's defaults (C = 16, 8 cells) on CIFAR-100 and
+/// SVHN; the rest of the schedule is the same.
+#[test]
+fn the_paper_preset_picks_the_authors_network_per_data_set() {
+    use rdarts::datasets::DatasetName;
+    use rdarts_core::train::TrainConfig;
+    let net = |d: DatasetName| {
+        let c = TrainConfig::paper_for(d.kind());
+        (c.net.channels, c.net.layers, c.net.auxiliary, c.epochs, c.batch_size, c.augment.cutout)
+    };
+    assert_eq!(net(DatasetName::Cifar10), (36, 20, true, 600, 96, 16));
+    assert_eq!(net(DatasetName::Cifar100), (16, 8, true, 600, 96, 16));
+    assert_eq!(net(DatasetName::Svhn), (16, 8, true, 600, 96, 16));
+}
