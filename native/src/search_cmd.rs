@@ -26,6 +26,15 @@ pub enum FdDrawsArg {
     Replay,
 }
 
+/// RS-ws's BatchNorm mode on the command line (`search::RsBatchNorm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RsBatchNormArg {
+    /// Evaluation mode (running statistics), as the authors' code.
+    Eval,
+    /// Training mode (each batch's statistics).
+    Train,
+}
+
 /// Starting points for a search's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
@@ -132,6 +141,13 @@ pub struct SearchArgs {
     /// RS-ws: validation batches per candidate.
     #[arg(long)]
     pub rs_eval_batches: Option<usize>,
+    /// RS-ws: the best N candidates scored again on the whole validation half (0: off).
+    #[arg(long, value_name = "N")]
+    pub rs_rerank: Option<usize>,
+    /// RS-ws: BatchNorm when candidates are scored: `eval` (running statistics, the authors'
+    /// code) or `train` (each batch's statistics).
+    #[arg(long, value_enum)]
+    pub rs_batch_norm: Option<RsBatchNormArg>,
     /// Compute λmax every N epochs and at the last (0 = never; default 2).
     #[arg(long, value_name = "N")]
     pub hessian_every: Option<usize>,
@@ -228,7 +244,13 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
             MethodArg::RsWs => Method::RsWs,
         };
     }
-    set!(rs_candidates => rs_candidates, rs_eval_batches => rs_eval_batches);
+    set!(rs_candidates => rs_candidates, rs_eval_batches => rs_eval_batches, rs_rerank => rs_rerank);
+    if let Some(b) = a.rs_batch_norm {
+        c.rs_batch_norm = match b {
+            RsBatchNormArg::Eval => rdarts_core::search::RsBatchNorm::Eval,
+            RsBatchNormArg::Train => rdarts_core::search::RsBatchNorm::Train,
+        };
+    }
     if let Some(m) = a.robust {
         c.robust.mode = match m {
             RobustArg::Off => RobustMode::Off,
@@ -495,11 +517,14 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
     run.write(DONE_FILE, serde_json::to_string_pretty(&g)?.as_bytes())?;
     println!("found: {g}");
     if let Some(best) = search.best_sampled() {
+        let score = match best.rerank {
+            Some((acc, _)) => format!("validation accuracy {:.1}% on the whole validation half ({:.1}% on its batches)", 100.0 * acc, 100.0 * best.valid_acc),
+            None => format!("validation accuracy {:.1}% on its batches", 100.0 * best.valid_acc),
+        };
         println!(
-            "RS-ws: best of {} sampled architectures is #{} with validation accuracy {:.1}% (shared weights); all are in metrics.jsonl",
+            "RS-ws: best of {} sampled architectures is #{} with {score} (shared weights, un-augmented images); all are in metrics.jsonl",
             search.sampled().len(),
             best.index + 1,
-            100.0 * best.valid_acc
         );
     }
     if let Some(first) = search.robust().first.as_ref().filter(|f| f.action != RobustAction::Stop) {

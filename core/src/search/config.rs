@@ -71,6 +71,25 @@ pub struct SearchConfig {
     pub rs_candidates: usize,
     /// RS-ws: validation batches each candidate is evaluated on.
     pub rs_eval_batches: usize,
+    /// RS-ws: the best this many candidates are evaluated again on the whole validation half,
+    /// which decides (0: the first ranking decides).
+    pub rs_rerank: usize,
+    /// RS-ws: BatchNorm when candidates are evaluated.
+    pub rs_batch_norm: RsBatchNorm,
+}
+
+/// BatchNorm when RS-ws evaluates a candidate with the shared weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RsBatchNorm {
+    /// Evaluation mode, with the running statistics the sampled training passes accumulated, as
+    /// the authors' code evaluates (`src/search/randomNAS/darts_wrapper_discrete.py:149`,
+    /// `self.model.eval()`).
+    #[default]
+    Eval,
+    /// Training mode: each batch's own statistics (the shared running statistics fit no single
+    /// architecture).
+    Train,
 }
 
 /// The search method.
@@ -216,8 +235,13 @@ impl Default for SearchConfig {
             hessian: HessianConfig::default(),
             robust: RobustConfig::default(),
             method: Method::Darts,
-            rs_candidates: 100,
-            rs_eval_batches: 2,
+            // As the authors' code ranks (src/search/args.py:73, n_samples = 1000;
+            // randomNAS/darts_wrapper_discrete.py:152, 10 batches; random_weight_share.py:120,
+            // the top 10 re-scored on the whole validation split).
+            rs_candidates: 1000,
+            rs_eval_batches: 10,
+            rs_rerank: 10,
+            rs_batch_norm: RsBatchNorm::Eval,
         }
     }
 }
@@ -270,6 +294,7 @@ impl SearchConfig {
                 ("downsample", self.downsample, MAX_IMAGE_SIZE),
                 ("rs_candidates", self.rs_candidates, MAX_COUNT),
                 ("rs_eval_batches", self.rs_eval_batches, MAX_COUNT),
+                ("rs_rerank", self.rs_rerank, MAX_COUNT),
                 ("hessian.every", self.hessian.every, MAX_EPOCHS),
                 ("hessian.lanczos_steps", self.hessian.lanczos_steps, MAX_COUNT),
                 ("hessian.batches", self.hessian.batches, MAX_COUNT),

@@ -13,11 +13,13 @@ pub struct SampledArch {
     pub index: usize,
     /// The architecture.
     pub genotype: Genotype,
-    /// Validation accuracy with the shared weights (training-mode BatchNorm: the running
-    /// statistics are shared by all architectures and fit none of them).
+    /// Validation accuracy with the shared weights on the candidate's `rs_eval_batches` batches.
     pub valid_acc: f64,
-    /// Validation loss.
+    /// Validation loss on those batches.
     pub valid_loss: f64,
+    /// For the best `rs_rerank` candidates: (accuracy, loss) on the whole validation half.
+    #[serde(default)]
+    pub rerank: Option<(f64, f64)>,
 }
 
 /// Per-step progress.

@@ -5,9 +5,9 @@
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::{EpochReport, EpochSummary, SampledArch, SampledWeights, Search, SearchEvent, StepReport};
+use super::{EpochReport, EpochSummary, RsBatchNorm, SampledArch, SampledWeights, Search, SearchEvent, StepReport};
 use crate::clock::now_seconds;
-use crate::data::{Batch, make_batch};
+use crate::data::{Batch, full_batches, make_batch};
 use crate::error::CoreError;
 use crate::genotype::Genotype;
 use crate::network::{cross_entropy, read_loss_and_correct};
@@ -18,9 +18,17 @@ use crate::space::{CellKind, Primitive};
 use crate::tally::{Tally, evaluate_chunks};
 
 impl Search {
-    /// RS-ws's answer: the candidate with the best validation accuracy (then loss).
+    /// RS-ws's answer: among the re-ranked candidates the best on the whole validation half, else
+    /// the candidate with the best validation accuracy (then loss) on its batches.
     pub fn best_sampled(&self) -> Option<&SampledArch> {
-        self.sampled.iter().max_by(|a, b| a.valid_acc.total_cmp(&b.valid_acc).then(b.valid_loss.total_cmp(&a.valid_loss)))
+        let by = |score: fn(&SampledArch) -> Option<(f64, f64)>| {
+            self.sampled
+                .iter()
+                .filter_map(|s| score(s).map(|v| (s, v)))
+                .max_by(|(_, (a, l)), (_, (b, m))| a.total_cmp(b).then(m.total_cmp(l)))
+                .map(|(s, _)| s)
+        };
+        by(|s| s.rerank).or_else(|| by(|s| Some((s.valid_acc, s.valid_loss))))
     }
 
     /// A uniformly random architecture of the space: per node two distinct inputs, on each an op
@@ -71,22 +79,69 @@ impl Search {
         (value, hits, w.grads(&loss.backward()))
     }
 
-    /// Loss and number correct of a sampled architecture on `batch`: training-mode BatchNorm
-    /// (batch statistics; the running statistics are shared by all architectures and fit none),
+    /// Loss and number correct of a sampled architecture on `batch` with BatchNorm as
+    /// `rs_batch_norm` says (evaluation mode: the running statistics; training mode: the batch's),
     /// running statistics untouched, no drop-path, no graph, the search's streams not advanced.
     async fn arch_eval_pass(&self, arch: &SampledWeights, batch: &Batch) -> (f64, usize) {
         let mut rng = self.model_rng.clone();
-        let mut f = Fwd { w: &self.weights, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
+        let mut stats = self.stats.clone();
+        let (mode, stats) = match self.config.rs_batch_norm {
+            RsBatchNorm::Eval => (Mode::Eval, Some(&mut stats)),
+            RsBatchNorm::Train => (Mode::Train, None),
+        };
+        let mut f = Fwd { w: &self.weights, mode, stats, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
         let logits = self.net.forward_weighted(&mut f, &arch[0].0, &arch[1].0, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device));
         let loss = cross_entropy(logits.clone(), &batch.y);
         read_loss_and_correct(&logits, &loss, &batch.y).await
     }
 
-    /// Loss and accuracy of one sampled architecture on the first `images` validation images, in
+    /// Loss and accuracy of one sampled architecture on the validation images `indices`, in
     /// chunks of the batch size (training-mode BatchNorm depends on the batch).
-    async fn evaluate_arch(&self, arch: &SampledWeights, images: usize) -> (f64, f64) {
-        let n = images.min(self.split.valid.len()).max(1);
-        evaluate_chunks(&self.data, &self.split.valid[..n], self.config.batch_size, async |b: &Batch| self.arch_eval_pass(arch, b).await).await
+    async fn evaluate_arch(&self, arch: &SampledWeights, indices: &[usize]) -> (f64, f64) {
+        evaluate_chunks(&self.data, indices, self.config.batch_size, async |b: &Batch| self.arch_eval_pass(arch, b).await).await
+    }
+
+    /// RS-ws's ranking after the last epoch, as the authors' code ranks
+    /// (`src/search/randomNAS/random_weight_share.py:98-132`, `get_eval_arch`): `rs_candidates`
+    /// sampled architectures, each scored on the next `rs_eval_batches` validation batches (one
+    /// stream of full batches in random order through the candidates, as their `valid_iter`), then
+    /// the best `rs_rerank` scored again on the whole validation half. `none` is never sampled (a
+    /// difference: their sampler draws it, but a genotype with `none` cannot be trained here).
+    async fn rank_candidates(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<(), CoreError> {
+        let cfg = self.config.clone();
+        let mut rng = Rng::new(cfg.seed).fork(2000);
+        let mut stream: Vec<Vec<usize>> = Vec::new();
+        let mut candidates = Vec::with_capacity(cfg.rs_candidates);
+        for index in 0..cfg.rs_candidates {
+            let (genotype, arch) = self.sample_arch(&mut rng);
+            let mut images = Vec::with_capacity(cfg.rs_eval_batches * cfg.batch_size);
+            for _ in 0..cfg.rs_eval_batches {
+                if stream.is_empty() {
+                    stream = full_batches(&self.split.valid, cfg.batch_size, &mut rng);
+                    stream.reverse();
+                }
+                images.extend(stream.pop().expect("refilled above"));
+            }
+            let (valid_loss, valid_acc) = self.evaluate_arch(&arch, &images).await;
+            if !valid_loss.is_finite() {
+                return Err(CoreError::Numerical(format!("the validation loss of sampled architecture {} became {valid_loss} ({genotype})", index + 1)));
+            }
+            let s = SampledArch { index, genotype, valid_acc, valid_loss, rerank: None };
+            observe(&SearchEvent::Sampled(s.clone()));
+            candidates.push((s, arch));
+        }
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by(|&i, &j| {
+            let (a, b) = (&candidates[i].0, &candidates[j].0);
+            b.valid_acc.total_cmp(&a.valid_acc).then(a.valid_loss.total_cmp(&b.valid_loss))
+        });
+        for &i in order.iter().take(cfg.rs_rerank) {
+            let (loss, acc) = self.evaluate_arch(&candidates[i].1, &self.split.valid).await;
+            candidates[i].0.rerank = Some((acc, loss));
+            observe(&SearchEvent::Sampled(candidates[i].0.clone()));
+        }
+        self.sampled.extend(candidates.into_iter().map(|(s, _)| s));
+        Ok(())
     }
 
     /// One RS-ws epoch: a weight step per training batch, each on a freshly sampled architecture;
@@ -113,22 +168,13 @@ impl Search {
         // Validation accuracy of the epoch's last sampled architecture.
         let (g, arch) = last.ok_or_else(|| CoreError::invalid("batch_size", "no training batch in an epoch"))?;
         let cfg = self.config.clone();
-        let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.eval_images.max(cfg.batch_size)).await;
+        let n = cfg.eval_images.max(cfg.batch_size).min(self.split.valid.len());
+        let (valid_loss, valid_acc) = self.evaluate_arch(&arch, &self.split.valid[..n]).await;
         let values = [("the validation loss", valid_loss), ("the training loss", tally.mean_loss())];
         self.ensure_finite(epoch, values).await?;
         self.epoch += 1;
         if self.finished() {
-            let mut rng = Rng::new(cfg.seed).fork(2000);
-            for index in 0..cfg.rs_candidates {
-                let (genotype, arch) = self.sample_arch(&mut rng);
-                let (valid_loss, valid_acc) = self.evaluate_arch(&arch, cfg.rs_eval_batches * cfg.batch_size).await;
-                if !valid_loss.is_finite() {
-                    return Err(CoreError::Numerical(format!("the validation loss of sampled architecture {} became {valid_loss} ({genotype})", index + 1)));
-                }
-                let s = SampledArch { index, genotype, valid_acc, valid_loss };
-                observe(&SearchEvent::Sampled(s.clone()));
-                self.sampled.push(s);
-            }
+            self.rank_candidates(observe).await?;
         }
         let report = EpochReport {
             epoch,

@@ -265,35 +265,39 @@ fn hessian_command_reproduces_the_pytorch_fixture() {
     assert_clean_error(&out, "batch.safetensors: no tensor named 'stem.0.weight'");
 }
 
-/// RS-ws on the embedded digits: a valid genotype, and every sampled architecture's validation
-/// accuracy in the metrics, the answer being the best of them.
+/// RS-ws on the embedded digits, ranked as the authors' code ranks: every sampled architecture
+/// scored on its validation batches, the best `--rs-rerank` of them scored again on the whole
+/// validation half, the answer the best of those.
 #[test]
 fn random_search_with_weight_sharing_returns_the_best_sampled_architecture() {
     let out_dir = tmp("rsws");
     let o = out_dir.to_str().unwrap();
-    let out = run_tiny(&["--out", o, "--method", "rs-ws", "--epochs", "2", "--rs-candidates", "6", "--rs-eval-batches", "1", "--space", "s3"]);
+    let out = run_tiny(&["--out", o, "--method", "rs-ws", "--epochs", "2", "--rs-candidates", "6", "--rs-eval-batches", "1", "--rs-rerank", "2", "--space", "s3"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
     let sampled: Vec<serde_json::Value> =
         metrics.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|e| e["event"] == "sampled").collect();
-    assert_eq!(sampled.len(), 6);
+    let (first, rerank) = sampled.split_at(6);
+    assert_eq!((first.len(), rerank.len()), (6, 2), "6 candidates, the best 2 re-scored");
     let space = rdarts_core::space::SearchSpace::new(rdarts_core::space::SpaceId::S3, 2).unwrap();
-    // Best accuracy, ties broken by the lower loss.
-    let mut best = (-1.0, f64::INFINITY, None);
-    for s in &sampled {
+    let score = |s: &serde_json::Value| (s["valid_acc"].as_f64().unwrap(), -s["valid_loss"].as_f64().unwrap());
+    let mut ranked: Vec<&serde_json::Value> = first.iter().collect();
+    for s in &ranked {
         let g: rdarts_core::genotype::Genotype = serde_json::from_value(s["genotype"].clone()).unwrap();
         g.validate(Some(&space)).unwrap();
-        let (acc, loss) = (s["valid_acc"].as_f64().unwrap(), s["valid_loss"].as_f64().unwrap());
-        assert!((0.0..=1.0).contains(&acc));
-        if acc > best.0 || (acc == best.0 && loss < best.1) {
-            best = (acc, loss, Some(g));
-        }
+        assert!((0.0..=1.0).contains(&s["valid_acc"].as_f64().unwrap()));
+        assert!(s["rerank"].is_null());
     }
+    ranked.sort_by(|a, b| score(b).partial_cmp(&score(a)).unwrap());
+    let reranked: Vec<u64> = rerank.iter().map(|s| s["index"].as_u64().unwrap()).collect();
+    assert_eq!(reranked, ranked[..2].iter().map(|s| s["index"].as_u64().unwrap()).collect::<Vec<_>>(), "the best two by their batches");
+    let full = |s: &serde_json::Value| (s["rerank"][0].as_f64().unwrap(), -s["rerank"][1].as_f64().unwrap());
+    let best = rerank.iter().max_by(|a, b| full(a).partial_cmp(&full(b)).unwrap()).unwrap();
+    let expected: rdarts_core::genotype::Genotype = serde_json::from_value(best["genotype"].clone()).unwrap();
     let found: rdarts_core::genotype::Genotype = std::fs::read_to_string(out_dir.join("genotype.txt")).unwrap().trim().parse().unwrap();
-    found.validate(Some(&space)).unwrap();
-    assert_eq!(Some(found), best.2, "the answer is the best-ranked candidate");
-    assert!(stdout.contains("RS-ws: best of 6 sampled architectures"), "{stdout}");
+    assert_eq!(found, expected, "the answer is the best on the whole validation half");
+    assert!(stdout.contains("RS-ws: best of 6 sampled architectures") && stdout.contains("on the whole validation half"), "{stdout}");
     // DARTS-ES/ADA need α: refused with RS-ws.
     let bad = run_tiny(&["--out", o, "--overwrite", "--method", "rs-ws", "--robust", "es"]);
     assert_clean_error(&bad, "random search");
@@ -317,4 +321,34 @@ fn darts_ada_with_the_paper_preset_runs_as_published() {
     assert_eq!(config(&["--robust", "ada"]), (3.0, 243e-4));
     assert_eq!(config(&["--robust", "ada", "--ada-preset", "launch-scripts"]), (10.0, 0.03));
     assert_eq!(config(&["--preset", "paper", "--robust", "ada", "--ada-mul-factor", "4"]), (4.0, 0.03));
+}
+
+/// RS-ws scores candidates with BatchNorm in evaluation mode by default (the running statistics,
+/// as the authors' code); `--rs-batch-norm train` uses each batch's own statistics instead, which
+/// gives other scores for the same candidates.
+#[test]
+fn random_search_scores_candidates_with_evaluation_mode_batch_norm_by_default() {
+    let losses = |extra: &[&str]| {
+        let out_dir = tmp(&format!("rsws-bn{}", extra.len()));
+        let o = out_dir.to_str().unwrap();
+        let mut args = vec!["--out", o, "--method", "rs-ws", "--epochs", "1", "--rs-candidates", "3", "--rs-eval-batches", "1", "--rs-rerank", "0", "--space", "s3"];
+        args.extend(extra);
+        let out = run_tiny(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap()).unwrap();
+        let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+        let l: Vec<f64> = metrics
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["event"] == "sampled")
+            .map(|e| e["valid_loss"].as_f64().unwrap())
+            .collect();
+        let _ = std::fs::remove_dir_all(&out_dir);
+        (config["rs_batch_norm"].as_str().unwrap().to_string(), l)
+    };
+    let (eval_mode, eval) = losses(&[]);
+    let (train_mode, train) = losses(&["--rs-batch-norm", "train"]);
+    assert_eq!((eval_mode.as_str(), train_mode.as_str()), ("eval", "train"));
+    assert_eq!((eval.len(), train.len()), (3, 3));
+    assert!(eval.iter().zip(&train).all(|(a, b)| a != b), "the same candidates scored otherwise: {eval:?} vs {train:?}");
 }
