@@ -96,3 +96,28 @@ fn hostile_genotypes_and_histories_get_one_line() {
     assert_clean_error(&rdarts(&["early-stop", "--delta", "18446744073709551615", &write(&dir, "h.txt", "1.0\n2.0\n")]), "--delta must be at most");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Images whose side a reduction cell cannot halve evenly (an MNIST-format file of 31×31 digits,
+/// which padding to 32 cannot centre) are refused with one line by `rdarts train`, not a panic in
+/// FactorizedReduce.
+#[test]
+fn odd_image_sizes_are_refused_by_train() {
+    let dir = scratch("bounds", "odd");
+    let idx = |magic: [u8; 4], dims: &[u32], payload: &[u8]| {
+        let mut v = magic.to_vec();
+        dims.iter().for_each(|d| v.extend(d.to_be_bytes()));
+        v.extend(payload);
+        v
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 40u32;
+    for (prefix, count) in [("train", n), ("t10k", n)] {
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), idx([0, 0, 8, 3], &[count, 31, 31], &vec![100u8; (count * 31 * 31) as usize])).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), idx([0, 0, 8, 1], &[count], &(0..count).map(|i| (i % 10) as u8).collect::<Vec<_>>())).unwrap();
+    }
+    let genotype = "Genotype(normal=[('sep_conv_3x3', 0), ('skip_connect', 1)], normal_concat=[2], reduce=[('max_pool_3x3', 0), ('skip_connect', 1)], reduce_concat=[2])";
+    let out = dir.join("run").display().to_string();
+    let r = rdarts(&["train", genotype, "--dataset", "mnist", "--data", dir.to_str().unwrap(), "--backend", "cpu", "--quiet", "--epochs", "1", "--out", &out]);
+    assert_clean_error(&r, "image_size: must be a multiple of 4");
+    let _ = std::fs::remove_dir_all(&dir);
+}
