@@ -12,5 +12,6 @@ pub mod measure;
 pub mod memory;
 pub mod report;
 pub mod rundir;
+pub mod search_args;
 pub mod search_cmd;
 pub mod train_cmd;

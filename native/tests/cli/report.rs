@@ -65,6 +65,10 @@ fn svgs_are_valid_and_the_page_renders_every_figure() {
     let r = Command::new(BIN).args(["report", run.to_str().unwrap()]).output().unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let page = run.join("report.html");
+    // Its policy allows its one script by hash and nothing from elsewhere (the render check below
+    // runs only if the hash is right).
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; ") && html.contains("script-src 'sha256-"), "no policy on the report");
     let profile = tmp("chromium-profile");
     let out = Command::new(chromium())
         .args([

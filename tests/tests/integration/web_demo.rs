@@ -309,3 +309,31 @@ fn the_demo_page_controls_pause_reset_and_restart() {
     assert_eq!((first["kind"].as_str(), first["epoch"].as_u64(), first["step"].as_u64()), (Some("step"), Some(0), Some(0)), "{first}");
     assert!(num(&seen, "max_page_work_ms") < MAX_BLOCK_MS);
 }
+
+/// Every page of the demo carries a Content-Security-Policy that allows only what it uses (its
+/// own scripts, worker, styles and WebAssembly; nothing inline, nothing from elsewhere), and has no
+/// inline script for it to allow. The browser tests above fail on any console error, so a policy
+/// that blocked something the page uses would fail them.
+#[test]
+fn every_demo_page_carries_a_strict_content_security_policy() {
+    let www = root().join("web/www");
+    let mut pages = 0;
+    for entry in std::fs::read_dir(&www).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "html") {
+            continue;
+        }
+        let html = std::fs::read_to_string(&path).unwrap();
+        let name = path.display();
+        let csp = html.split("http-equiv=\"Content-Security-Policy\" content=\"").nth(1).and_then(|s| s.split('"').next());
+        let csp = csp.unwrap_or_else(|| panic!("{name}: no Content-Security-Policy"));
+        assert!(csp.starts_with("default-src 'none';"), "{name}: {csp}");
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval'") && !csp.contains("unsafe-inline"), "{name}: {csp}");
+        for tag in html.split("<script").skip(1) {
+            let open = tag.split('>').next().unwrap();
+            assert!(open.contains("src="), "{name}: an inline script, which the policy forbids");
+        }
+        pages += 1;
+    }
+    assert!(pages >= 2, "index.html and golden.html");
+}
