@@ -129,9 +129,8 @@ impl Genotype {
                         node + 1
                     )));
                 }
-                if op == Primitive::None {
-                    return Err(CoreError::Genotype(format!("{kind:?} cell, node {node}: 'none' is never chosen")));
-                }
+                // `none` is allowed: DARTS' derivation never picks it, but RS-ws may sample it, as
+                // the authors' sampler does (an edge of zeros; the evaluation network has the op).
                 if let Some(space) = space {
                     if space.nodes() != gene.len() / 2 {
                         return Err(CoreError::Genotype(format!(

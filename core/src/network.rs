@@ -414,7 +414,15 @@ impl Cell {
                 inputs.push(EdgeInputs { outputs, weights, mask });
             }
             offset += i + 2;
-            let node = node_sum(inputs, f.kernels);
+            let node = if inputs.iter().all(|e| e.outputs.iter().all(Option::is_none)) {
+                // Every op into this node is `none` (an RS-ws sample can be): the node is zeros
+                // of the cell's output shape, as the reference's Zero op makes them.
+                let [n, c, h, w] = states[0].dims();
+                let s = if self.kind == CellKind::Reduce { 2 } else { 1 };
+                Tensor::zeros([n, c, h / s, w / s], &states[0].device())
+            } else {
+                node_sum(inputs, f.kernels)
+            };
             states.push(node);
         }
         Tensor::cat(states.split_off(2), 1)

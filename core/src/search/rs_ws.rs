@@ -31,8 +31,10 @@ impl Search {
         by(|s| s.rerank).or_else(|| by(|s| Some((s.valid_acc, s.valid_loss))))
     }
 
-    /// A uniformly random architecture of the space: per node two distinct inputs, on each an op
-    /// other than `none`; with its one-hot op weights and active (edge, op) pairs per cell type.
+    /// A uniformly random architecture of the space: per node two distinct inputs, on each any op
+    /// of the edge's list, `none` included, as the authors' sampler draws them
+    /// (`src/search/randomNAS/darts_wrapper_discrete.py:221-235`); with its one-hot op weights and
+    /// active (edge, op) pairs per cell type.
     fn sample_arch(&self, rng: &mut Rng) -> (Genotype, SampledWeights) {
         let space = &self.net.space;
         let (edges, k) = (space.edges(), space.ops_per_edge());
@@ -50,8 +52,7 @@ impl Search {
                 chosen.sort_unstable();
                 for input in chosen {
                     let e = offset + input;
-                    let allowed: Vec<usize> = (0..ops[e].len()).filter(|&j| ops[e][j] != Primitive::None).collect();
-                    let j = allowed[rng.below(allowed.len())];
+                    let j = rng.below(ops[e].len());
                     active[e][j] = true;
                     gene.push((ops[e][j], input));
                 }
@@ -105,8 +106,7 @@ impl Search {
     /// (`src/search/randomNAS/random_weight_share.py:98-132`, `get_eval_arch`): `rs_candidates`
     /// sampled architectures, each scored on the next `rs_eval_batches` validation batches (one
     /// stream of full batches in random order through the candidates, as their `valid_iter`), then
-    /// the best `rs_rerank` scored again on the whole validation half. `none` is never sampled (a
-    /// difference: their sampler draws it, but a genotype with `none` cannot be trained here).
+    /// the best `rs_rerank` scored again on the whole validation half.
     async fn rank_candidates(&mut self, observe: &mut dyn FnMut(&SearchEvent)) -> Result<(), CoreError> {
         let cfg = self.config.clone();
         let mut rng = Rng::new(cfg.seed).fork(2000);

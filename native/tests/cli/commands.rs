@@ -289,6 +289,8 @@ fn random_search_with_weight_sharing_returns_the_best_sampled_architecture() {
         assert!((0.0..=1.0).contains(&s["valid_acc"].as_f64().unwrap()));
         assert!(s["rerank"].is_null());
     }
+    // `none` is sampled like any other op of S3 (none, skip, sep 3×3), as the authors' sampler.
+    assert!(first.iter().any(|s| s["genotype"].to_string().contains("\"none\"")), "no none in 6 candidates × 8 edges");
     ranked.sort_by(|a, b| score(b).partial_cmp(&score(a)).unwrap());
     let reranked: Vec<u64> = rerank.iter().map(|s| s["index"].as_u64().unwrap()).collect();
     assert_eq!(reranked, ranked[..2].iter().map(|s| s["index"].as_u64().unwrap()).collect::<Vec<_>>(), "the best two by their batches");

@@ -121,3 +121,20 @@ fn the_paper_preset_picks_the_authors_network_per_data_set() {
     assert_eq!(net(DatasetName::Cifar100), (16, 8, true, 600, 96, 16));
     assert_eq!(net(DatasetName::Svhn), (16, 8, true, 600, 96, 16));
 }
+
+/// A genotype holding `none` (RS-ws may answer with one, as the authors' sampler) trains: the
+/// edge is zeros, as in their evaluation network's `OPS` table.
+#[test]
+fn a_genotype_with_none_trains() {
+    let out = crate::scratch("train", "none");
+    let g = "Genotype(normal=[('none', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('none', 2)], normal_concat=[2, 3], \
+             reduce=[('max_pool_3x3', 0), ('none', 1), ('none', 0), ('skip_connect', 2)], reduce_concat=[2, 3])";
+    let r = rdarts(&[
+        "train", g, "--backend", "cpu", "--quiet", "--epochs", "1", "--max-images", "32", "--test-images", "16", "--batch-size", "16",
+        "--init-channels", "4", "--layers", "3", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
+    assert!(result["test_accuracy"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{result}");
+    let _ = std::fs::remove_dir_all(&out);
+}
