@@ -79,7 +79,7 @@ pub struct EvalNet {
     aux_after: usize,
 }
 
-fn reductions(layers: usize) -> [usize; 2] {
+pub(crate) fn reductions(layers: usize) -> [usize; 2] {
     [layers / 3, 2 * layers / 3]
 }
 
@@ -92,8 +92,7 @@ impl EvalNet {
         check(config.channels > 0 && config.channels % 2 == 0, "channels", format!("must be even and positive, found {}", config.channels))?;
         check(config.layers >= 3, "layers", format!("must be at least 3, found {}", config.layers))?;
         check(config.classes >= 2, "classes", format!("must be at least 2, found {}", config.classes))?;
-        check(config.channels <= crate::limits::MAX_CHANNELS, "channels", format!("must be at most {}, found {}", crate::limits::MAX_CHANNELS, config.channels))?;
-        check(config.layers <= crate::limits::MAX_LAYERS, "layers", format!("must be at most {}, found {}", crate::limits::MAX_LAYERS, config.layers))?;
+        crate::limits::all_at_most(&[("channels", config.channels, crate::limits::MAX_CHANNELS), ("layers", config.layers, crate::limits::MAX_LAYERS)])?;
         // Each reduction halves the side, and FactorizedReduce needs an even side to halve.
         check(
             config.image_size >= 8 && config.image_size % 4 == 0 && config.image_size <= crate::limits::MAX_IMAGE_SIZE,

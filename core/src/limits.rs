@@ -36,3 +36,8 @@ pub fn at_most(field: &str, value: usize, max: usize) -> Result<(), CoreError> {
     }
     Ok(())
 }
+
+/// [`at_most`] for each (field, value, max), in order; the first over its bound is the error.
+pub fn all_at_most(bounds: &[(&str, usize, usize)]) -> Result<(), CoreError> {
+    bounds.iter().try_for_each(|&(field, value, max)| at_most(field, value, max))
+}

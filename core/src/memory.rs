@@ -45,16 +45,19 @@ fn kept(op: Primitive, stride: usize) -> f64 {
     own + 1.0
 }
 
-/// The shape of a network for the estimate: channels, stem multiplier, image side, cells and the
-/// indices of the reduction cells; `edges(reduction)` lists each edge's source state and ops.
+/// Each edge of a cell type: its source state and its ops.
+type Edges = Vec<(usize, Vec<Primitive>)>;
+
+/// The shape of a network for the estimate: channels, stem multiplier, image side, cells, the
+/// indices of the reduction cells, and the edges of the normal and the reduction cell.
 struct Shape<'a> {
     channels: usize,
     stem_multiplier: usize,
     image_size: usize,
     layers: usize,
-    reductions: Vec<usize>,
+    reductions: &'a [usize],
     nodes: usize,
-    edges: &'a dyn Fn(bool) -> Vec<(usize, Vec<Primitive>)>,
+    edges: [Edges; 2],
 }
 
 fn values(shape: &Shape<'_>) -> f64 {
@@ -71,8 +74,8 @@ fn values(shape: &Shape<'_>) -> f64 {
         let h_out = if reduction { h / 2.0 } else { h };
         // Preprocessing (ReLU, 1×1 convolution, BatchNorm, twice) and the two inputs' ReLUs.
         total += 8.0 * c_cur * h * h;
-        for (from, ops) in (shape.edges)(reduction) {
-            let stride = if reduction && from < 2 { 2 } else { 1 };
+        for (from, ops) in &shape.edges[usize::from(reduction)] {
+            let stride = if reduction && *from < 2 { 2 } else { 1 };
             total += ops.iter().map(|&op| kept(op, stride)).sum::<f64>() * c_cur * h_out * h_out;
         }
         // Node sums, their ReLUs, the concatenation.
@@ -85,8 +88,7 @@ fn values(shape: &Shape<'_>) -> f64 {
 /// Activation values one image keeps through the supernet of `net` (see the module documentation).
 pub fn values_per_image(net: &NetConfig) -> f64 {
     let Ok(space) = crate::space::SearchSpace::new(net.space, net.nodes) else { return 0.0 };
-    let edges = |reduction: bool| {
-        let kind = if reduction { crate::space::CellKind::Reduce } else { crate::space::CellKind::Normal };
+    let edges = |kind| {
         let sources = (0..net.nodes).flat_map(|node| 0..node + 2);
         sources.zip(space.ops(kind).iter().cloned()).collect()
     };
@@ -95,9 +97,9 @@ pub fn values_per_image(net: &NetConfig) -> f64 {
         stem_multiplier: net.stem_multiplier,
         image_size: net.image_size,
         layers: net.layers,
-        reductions: net.reduction_layers(),
+        reductions: &net.reduction_layers(),
         nodes: net.nodes,
-        edges: &edges,
+        edges: [edges(crate::space::CellKind::Normal), edges(crate::space::CellKind::Reduce)],
     })
 }
 
@@ -113,20 +115,16 @@ pub fn search_bytes(config: &SearchConfig) -> u64 {
 /// cells (the auxiliary head not counted). Its constants were fitted to searches, not training
 /// runs; the message that refuses a run says it is an estimate.
 pub fn train_bytes(config: &TrainConfig, genotype: &Genotype) -> u64 {
-    let edges = |reduction: bool| {
-        let gene = if reduction { &genotype.reduce } else { &genotype.normal };
-        gene.iter().map(|&(op, from)| (from, vec![op])).collect()
-    };
+    let edges = |gene: &[(Primitive, usize)]| gene.iter().map(|&(op, from)| (from, vec![op])).collect();
     let net = &config.net;
-    let layers = net.layers;
     let values = values(&Shape {
         channels: net.channels,
         stem_multiplier: 3,
         image_size: net.image_size,
-        layers,
-        reductions: vec![layers / 3, 2 * layers / 3],
+        layers: net.layers,
+        reductions: &crate::evalnet::reductions(net.layers),
         nodes: genotype.normal.len() / 2,
-        edges: &edges,
+        edges: [edges(&genotype.normal), edges(&genotype.reduce)],
     });
     BASE_BYTES + (values * config.batch_size as f64 * 4.0 * BACKWARD_FACTOR) as u64
 }

@@ -69,7 +69,7 @@ impl NetConfig {
             }
         }
         use crate::limits::*;
-        for (name, v, max) in [
+        all_at_most(&[
             ("channels", self.channels, MAX_CHANNELS),
             ("layers", self.layers, MAX_LAYERS),
             ("nodes", self.nodes, MAX_NODES),
@@ -77,9 +77,7 @@ impl NetConfig {
             ("in_channels", self.in_channels, MAX_IN_CHANNELS),
             ("stem_multiplier", self.stem_multiplier, MAX_STEM_MULTIPLIER),
             ("image_size", self.image_size, MAX_IMAGE_SIZE),
-        ] {
-            at_most(name, v, max)?;
-        }
+        ])?;
         if self.channels % 2 != 0 {
             return Err(CoreError::invalid(
                 "channels",
@@ -413,16 +411,17 @@ impl Cell {
                 let mask = drop_path_mask(f, h, outputs.iter().flatten().next());
                 inputs.push(EdgeInputs { outputs, weights, mask });
             }
-            offset += i + 2;
             let node = if inputs.iter().all(|e| e.outputs.iter().all(Option::is_none)) {
-                // Every op into this node is `none` (an RS-ws sample can be): the node is zeros
-                // of the cell's output shape, as the reference's Zero op makes them.
-                let [n, c, h, w] = states[0].dims();
-                let s = if self.kind == CellKind::Reduce { 2 } else { 1 };
-                Tensor::zeros([n, c, h / s, w / s], &states[0].device())
+                // Every op into this node is `none` (an RS-ws sample can be): the node is what a
+                // Zero op of one of its edges makes, zeros of the node's shape.
+                let (j, zero) = (0..i + 2)
+                    .find_map(|j| self.edges[offset + j].ops.iter().find(|op| op.is_zero()).map(|op| (j, op)))
+                    .expect("a node without outputs has a zero op on an edge");
+                zero.forward(f, states[j].clone())
             } else {
                 node_sum(inputs, f.kernels)
             };
+            offset += i + 2;
             states.push(node);
         }
         Tensor::cat(states.split_off(2), 1)

@@ -128,7 +128,7 @@ impl TrainConfig {
         check(self.auxiliary_weight >= 0.0, "auxiliary_weight", format!("must be non-negative, found {}", self.auxiliary_weight))?;
         {
             use crate::limits::*;
-            for (name, v, max) in [
+            all_at_most(&[
                 ("epochs", self.epochs, MAX_EPOCHS),
                 ("batch_size", self.batch_size, MAX_BATCH),
                 ("net.channels", self.net.channels, MAX_CHANNELS),
@@ -136,9 +136,7 @@ impl TrainConfig {
                 ("net.classes", self.net.classes, MAX_CLASSES),
                 ("net.in_channels", self.net.in_channels, MAX_IN_CHANNELS),
                 ("net.image_size", self.net.image_size, MAX_IMAGE_SIZE),
-            ] {
-                at_most(name, v, max)?;
-            }
+            ])?;
         }
         self.augment.validate()
     }
@@ -316,23 +314,22 @@ impl Trainer {
         pack(&named, &serde_json::to_string(&meta).expect("metadata serialises"))
     }
 
-    /// The metadata of a checkpoint written by [`Trainer::to_bytes`], after checking its checksum
-    /// and that it belongs to this trainer's configuration and genotype; changes nothing.
-    pub fn peek(&self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
-        let (meta_json, _) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
-        let meta: TrainMeta = serde_json::from_str(&meta_json).map_err(|e| CoreError::data(source, format!("corrupt metadata: {e}")))?;
-        if meta.config != self.config || meta.genotype != self.net.genotype {
-            return Err(CoreError::data(source, "written for another configuration or genotype"));
-        }
-        Ok(meta)
-    }
-
     /// Restores the state of a checkpoint written by [`Trainer::to_bytes`] for the same
     /// configuration and genotype (checked first, with every tensor's size, before anything changes).
     pub fn restore(&mut self, source: &str, bytes: &[u8]) -> Result<TrainMeta, CoreError> {
-        let meta = self.peek(source, bytes)?;
-        let (_, file) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
+        self.restore_if(source, bytes, |_| Ok(()))
+    }
+
+    /// [`Trainer::restore`], with `accept` asked about the checkpoint's metadata (a front end's
+    /// own checks) after the checksum and before anything changes; its error names the file.
+    pub fn restore_if(&mut self, source: &str, bytes: &[u8], accept: impl FnOnce(&TrainMeta) -> Result<(), String>) -> Result<TrainMeta, CoreError> {
         let bad = |m: String| CoreError::data(source, m);
+        let (meta_json, file) = unpack(source, bytes, TRAIN_FORMAT, TRAIN_VERSION)?;
+        let meta: TrainMeta = serde_json::from_str(&meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
+        if meta.config != self.config || meta.genotype != self.net.genotype {
+            return Err(bad("written for another configuration or genotype".into()));
+        }
+        accept(&meta).map_err(bad)?;
         // Every size is checked before anything is loaded: a mismatched tensor is an error naming
         // it, never a panic half-way through restoring.
         let get = |n: String, len: usize| {

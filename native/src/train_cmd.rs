@@ -125,11 +125,10 @@ pub fn resume_train(dir: &Path, backend_arg: BackendArg, quiet: bool) -> Result<
     // one); restore checks the checksum, configuration, genotype and sizes before it changes anything.
     let expected_id = fingerprint(&config);
     let Some((index, meta)) = crate::rundir::newest_checkpoint(dir, &checkpoints, |name, bytes| {
-        let meta = trainer.peek(name, bytes)?;
-        if meta.extra.get("config").and_then(|v| v.as_str()) != Some(expected_id.as_str()) {
-            bail!("{name}: written for another configuration than {}", dir.join("config.json").display());
-        }
-        Ok(trainer.restore(name, bytes)?)
+        Ok(trainer.restore_if(name, bytes, |meta| {
+            let ours = meta.extra.get("config").and_then(|v| v.as_str()) == Some(expected_id.as_str());
+            if ours { Ok(()) } else { Err(format!("written for another configuration than {}", dir.join("config.json").display())) }
+        })?)
     })?
     else {
         bail!("{}: no checkpoint yet (the run stopped during its first epoch); start it again with `rdarts train --overwrite`", dir.display());

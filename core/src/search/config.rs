@@ -288,7 +288,7 @@ impl SearchConfig {
         {
             use crate::limits::*;
             let r = &self.robust;
-            for (name, v, max) in [
+            all_at_most(&[
                 ("epochs", self.epochs, MAX_EPOCHS),
                 ("batch_size", self.batch_size, MAX_BATCH),
                 ("downsample", self.downsample, MAX_IMAGE_SIZE),
@@ -302,9 +302,7 @@ impl SearchConfig {
                 ("robust.delta", r.delta, MAX_EPOCHS),
                 ("robust.start_epoch", r.start_epoch, MAX_EPOCHS),
                 ("robust.extra_rollback_epochs", r.extra_rollback_epochs, MAX_EPOCHS),
-            ] {
-                at_most(name, v, max)?;
-            }
+            ])?;
         }
         self.augment.validate()?;
         for (name, v) in [

@@ -17,16 +17,17 @@ use crate::rng::Rng;
 use crate::space::{CellKind, Primitive};
 use crate::tally::{Tally, evaluate_chunks};
 
+/// How two (accuracy, loss) scores rank: the higher accuracy above, then the lower loss.
+fn ranking((acc_a, loss_a): (f64, f64), (acc_b, loss_b): (f64, f64)) -> std::cmp::Ordering {
+    acc_a.total_cmp(&acc_b).then(loss_b.total_cmp(&loss_a))
+}
+
 impl Search {
     /// RS-ws's answer: among the re-ranked candidates the best on the whole validation half, else
     /// the candidate with the best validation accuracy (then loss) on its batches.
     pub fn best_sampled(&self) -> Option<&SampledArch> {
         let by = |score: fn(&SampledArch) -> Option<(f64, f64)>| {
-            self.sampled
-                .iter()
-                .filter_map(|s| score(s).map(|v| (s, v)))
-                .max_by(|(_, (a, l)), (_, (b, m))| a.total_cmp(b).then(m.total_cmp(l)))
-                .map(|(s, _)| s)
+            self.sampled.iter().filter_map(|s| score(s).map(|v| (s, v))).max_by(|(_, a), (_, b)| ranking(*a, *b)).map(|(s, _)| s)
         };
         by(|s| s.rerank).or_else(|| by(|s| Some((s.valid_acc, s.valid_loss))))
     }
@@ -131,10 +132,8 @@ impl Search {
             candidates.push((s, arch));
         }
         let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&i, &j| {
-            let (a, b) = (&candidates[i].0, &candidates[j].0);
-            b.valid_acc.total_cmp(&a.valid_acc).then(a.valid_loss.total_cmp(&b.valid_loss))
-        });
+        let score = |i: usize| (candidates[i].0.valid_acc, candidates[i].0.valid_loss);
+        order.sort_by(|&i, &j| ranking(score(j), score(i)));
         for &i in order.iter().take(cfg.rs_rerank) {
             let (loss, acc) = self.evaluate_arch(&candidates[i].1, &self.split.valid).await;
             candidates[i].0.rerank = Some((acc, loss));
