@@ -1,15 +1,19 @@
-//! The depthwise convolution's gradients on host slices: of the input (at strides other than 1;
-//! at stride 1 it is a forward convolution, see `extension`) and of the weight. Everything is per
-//! plane (one sample's one channel), planes run in parallel (rayon; one thread in the browser),
-//! and every sum runs in a fixed order, so results do not depend on the thread count.
+//! The depthwise convolution on host slices: the forward pass (also the input's gradient at
+//! stride 1, see `extension`), the input's gradient at other strides, and the weight's gradient.
+//! Everything is per plane (one sample's one channel), planes run in parallel (rayon; one thread
+//! in the browser), and every sum runs in a fixed order, so results do not depend on the thread
+//! count.
 //!
-//! Inner loops are row-wise: for a kernel tap (i, j) the output row and the input row it reads are
-//! two contiguous runs (stride 1) that the compiler vectorises; stride 2 walks the input with a
-//! step. The valid range of each run is computed once per row and tap, so there is no bounds test
-//! per element and no padded copy of the input.
+//! The forward pass copies each input plane once into a zero-padded scratch plane, split by
+//! column into `stride` phases so that every tap reads a contiguous run at any stride, then
+//! computes each output row in blocks of up to four vectors (32 columns with AVX2) held in
+//! registers across all k² taps (no per-tap load and store of the output, no scalar tails).
+//! The gradients' inner loops are row-wise: for a kernel tap (i, j) the output row and the input
+//! row it reads are two contiguous runs (stride 1) that the compiler vectorises; stride 2 walks
+//! the input with a step. The valid range of each run is computed once per row and tap.
 
 use super::DwGeom;
-use crate::kernels::host::{Dims, dot, for_each_plane};
+use crate::kernels::host::{Dims, Simd, WithSimd, dot, for_each_plane, for_each_plane_with, simd};
 
 /// The output positions `lo..hi` (of `out_len`) whose input position `o · stride + off` lies in
 /// `0..in_len`.
@@ -30,6 +34,146 @@ fn input_row(g: &DwGeom, oh: usize, i: usize, h: usize) -> Option<usize> {
 /// The column offset `j · dilation − pad` of tap column `j`.
 fn col_off(g: &DwGeom, j: usize) -> isize {
     (j * g.dilation) as isize - g.pad as isize
+}
+
+/// The scratch plane of [`forward`]: the input plane with `pad` zeros on every side, cut to the
+/// rows and columns the output reads, its columns split into `stride` phases (`phase[f][r][q]`
+/// holds padded column `q · stride + f` of padded row `r`), each row long enough for whole blocks.
+#[derive(Clone, Copy)]
+struct Padded {
+    stride: usize,
+    pad: usize,
+    /// Rows kept: the last one the output reads is `(Ho − 1) · stride + dilation · (k − 1)`.
+    rows: usize,
+    /// Columns per phase row: the output row rounded up to whole blocks plus the taps' reach.
+    width: usize,
+}
+
+impl Padded {
+    fn new(g: &DwGeom, ho: usize, wo_blocks: usize) -> Self {
+        let reach = g.dilation * (g.kernel - 1);
+        Padded { stride: g.stride, pad: g.pad, rows: (ho - 1) * g.stride + reach + 1, width: wo_blocks + reach / g.stride }
+    }
+
+    fn len(&self) -> usize {
+        self.stride * self.rows * self.width
+    }
+
+    /// Where the tap at padded row `r`, column offset `t` (`j · dilation`) reads its run.
+    #[inline(always)]
+    fn at(&self, r: usize, t: usize) -> usize {
+        ((t % self.stride) * self.rows + r) * self.width + t / self.stride
+    }
+
+    /// Where tap (i, j)'s run for output row 0 starts, in tap order (row `oh` adds
+    /// `oh · stride · width`: the place is linear in the padded row).
+    fn offsets(&self, g: &DwGeom) -> Vec<usize> {
+        let k = g.kernel;
+        (0..k * k).map(|t| self.at(t / k * g.dilation, t % k * g.dilation)).collect()
+    }
+
+    /// Writes input plane `xp` (`h` × `w`) into `scratch`. Only the interior is written, the same
+    /// places for every plane, so the zeros around it stay from the first fill.
+    fn fill(&self, scratch: &mut [f32], xp: &[f32], h: usize, w: usize) {
+        for (y, xr) in xp.chunks_exact(w).take(h).enumerate() {
+            let r = y + self.pad;
+            if r >= self.rows {
+                break;
+            }
+            if self.stride == 1 {
+                let n = w.min(self.width.saturating_sub(self.pad));
+                let at = r * self.width + self.pad;
+                scratch[at..at + n].copy_from_slice(&xr[..n]);
+            } else {
+                for (c, &v) in xr.iter().enumerate() {
+                    let u = c + self.pad;
+                    let q = u / self.stride;
+                    if q < self.width {
+                        scratch[self.at(r, u % self.stride) + q] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output plane `yp` (`Ho` × `Wo`) of one channel's `taps`, compiled for the CPU's vector
+/// instructions ([`simd`]).
+struct Plane<'a> {
+    yp: &'a mut [f32],
+    scratch: &'a [f32],
+    taps: &'a [f32],
+    /// Where each tap's run starts in `scratch` for output row 0 ([`Padded::offsets`]).
+    offsets: &'a [usize],
+    /// How far the runs move per output row.
+    row_step: usize,
+    wo: usize,
+}
+
+/// The most vectors a block of output columns holds (four AVX2 registers: 32 columns).
+const BLOCK_VECTORS: usize = 4;
+/// Scratch rows are whole multiples of this many columns, enough for any block (every vector
+/// width divides 32, and a row shorter than 32 is one block).
+const ROW_ROUND: usize = 32;
+
+impl WithSimd for Plane<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        match self.wo.div_ceil(S::F32_LANES).min(BLOCK_VECTORS) {
+            1 => self.rows::<S, 1>(simd),
+            2 => self.rows::<S, 2>(simd),
+            3 => self.rows::<S, 3>(simd),
+            _ => self.rows::<S, BLOCK_VECTORS>(simd),
+        }
+    }
+}
+
+impl Plane<'_> {
+    /// Every output row in blocks of `V` vectors: each tap's products added in tap order to the
+    /// block held in registers, then the part inside the row stored.
+    #[inline(always)]
+    fn rows<S: Simd, const V: usize>(self, simd: S) {
+        let Plane { yp, scratch, taps, offsets, row_step, wo } = self;
+        let width = V * S::F32_LANES;
+        for (oh, yr) in yp.chunks_exact_mut(wo).enumerate() {
+            for c0 in (0..wo).step_by(width) {
+                let at = oh * row_step + c0;
+                let mut acc = [simd.splat_f32s(0.0); V];
+                for (&off, &t) in offsets.iter().zip(taps) {
+                    let (run, _) = S::as_simd_f32s(&scratch[at + off..at + off + width]);
+                    let t = simd.splat_f32s(t);
+                    for (a, &x) in acc.iter_mut().zip(run) {
+                        *a = simd.add_f32s(*a, simd.mul_f32s(t, x));
+                    }
+                }
+                let block: &[f32] = pulp::bytemuck::cast_slice(&acc);
+                let n = width.min(wo - c0);
+                yr[c0..c0 + n].copy_from_slice(&block[..n]);
+            }
+        }
+    }
+}
+
+/// The convolution: `x` is `xd`, `w` is `[C, k, k]`, the result `[N, C, Ho, Wo]`, each element
+/// the sum over taps (i, j) in that order of `w[c, i, j] · x` (padding zeros included).
+pub fn forward(x: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
+    let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
+    let kk = g.kernel * g.kernel;
+    let lay = Padded::new(g, ho, wo.div_ceil(ROW_ROUND) * ROW_ROUND);
+    let mut y = vec![0.0f32; xd.n * xd.c * ho * wo];
+    if y.is_empty() {
+        return y;
+    }
+    let offsets = lay.offsets(g);
+    let row_step = g.stride * lay.width;
+    for_each_plane_with(&mut y, ho * wo, || vec![0.0f32; lay.len()], |p, scratch, yp| {
+        lay.fill(scratch, &x[p * xd.plane()..(p + 1) * xd.plane()], xd.h, xd.w);
+        let taps = &w[(p % xd.c) * kk..(p % xd.c + 1) * kk];
+        simd(Plane { yp, scratch, taps, offsets: &offsets, row_step, wo });
+    });
+    y
 }
 
 /// The gradient of the input: every output gradient spread back along the taps it came from.

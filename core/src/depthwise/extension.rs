@@ -9,7 +9,6 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, Flex, backend_extension};
-use burn::backend::ops::ModuleOps;
 use burn::tensor::Tensor;
 
 use super::DwGeom;
@@ -37,29 +36,28 @@ pub fn depthwise_conv2d(x: Tensor<4>, w: Tensor<4>, g: DwGeom) -> Tensor<4> {
 }
 
 impl DepthwiseBackend for Flex {
-    /// Flex's own forward: its depthwise fast path is quicker than our row loops (measured at
-    /// the paper's shape), and the loops stay the reference-checked fallback of the backward.
     fn depthwise_conv2d(x: FlexTensor, w: FlexTensor, g: DwGeom) -> FlexTensor {
-        let c = dims(&x).c;
-        <Flex as ModuleOps<Flex>>::conv2d(x, w, None, g.options(c))
+        let xd = dims(&x);
+        let (x, w) = (contiguous(&x), contiguous(&w));
+        let y = cpu::forward(values(&x), values(&w), xd, &g);
+        tensor(y, [xd.n, xd.c, g.out_len(xd.h), g.out_len(xd.w)])
     }
 }
 
 impl DepthwiseGrads for Flex {
     /// At stride 1 the input's gradient is itself a depthwise convolution: of `dy` with each
-    /// filter rotated by 180° and padding `dilation·(k − 1) − pad`, run by Flex's forward. Other
-    /// strides take our loops.
+    /// filter rotated by 180° and padding `dilation·(k − 1) − pad`, run by our forward pass.
+    /// Other strides take our scattering loops.
     fn depthwise_grad_input(w: FlexTensor, dy: FlexTensor, xd: Dims, g: DwGeom) -> FlexTensor {
         let span = g.dilation * (g.kernel - 1);
-        let w = contiguous(&w);
+        let (w, dy) = (contiguous(&w), contiguous(&dy));
         if g.stride == 1 && g.pad <= span {
             let kk = g.kernel * g.kernel;
             let rotated: Vec<f32> = values(&w).chunks_exact(kk).flat_map(|taps| taps.iter().rev().copied()).collect();
-            let rotated = tensor(rotated, [xd.c, 1, g.kernel, g.kernel]);
             let flipped = DwGeom { pad: span - g.pad, ..g };
-            return <Flex as ModuleOps<Flex>>::conv2d(dy, rotated, None, flipped.options(xd.c));
+            let dyd = Dims { h: g.out_len(xd.h), w: g.out_len(xd.w), ..xd };
+            return tensor(cpu::forward(values(&dy), &rotated, dyd, &flipped), [xd.n, xd.c, xd.h, xd.w]);
         }
-        let dy = contiguous(&dy);
         tensor(cpu::grad_input(values(&dy), values(&w), xd, &g), [xd.n, xd.c, xd.h, xd.w])
     }
 

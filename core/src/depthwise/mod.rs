@@ -2,13 +2,14 @@
 //! the 1×1 convolution makes up DARTS' separable and dilated convolutions (docs/ALGORITHM.md §2).
 //!
 //! Two implementations compute the same function: [`depthwise_conv2d_reference`] (Burn's grouped
-//! `conv2d`, every backend) and, on the CPU backend, a backend extension (`extension`) with our
-//! own backward registered with Burn's autodiff: the weight's gradient by our loops (`cpu`), the
-//! input's at stride 1 as a forward convolution with rotated filters (at other strides by our
-//! loops); the forward pass is Flex's own depthwise convolution. Burn's CPU backend differentiates a grouped
-//! convolution as a transposed convolution for the input and one small convolution per group for
-//! the weight, with layout copies in between; at the paper's search shape that was a third of a
-//! search step. [`depthwise_conv2d`] is the one entry point and picks by device and [`Kernels`].
+//! `conv2d`, every backend) and, on the CPU backend, a backend extension (`extension`) whose
+//! forward pass and backward (registered with Burn's autodiff) are our loops (`cpu`): the input's
+//! gradient at stride 1 as a forward convolution with rotated filters, at other strides and for
+//! the weight by loops of their own. Burn's CPU backend differentiates a grouped convolution as a
+//! transposed convolution for the input and one small convolution per group for the weight, with
+//! layout copies in between (a third of a search step at the paper's shape), and its forward pass
+//! updates each output row in memory once per tap with scalar tails on 8- to 32-wide rows.
+//! [`depthwise_conv2d`] is the one entry point and picks by device and [`Kernels`].
 
 pub mod cpu;
 mod extension;

@@ -48,6 +48,39 @@ pub fn for_each_plane<T: Send, F: Fn(usize, &mut [T]) + Send + Sync>(out: &mut [
     out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, o));
 }
 
+/// [`for_each_plane`] with a scratch value per worker: `init` makes one for each piece of work
+/// rayon splits off (a handful per call), `f` gets it with each plane.
+pub fn for_each_plane_with<T, S, I, F>(out: &mut [T], len: usize, init: I, f: F)
+where
+    T: Send,
+    I: Fn() -> S + Send + Sync,
+    F: Fn(usize, &mut S, &mut [T]) + Send + Sync,
+{
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(len).enumerate().for_each_init(init, |s, (i, o)| f(i, s, o));
+    }
+    #[cfg(target_family = "wasm")]
+    {
+        let mut s = init();
+        out.chunks_mut(len).enumerate().for_each(|(i, o)| f(i, &mut s, o));
+    }
+}
+
+/// Runs `op` compiled for the widest vector instructions this CPU has (AVX2 and FMA where
+/// present; chosen at run time by `pulp`, the dispatcher of the GEMM crate Burn's CPU backend
+/// uses). Plain loops in `op`'s `with_simd` (which must be `#[inline(always)]`, as every function
+/// it calls that should share the instructions) are vectorised for them; elsewhere they are
+/// compiled for the x86-64 baseline (SSE2). Rust never contracts `a * b + c` into a fused
+/// multiply-add, so results are the same bit for bit on every path.
+#[inline(always)]
+pub fn simd<Op: WithSimd>(op: Op) -> Op::Output {
+    pulp::Arch::new().dispatch(op)
+}
+
+pub use pulp::{Simd, WithSimd};
+
 /// `Σ a[q] · b[q · step]` over `a`, in eight interleaved partial sums (a fixed order that the
 /// compiler can keep in one vector register).
 pub fn dot(a: &[f32], b: &[f32], step: usize) -> f32 {

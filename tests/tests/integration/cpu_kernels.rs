@@ -78,6 +78,11 @@ fn depthwise_kernel_matches_the_reference() {
         ([2, 2, 1, 1], 3, 1, 1, 1, false),  // 1×1 image
         ([3, 4, 5, 6], 3, 2, 1, 1, true),   // strided (transposed) input
         ([64, 16, 8, 8], 3, 1, 1, 1, false), // many planes: the parallel loops
+        ([2, 3, 32, 32], 3, 1, 1, 1, false), // the paper's side: one 32-column block per row
+        ([2, 3, 17, 33], 5, 1, 4, 2, false), // rows of 33: a 32-column block and a part block
+        ([2, 2, 21, 19], 5, 2, 2, 1, false), // stride 2, odd sides: 10-column rows, 16-column blocks
+        ([1, 3, 6, 9], 3, 3, 1, 1, false),  // stride 3: three column phases
+        ([2, 2, 5, 4], 3, 1, 3, 1, false),  // more padding than the kernel reaches: output wider than input
     ];
     for (i, (shape, k, stride, pad, dilation, permuted)) in cases.into_iter().enumerate() {
         let g = DwGeom { kernel: k, stride, pad, dilation };
