@@ -7,10 +7,11 @@
 //! The forward pass copies each input plane once into a zero-padded scratch plane, split by
 //! column into `stride` phases so that every tap reads a contiguous run at any stride, then
 //! computes each output row in blocks of up to four vectors (32 columns with AVX2) held in
-//! registers across all k² taps (no per-tap load and store of the output, no scalar tails).
-//! The gradients' inner loops are row-wise: for a kernel tap (i, j) the output row and the input
-//! row it reads are two contiguous runs (stride 1) that the compiler vectorises; stride 2 walks
-//! the input with a step. The valid range of each run is computed once per row and tap.
+//! registers across all k² taps (no per-tap load and store of the output, no scalar tails). The
+//! weight's gradient reads the same scratch plane: per tap, the dot products of the output
+//! gradient's rows with the runs that tap read. The input's gradient at strides other than 1
+//! scatters row-wise: for a kernel tap (i, j) the output row and the input row it reaches, with
+//! the valid range of each run computed once per row and tap.
 
 use super::DwGeom;
 use crate::kernels::host::{Dims, Simd, WithSimd, dot, for_each_plane, for_each_plane_with, simd};
@@ -149,8 +150,12 @@ impl Plane<'_> {
                     }
                 }
                 let block: &[f32] = pulp::bytemuck::cast_slice(&acc);
-                let n = width.min(wo - c0);
-                yr[c0..c0 + n].copy_from_slice(&block[..n]);
+                if c0 + width <= wo {
+                    // A constant length: stored in place, not through a call to memmove.
+                    yr[c0..c0 + width].copy_from_slice(block);
+                } else {
+                    yr[c0..].copy_from_slice(&block[..wo - c0]);
+                }
             }
         }
     }
@@ -214,31 +219,46 @@ pub fn grad_input(dy: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     dx
 }
 
+/// One plane's k² sums of output gradient times the input each tap multiplied (the padded
+/// scratch plane of [`forward`]: zeros included), row by row in order, compiled for the CPU's
+/// vector instructions ([`simd`]).
+struct TapSums<'a> {
+    acc: &'a mut [f32],
+    scratch: &'a [f32],
+    dyp: &'a [f32],
+    offsets: &'a [usize],
+    row_step: usize,
+    wo: usize,
+}
+
+impl WithSimd for TapSums<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let TapSums { acc, scratch, dyp, offsets, row_step, wo } = self;
+        for (a, &off) in acc.iter_mut().zip(offsets) {
+            for (oh, dyr) in dyp.chunks_exact(wo).enumerate() {
+                let at = oh * row_step + off;
+                *a += dot(dyr, &scratch[at..at + wo], 1);
+            }
+        }
+    }
+}
+
 /// The gradient of the weight, `[C, k, k]`: per plane the k² sums of output gradient times the
-/// input it multiplied, then the planes of each channel added in sample order.
+/// input it multiplied ([`TapSums`]), then the planes of each channel added in sample order.
 pub fn grad_weight(x: &[f32], dy: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
     let kk = g.kernel * g.kernel;
+    let lay = Padded::new(g, ho, wo.div_ceil(ROW_ROUND) * ROW_ROUND);
+    let offsets = lay.offsets(g);
+    let row_step = g.stride * lay.width;
     let mut partial = vec![0.0f32; xd.n * xd.c * kk];
-    for_each_plane(&mut partial, kk, |p, acc| {
-        let xp = &x[p * xd.plane()..(p + 1) * xd.plane()];
+    for_each_plane_with(&mut partial, kk, || vec![0.0f32; lay.len()], |p, scratch, acc| {
+        lay.fill(scratch, &x[p * xd.plane()..(p + 1) * xd.plane()], xd.h, xd.w);
         let dyp = &dy[p * ho * wo..(p + 1) * ho * wo];
-        for oh in 0..ho {
-            let dyr = &dyp[oh * wo..(oh + 1) * wo];
-            for i in 0..g.kernel {
-                let Some(ih) = input_row(g, oh, i, xd.h) else { continue };
-                let xr = &xp[ih * xd.w..(ih + 1) * xd.w];
-                for j in 0..g.kernel {
-                    let off = col_off(g, j);
-                    let (lo, hi) = valid(off, g.stride, xd.w, wo);
-                    if lo >= hi {
-                        continue;
-                    }
-                    let start = ((lo * g.stride) as isize + off) as usize;
-                    acc[i * g.kernel + j] += dot(&dyr[lo..hi], &xr[start..], g.stride);
-                }
-            }
-        }
+        simd(TapSums { acc, scratch, dyp, offsets: &offsets, row_step, wo });
     });
     let mut dw = vec![0.0f32; xd.c * kk];
     for (p, part) in partial.chunks_exact(kk).enumerate() {

@@ -82,7 +82,9 @@ pub fn simd<Op: WithSimd>(op: Op) -> Op::Output {
 pub use pulp::{Simd, WithSimd};
 
 /// `Σ a[q] · b[q · step]` over `a`, in eight interleaved partial sums (a fixed order that the
-/// compiler can keep in one vector register).
+/// compiler can keep in one vector register). Inlined, so that inside [`simd`] it uses the
+/// CPU's vector instructions.
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32], step: usize) -> f32 {
     if step == 1 {
         let b = &b[..a.len()];
