@@ -31,6 +31,7 @@ pub mod robust;
 pub mod rng;
 pub mod search;
 pub mod space;
+pub mod subsample;
 pub mod tally;
 pub mod train;
 

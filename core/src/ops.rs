@@ -6,10 +6,11 @@
 
 use burn::tensor::module::{avg_pool2d, batch_norm, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
-use burn::tensor::{Slice, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 use crate::batchnorm::batch_norm_train;
 use crate::depthwise::{DwGeom, depthwise_conv2d};
+use crate::subsample::subsample;
 use crate::kernels::uses_cpu_kernels;
 use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
 pub use crate::params::Activation;
@@ -93,27 +94,37 @@ impl Conv {
     /// A depthwise convolution goes through [`depthwise_conv2d`] (our CPU loops on the CPU
     /// backend); a 1×1 convolution without padding on the CPU backend is one batched matrix
     /// product `W · x[n]` (Burn's GEMM, forward and backward), at stride s on every s-th row
-    /// and column of `x` (one copy of a 1/s² of it; Burn's CPU backend runs a strided 1×1
-    /// convolution through a serial im2col, and its backward as a transposed convolution),
-    /// unless [`Fwd::kernels`] forces the reference; everything else is Burn's `conv2d`.
+    /// and column of `x` ([`subsample`]; Burn's CPU backend runs a strided 1×1 convolution
+    /// through a serial im2col, and its backward as a transposed convolution), unless
+    /// [`Fwd::kernels`] forces the reference; everything else is Burn's `conv2d`.
     pub fn forward(&self, f: &Fwd, x: Tensor<4>) -> Tensor<4> {
+        self.forward_from(f, x, 0)
+    }
+
+    /// [`forward`](Self::forward) on `x` without its first `skip` rows and columns (as
+    /// FactorizedReduce's second convolution reads it).
+    pub fn forward_from(&self, f: &Fwd, x: Tensor<4>, skip: usize) -> Tensor<4> {
         let [c_out, c_in_group, k, _] = self.shape;
         let w = f.get(self.w, self.shape);
-        if self.groups > 1 && self.groups == c_out && c_in_group == 1 {
-            let g = DwGeom { kernel: k, stride: self.stride, pad: self.pad, dilation: self.dilation };
-            return depthwise_conv2d(x, w, g, f.kernels);
-        }
         if k == 1 && self.pad == 0 && self.groups == 1 && uses_cpu_kernels(f.kernels, &x.device()) {
-            let x = match self.stride {
-                1 => x,
-                s => {
-                    let every = Slice::new(0, None, s as isize);
-                    x.slice([Slice::full(), Slice::full(), every, every])
-                }
+            let x = match (self.stride, skip) {
+                (1, 0) => x,
+                (s, skip) => subsample(x, s, skip, f.kernels),
             };
             let [n, c_in, h, wd] = x.dims();
             let y = w.reshape([1, c_out, c_in]).matmul(x.reshape([n, c_in, h * wd]));
             return y.reshape([n, c_out, h, wd]);
+        }
+        let x = match skip {
+            0 => x,
+            _ => {
+                let [_, _, h, wd] = x.dims();
+                x.narrow(2, skip, h - skip).narrow(3, skip, wd - skip)
+            }
+        };
+        if self.groups > 1 && self.groups == c_out && c_in_group == 1 {
+            let g = DwGeom { kernel: k, stride: self.stride, pad: self.pad, dilation: self.dilation };
+            return depthwise_conv2d(x, w, g, f.kernels);
         }
         let opts = ConvOptions::new([self.stride; 2], [self.pad; 2], [self.dilation; 2], self.groups);
         conv2d(x, w, None, opts)
@@ -230,9 +241,7 @@ impl FactorizedReduce {
 
     /// [`forward`](Self::forward) on an input that already went through the block's activation.
     fn forward_activated(&self, f: &mut Fwd, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let shifted = x.clone().narrow(2, 1, h - 1).narrow(3, 1, w - 1);
-        let y = Tensor::cat(vec![self.conv1.forward(f, x), self.conv2.forward(f, shifted)], 1);
+        let y = Tensor::cat(vec![self.conv1.forward(f, x.clone()), self.conv2.forward_from(f, x, 1)], 1);
         self.bn.forward(f, y)
     }
 }
@@ -528,15 +537,15 @@ mod tests {
         }
     }
 
-    /// The 1×1 convolution as a matrix product (at stride s on every s-th pixel) against Burn's
-    /// `conv2d`: output and the gradients of input and weight, strides 1–3 on odd and even sides.
-    /// Both sum the same C_in products per element, in different orders: 1e-5 of the largest
-    /// value.
+    /// The 1×1 convolution as a matrix product (at stride s on every s-th pixel, from pixel
+    /// `skip` on) against Burn's `conv2d` (of the narrowed input): output and the gradients of
+    /// input and weight, strides 1–3 on odd and even sides, skipping 0 or 1 pixel. Both sum the
+    /// same C_in products per element, in different orders: 1e-5 of the largest value.
     #[test]
     fn pointwise_conv_matches_the_reference_at_every_stride() {
         use crate::kernels::Kernels;
         let d = Device::flex().autodiff();
-        for (stride, side) in [(1, 5), (2, 8), (2, 7), (3, 7)] {
+        for (stride, side, skip) in [(1, 5, 0), (2, 8, 0), (2, 7, 0), (3, 7, 0), (1, 5, 1), (2, 8, 1), (2, 7, 1), (3, 8, 1)] {
             let mut b = Builder::default();
             let conv = Conv::new(&mut b, "conv", ConvConfig::new(6, 4, 1).with_stride(stride));
             let mut out = Vec::new();
@@ -546,20 +555,20 @@ mod tests {
                 let w = Weights { tensors: w.tensors.into_iter().map(|t| t.require_grad()).collect() };
                 let x = Tensor::<4>::from_data(TensorData::new(rng.normal_vec(2 * 6 * side * side), [2, 6, side, side]), &d).require_grad();
                 let f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels };
-                let y = conv.forward(&f, x.clone());
+                let y = conv.forward_from(&f, x.clone(), skip);
                 let r = Tensor::<4>::from_data(TensorData::new(Rng::new(5).normal_vec(y.dims().iter().product()), y.dims()), &d);
                 let grads = (y.clone() * r).sum().backward();
                 let gx = x.grad(&grads).expect("x gradient");
                 let gw = w.tensors[0].grad(&grads).expect("w gradient");
                 out.push([to_vec(&y.inner()), to_vec(&gx), to_vec(&gw)]);
             }
-            let want = side.div_ceil(stride);
-            assert_eq!(out[1][0].len(), 2 * 4 * want * want, "stride {stride} on {side}: output size");
+            let want = (side - skip).div_ceil(stride);
+            assert_eq!(out[1][0].len(), 2 * 4 * want * want, "stride {stride} on {side} from {skip}: output size");
             for (what, (r, k)) in ["y", "∂x", "∂w"].iter().zip(out[0].iter().zip(&out[1])) {
                 let scale = r.iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 let diff = r.iter().zip(k).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-                assert_eq!(r.len(), k.len(), "stride {stride} on {side}: {what} sizes");
-                assert!(diff <= 1e-5 * scale, "stride {stride} on {side}: {what} {diff:e} apart (largest {scale:e})");
+                assert_eq!(r.len(), k.len(), "stride {stride} on {side} from {skip}: {what} sizes");
+                assert!(diff <= 1e-5 * scale, "stride {stride} on {side} from {skip}: {what} {diff:e} apart (largest {scale:e})");
             }
         }
     }
