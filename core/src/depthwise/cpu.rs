@@ -98,17 +98,43 @@ impl Padded {
     }
 }
 
+/// Where the taps of a convolution of `g` on planes of `xd` read: the scratch layout, each tap's
+/// run for output row 0 ([`Padded::offsets`]), and how far the runs move per output row.
+struct Reads {
+    lay: Padded,
+    offsets: Vec<usize>,
+    row_step: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Reads {
+    fn new(g: &DwGeom, xd: Dims) -> Self {
+        let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
+        let lay = Padded::new(g, ho, wo.div_ceil(ROW_ROUND) * ROW_ROUND);
+        Reads { offsets: lay.offsets(g), row_step: g.stride * lay.width, lay, ho, wo }
+    }
+
+    /// Runs `f(plane index, scratch plane, output chunk)` over `out` in chunks of `len`, the
+    /// scratch plane holding that plane of `x` (of `xd`) padded.
+    fn each_plane<F>(&self, x: &[f32], xd: Dims, out: &mut [f32], len: usize, f: F)
+    where
+        F: Fn(usize, &[f32], &mut [f32]) + Send + Sync,
+    {
+        for_each_plane_with(out, len, || vec![0.0f32; self.lay.len()], |p, scratch, o| {
+            self.lay.fill(scratch, &x[p * xd.plane()..(p + 1) * xd.plane()], xd.h, xd.w);
+            f(p, scratch, o);
+        });
+    }
+}
+
 /// The output plane `yp` (`Ho` × `Wo`) of one channel's `taps`, compiled for the CPU's vector
 /// instructions ([`simd`]).
 struct Plane<'a> {
     yp: &'a mut [f32],
     scratch: &'a [f32],
     taps: &'a [f32],
-    /// Where each tap's run starts in `scratch` for output row 0 ([`Padded::offsets`]).
-    offsets: &'a [usize],
-    /// How far the runs move per output row.
-    row_step: usize,
-    wo: usize,
+    reads: &'a Reads,
 }
 
 /// The most vectors a block of output columns holds (four AVX2 registers: 32 columns).
@@ -122,7 +148,7 @@ impl WithSimd for Plane<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        match self.wo.div_ceil(S::F32_LANES).min(BLOCK_VECTORS) {
+        match self.reads.wo.div_ceil(S::F32_LANES).min(BLOCK_VECTORS) {
             1 => self.rows::<S, 1>(simd),
             2 => self.rows::<S, 2>(simd),
             3 => self.rows::<S, 3>(simd),
@@ -136,7 +162,9 @@ impl Plane<'_> {
     /// block held in registers, then the part inside the row stored.
     #[inline(always)]
     fn rows<S: Simd, const V: usize>(self, simd: S) {
-        let Plane { yp, scratch, taps, offsets, row_step, wo } = self;
+        let Plane { yp, scratch, taps, reads } = self;
+        let Reads { offsets, row_step, wo, .. } = reads;
+        let (row_step, wo) = (*row_step, *wo);
         let width = V * S::F32_LANES;
         for (oh, yr) in yp.chunks_exact_mut(wo).enumerate() {
             for c0 in (0..wo).step_by(width) {
@@ -164,20 +192,15 @@ impl Plane<'_> {
 /// The convolution: `x` is `xd`, `w` is `[C, k, k]`, the result `[N, C, Ho, Wo]`, each element
 /// the sum over taps (i, j) in that order of `w[c, i, j] · x` (padding zeros included).
 pub fn forward(x: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
-    let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
+    let reads = Reads::new(g, xd);
     let kk = g.kernel * g.kernel;
-    let lay = Padded::new(g, ho, wo.div_ceil(ROW_ROUND) * ROW_ROUND);
-    let mut y = vec![0.0f32; xd.n * xd.c * ho * wo];
-    if y.is_empty() {
-        return y;
+    let mut y = vec![0.0f32; xd.n * xd.c * reads.ho * reads.wo];
+    if !y.is_empty() {
+        reads.each_plane(x, xd, &mut y, reads.ho * reads.wo, |p, scratch, yp| {
+            let taps = &w[(p % xd.c) * kk..(p % xd.c + 1) * kk];
+            simd(Plane { yp, scratch, taps, reads: &reads });
+        });
     }
-    let offsets = lay.offsets(g);
-    let row_step = g.stride * lay.width;
-    for_each_plane_with(&mut y, ho * wo, || vec![0.0f32; lay.len()], |p, scratch, yp| {
-        lay.fill(scratch, &x[p * xd.plane()..(p + 1) * xd.plane()], xd.h, xd.w);
-        let taps = &w[(p % xd.c) * kk..(p % xd.c + 1) * kk];
-        simd(Plane { yp, scratch, taps, offsets: &offsets, row_step, wo });
-    });
     y
 }
 
@@ -226,9 +249,7 @@ struct TapSums<'a> {
     acc: &'a mut [f32],
     scratch: &'a [f32],
     dyp: &'a [f32],
-    offsets: &'a [usize],
-    row_step: usize,
-    wo: usize,
+    reads: &'a Reads,
 }
 
 impl WithSimd for TapSums<'_> {
@@ -236,9 +257,10 @@ impl WithSimd for TapSums<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
-        let TapSums { acc, scratch, dyp, offsets, row_step, wo } = self;
+        let TapSums { acc, scratch, dyp, reads } = self;
+        let Reads { offsets, row_step, wo, .. } = reads;
         for (a, &off) in acc.iter_mut().zip(offsets) {
-            for (oh, dyr) in dyp.chunks_exact(wo).enumerate() {
+            for (oh, dyr) in dyp.chunks_exact(*wo).enumerate() {
                 let at = oh * row_step + off;
                 *a += dot(dyr, &scratch[at..at + wo], 1);
             }
@@ -249,16 +271,12 @@ impl WithSimd for TapSums<'_> {
 /// The gradient of the weight, `[C, k, k]`: per plane the k² sums of output gradient times the
 /// input it multiplied ([`TapSums`]), then the planes of each channel added in sample order.
 pub fn grad_weight(x: &[f32], dy: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
-    let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
+    let reads = Reads::new(g, xd);
     let kk = g.kernel * g.kernel;
-    let lay = Padded::new(g, ho, wo.div_ceil(ROW_ROUND) * ROW_ROUND);
-    let offsets = lay.offsets(g);
-    let row_step = g.stride * lay.width;
+    let out = reads.ho * reads.wo;
     let mut partial = vec![0.0f32; xd.n * xd.c * kk];
-    for_each_plane_with(&mut partial, kk, || vec![0.0f32; lay.len()], |p, scratch, acc| {
-        lay.fill(scratch, &x[p * xd.plane()..(p + 1) * xd.plane()], xd.h, xd.w);
-        let dyp = &dy[p * ho * wo..(p + 1) * ho * wo];
-        simd(TapSums { acc, scratch, dyp, offsets: &offsets, row_step, wo });
+    reads.each_plane(x, xd, &mut partial, kk, |p, scratch, acc| {
+        simd(TapSums { acc, scratch, dyp: &dy[p * out..(p + 1) * out], reads: &reads });
     });
     let mut dw = vec![0.0f32; xd.c * kk];
     for (p, part) in partial.chunks_exact(kk).enumerate() {
