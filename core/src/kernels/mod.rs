@@ -3,8 +3,9 @@
 //!
 //! Our kernels: the mixed operation's node sum as WGSL on wgpu (`mixed::kernel`); on the CPU
 //! backend the node sum (`mixed::cpu`), the depthwise convolution (`depthwise`), training-mode
-//! BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix product (`ops::Conv`). Each computes
-//! the same function as its reference, to float rounding.
+//! BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix product (`ops::Conv`; at stride 2
+//! on the input's `subsample`). Each computes the same function as its reference, to float
+//! rounding.
 
 pub mod host;
 
