@@ -4,13 +4,14 @@
 
 use anyhow::Result;
 use rdarts_core::architect::Order;
-use rdarts_core::backend;
+use rdarts_core::backend::{self, BackendChoice};
 use rdarts_core::block_on;
 use rdarts_core::hessian::{AlphaHessian, HessianAt};
 use rdarts_core::params::host_reads;
 use rdarts_core::search::Search;
 use rdarts_core::space::SpaceId;
 
+use crate::launches::{Launches, per_rep};
 use crate::measure::{BenchArgs, peak_rss_mib, report, step_config, step_data, summarise, time_reps};
 
 /// Runs `rdarts bench`.
@@ -35,13 +36,25 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         }
     }
     let (data, train, val) = step_data(&a);
+    // Dispatches are counted over the timed repetitions only (the warm-up compiles and autotunes).
+    let launches = (backend.kind == BackendChoice::Wgpu).then(Launches::watch);
+    let timed_from = |rep: &mut usize| {
+        if *rep == a.warmup
+            && let Some(l) = &launches
+        {
+            l.take();
+        }
+        *rep += 1;
+    };
     for space in &a.spaces {
         let space: SpaceId = space.parse()?;
         for order in a.orders.iter().map(|&o| Order::from(o)) {
             let mut search = Search::new(step_config(&a, space, order), data.clone(), &backend.device)?;
             let lr = search.config().lr;
             let before = host_reads();
+            let mut rep = 0;
             let samples = time_reps(a.warmup, a.reps, || {
+                timed_from(&mut rep);
                 block_on(search.step(&train, &val, lr, 0.0))?;
                 block_on(search.sync());
                 Ok::<_, rdarts_core::CoreError>(())
@@ -55,8 +68,11 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             } else {
                 println!("{:<32} host reads per step: {reads} (each waits for the device)", "");
             }
+            report_launches(launches.as_ref(), &format!("step {space} {order:?}-order").to_lowercase(), a.reps, a.json);
             if order == Order::First {
+                let mut rep = 0;
                 let samples = time_reps(a.warmup, a.reps.min(3), || {
+                    timed_from(&mut rep);
                     let at = HessianAt {
                         net: search.net(),
                         w: search.weights(),
@@ -70,8 +86,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                     std::hint::black_box(block_on(h.extremes(a.lanczos_steps, 1)));
                     Ok::<_, rdarts_core::CoreError>(())
                 })?;
-                let m = summarise(format!("lambda_max {space} lanczos {}", a.lanczos_steps).to_lowercase(), &backend.description, samples, shape);
+                let case = format!("lambda_max {space} lanczos {}", a.lanczos_steps).to_lowercase();
+                let m = summarise(case.clone(), &backend.description, samples, shape);
                 report(&m, a.json);
+                report_launches(launches.as_ref(), &case, a.reps.min(3), a.json);
             }
         }
     }
@@ -85,3 +103,18 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+
+/// Prints the kernel launches per timed repetition of `case` since the last report (wgpu only):
+/// the total and the most launched kernels.
+fn report_launches(launches: Option<&Launches>, case: &str, reps: usize, json: bool) {
+    let Some(launches) = launches else { return };
+    let (total, by_kernel) = per_rep(&launches.take(), reps);
+    const SHOWN: usize = 12;
+    if json {
+        let top: Vec<_> = by_kernel.iter().take(SHOWN).map(|(k, n)| serde_json::json!([k, n])).collect();
+        println!("{}", serde_json::json!({"case": format!("kernel launches per repetition {case}"), "value": total, "kernels": by_kernel.len(), "most_launched": top}));
+    } else {
+        let top: Vec<String> = by_kernel.iter().take(6).map(|(k, n)| format!("{k} {n}")).collect();
+        println!("{:<32} kernel launches per repetition: {total} over {} kernels (most: {})", "", by_kernel.len(), top.join(", "));
+    }
+}

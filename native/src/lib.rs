@@ -7,6 +7,7 @@ pub mod common;
 pub mod curvature;
 pub mod datasets;
 pub mod genotype_cmd;
+pub mod launches;
 pub mod golden_cmd;
 pub mod measure;
 pub mod memory;

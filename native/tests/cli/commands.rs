@@ -354,3 +354,40 @@ fn random_search_scores_candidates_with_evaluation_mode_batch_norm_by_default() 
     assert_eq!((eval.len(), train.len()), (3, 3));
     assert!(eval.iter().zip(&train).all(|(a, b)| a != b), "the same candidates scored otherwise: {eval:?} vs {train:?}");
 }
+
+/// `rdarts bench` on wgpu (lavapipe in CI) counts each step's kernel launches and host reads: the
+/// reads are exactly the awaited losses (and second order's finite-difference radius), so a new
+/// read on the step's path fails here; the CPU backend launches no kernels and reports none.
+#[test]
+fn bench_counts_dispatches_and_host_reads_per_step() {
+    let bench = |backend: &str| {
+        let out = rdarts(&[
+            "bench", "--backend", backend, "--json", "--batch-size", "2", "--init-channels", "2", "--layers", "3",
+            "--image-size", "8", "--spaces", "s2", "--orders", "first,second", "--warmup", "1", "--reps", "1",
+            "--lanczos-steps", "1",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+        move |case: &str| lines.iter().find(|m| m["case"] == case).cloned()
+    };
+    if std::env::var("RDARTS_SKIP_WGPU").as_deref() != Ok("1") {
+        let find = bench("wgpu");
+        let launches = |case: &str| {
+            let m = find(&format!("kernel launches per repetition {case}")).unwrap_or_else(|| panic!("no launch count for {case}"));
+            let most = m["most_launched"].as_array().expect("most launched kernels").clone();
+            assert!(!most.is_empty() && most.windows(2).all(|w| w[0][1].as_u64() >= w[1][1].as_u64()), "{m}");
+            m["value"].as_u64().expect("a count")
+        };
+        let (first, second, lambda) = (launches("step s2 first-order"), launches("step s2 second-order"), launches("lambda_max s2 lanczos 1"));
+        // Second order evaluates four gradients (α's at w' and at w ± ε·v, then the weights'), first
+        // order two.
+        assert!(first > 100 && 2 * second > 3 * first, "first {first}, second {second}");
+        assert!(lambda > 0);
+        assert_eq!(find("host reads per step s2 first-order").expect("reads")["value"], 2);
+        assert_eq!(find("host reads per step s2 second-order").expect("reads")["value"], 3);
+    }
+    let find = bench("cpu");
+    assert!(find("step s2 first-order").is_some());
+    assert!(find("kernel launches per repetition step s2 first-order").is_none());
+}
