@@ -37,6 +37,9 @@ pub enum Command {
     Hessian(crate::curvature::HessianArgs),
     /// Replay the DARTS-ES rule over a λmax history (a run's metrics.jsonl or a plain list).
     EarlyStop(crate::curvature::EarlyStopArgs),
+    /// Run a grid of searches (and trainings of what they find) locally or on SLURM; `sweep
+    /// report DIR` tabulates them.
+    Sweep(crate::sweep::SweepArgs),
 }
 
 /// Entry point: parses arguments and runs the command.
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Hessian(a) => crate::curvature::hessian(a),
         Command::EarlyStop(a) => crate::curvature::early_stop(a),
+        Command::Sweep(a) => crate::sweep::sweep(a),
     }
 }
 

@@ -15,4 +15,5 @@ pub mod report;
 pub mod rundir;
 pub mod search_args;
 pub mod search_cmd;
+pub mod sweep;
 pub mod train_cmd;

@@ -51,7 +51,7 @@ impl RunRecord {
     }
 
     /// The trajectory the final state went through: for each epoch its newest record.
-    fn effective(&self) -> Vec<&EpochReport> {
+    pub fn effective(&self) -> Vec<&EpochReport> {
         let mut by_epoch: BTreeMap<usize, &EpochReport> = BTreeMap::new();
         for e in &self.epochs {
             by_epoch.insert(e.epoch, e);
@@ -69,19 +69,21 @@ impl RunRecord {
     }
 
     /// The genotype to draw: the final one, else the newest epoch's.
-    fn current_genotype(&self) -> Option<&Genotype> {
+    pub fn current_genotype(&self) -> Option<&Genotype> {
         self.genotype.as_ref().or(self.epochs.last().map(|e| &e.genotype))
     }
 }
 
-const PALETTE: [RGBColor; 10] = [
+/// The plots' colours, one per series in order.
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189),
     RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(127, 127, 127), RGBColor(188, 189, 34), RGBColor(23, 190, 207),
 ];
 
 type Plot = std::result::Result<(), Box<dyn std::error::Error>>;
 
-fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+/// The range of `values` with 8 % padding on each side ((0, 1) when there are none).
+pub fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);

@@ -11,18 +11,24 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
-/// The fused node sum as a Burn backend operation.
-#[backend_extension(Cube: cfg(feature = "wgpu"), Flex, Autodiff)]
+/// The fused node sum as a Burn backend operation. Under Burn's fusion (feature `fusion`) each
+/// call is registered in the fusion stream as an opaque operation with its output's shape, and
+/// runs our kernel when the stream executes; the element-wise work around it still fuses.
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex, Autodiff)]
 pub trait NodeSumBackend: burn::backend::Backend {
     /// `y: [M, N, S]`, `coef: [M, N]` → `[N, S]`.
+    #[fusion(dtype = y, shape = burn::tensor::Shape::new([y[1], y[2]]))]
     fn node_sum(y: FloatTensor<Self>, coef: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// The two backward operations, on backends that run them.
+/// The two backward operations, on backends that run them (called by the autodiff arm only).
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex)]
 pub trait NodeSumGrads: burn::backend::Backend {
     /// `coef: [M, N]`, `dout: [N, S]` → `dy: [M, N, S]`.
+    #[fusion(dtype = dout, shape = burn::tensor::Shape::new([coef[0], coef[1], dout[1]]))]
     fn node_sum_grad_inputs(coef: FloatTensor<Self>, dout: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `y: [M, N, S]`, `dout: [N, S]` → `dcoef: [M, N]`.
+    #[fusion(dtype = y, shape = burn::tensor::Shape::new([y[0], y[1]]))]
     fn node_sum_grad_coef(y: FloatTensor<Self>, dout: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 

@@ -10,6 +10,7 @@ mod commands;
 mod report;
 mod resume;
 mod rundir;
+mod sweep;
 mod train;
 
 /// The binary under test.

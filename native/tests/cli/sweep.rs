@@ -1,0 +1,162 @@
+//! `rdarts sweep`: grid expansion, the local pool killed and run again, the report.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{BIN, assert_clean_error, rdarts, scratch};
+
+const TINY: &str = r#"
+[search]
+backend = "cpu"
+epochs = 3
+max-images = 64
+init-channels = 4
+layers = 3
+nodes = 2
+batch-size = 16
+lanczos-steps = 3
+hessian-every = 1
+
+[grid]
+space = ["s2"]
+seed = [1, 2]
+
+[[method]]
+name = "darts"
+
+[train]
+epochs = 1
+init-channels = 4
+layers = 3
+max-images = 64
+test-images = 64
+"#;
+
+/// The run names `--dry-run` lists for the grid `text`.
+fn names(dir: &Path, text: &str) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let grid = dir.join("grid.toml");
+    std::fs::write(&grid, text).unwrap();
+    let out = rdarts(&["sweep", grid.to_str().unwrap(), "--out", dir.join("sweep").to_str().unwrap(), "--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().skip(1).filter(|l| !l.starts_with(' ') && !l.is_empty()).map(String::from).collect()
+}
+
+#[test]
+fn grid_names_are_stable_and_a_changed_setting_is_a_new_run() {
+    let dir = scratch("sweep", "grid");
+    let grid = TINY.replace("[[method]]\nname = \"darts\"", "[[method]]\nname = \"darts\"\n[[method]]\nname = \"rdarts-l2\"\nrdarts-l2 = 2")
+        .replace("space = [\"s2\"]", "space = [\"s2\", \"s3\"]");
+    let a = names(&dir, &grid);
+    assert_eq!(a.len(), 2 * 2 * 2, "{a:?}");
+    assert_eq!(a.iter().collect::<std::collections::BTreeSet<_>>().len(), a.len(), "names are unique: {a:?}");
+    assert!(a[0].starts_with("darts-seed=1-space=s2-"), "{a:?}");
+    assert_eq!(names(&dir, &grid), a, "the same grid gives the same names");
+    // One more seed: the old runs keep their names.
+    let more = names(&dir, &grid.replace("seed = [1, 2]", "seed = [1, 2, 3]"));
+    assert!(a.iter().all(|n| more.contains(n)) && more.len() == 12, "{more:?}");
+    // A changed shared setting (search or training) makes every run new.
+    for changed in [grid.replace("epochs = 3", "epochs = 4"), grid.replace("test-images = 64", "test-images = 32")] {
+        let b = names(&dir, &changed);
+        assert!(b.iter().all(|n| !a.contains(n)), "{b:?}");
+    }
+    // Bad grids get one line naming the problem.
+    let g = dir.join("bad.toml");
+    for (text, needle) in [
+        (grid.replace("nodes = 2", "nodez = 2"), "unexpected argument '--nodez'"),
+        (grid.replace("nodes = 2", "nodes = 0"), "nodes"),
+        (grid.replace("rdarts-l2 = 2", "rdarts-l2 = 2\nseed = 4"), "method 'rdarts-l2' sets 'seed', which [grid] varies"),
+        (grid.replace("nodes = 2", "out = \"x\""), "'out' is set by the sweep itself"),
+        (grid.replace("seed = [1, 2]", "seed = []"), "'seed' has no values"),
+        (grid.replace("[train]", "[trian]"), "unknown field `trian`"),
+    ] {
+        std::fs::write(&g, text).unwrap();
+        let out = rdarts(&["sweep", g.to_str().unwrap(), "--out", dir.join("bad").to_str().unwrap()]);
+        assert_clean_error(&out, needle);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(!dir.join("bad").exists(), "a bad grid runs nothing");
+}
+
+/// Parts started afresh and resumed, over every log of the sweep.
+fn starts(sweep: &Path) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for e in std::fs::read_dir(sweep.join("logs")).unwrap() {
+        let log = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        counts.0 += log.matches(": starting ").count();
+        counts.1 += log.matches(": resuming ").count();
+    }
+    counts
+}
+
+#[test]
+fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
+    let dir = scratch("sweep", "pool");
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid = dir.join("grid.toml");
+    std::fs::write(&grid, TINY).unwrap();
+    let sweep = dir.join("sweep");
+    let args = ["sweep", grid.to_str().unwrap(), "--out", sweep.to_str().unwrap(), "--jobs", "2"];
+    // The sweep and its children in a process group of their own, killed together mid-search (as
+    // Ctrl-C or a scheduler's kill would).
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(BIN).args(args).process_group(0).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let has_checkpoint = || {
+        std::fs::read_dir(sweep.join("runs")).into_iter().flatten().flatten().any(|r| {
+            std::fs::read_dir(r.path().join("search/checkpoints")).is_ok_and(|mut c| c.next().is_some())
+        })
+    };
+    let start = std::time::Instant::now();
+    while !has_checkpoint() {
+        assert!(start.elapsed().as_secs() < 300, "no checkpoint after 5 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended before any checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status().unwrap();
+    assert!(killed.success());
+    child.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    // A report of the partial sweep: every run listed, none finished.
+    let out = rdarts(&["sweep", "report", sweep.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(sweep.join("report.md")).unwrap();
+    assert!(md.contains("| darts | 0/2 |"), "{md}");
+    let (started, resumed) = starts(&sweep);
+    assert_eq!((started, resumed), (2, 0), "both searches started once before the kill");
+
+    let out = rdarts(&args);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for run in std::fs::read_dir(sweep.join("runs")).unwrap() {
+        let run = run.unwrap().path();
+        assert!(run.join("search/genotype.json").exists() && run.join("train/result.json").exists(), "{} unfinished", run.display());
+    }
+    // The run that had a checkpoint resumed from it; no search started twice; each training once.
+    let (started, resumed) = starts(&sweep);
+    assert!(resumed >= 1, "a killed search resumed from its checkpoint");
+    assert_eq!(started, 2 + 2 + (2 - resumed), "searches started afresh only where no checkpoint existed, plus one training each");
+    // Run again: nothing to do.
+    let out = rdarts(&args);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 unfinished"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(starts(&sweep), (started, resumed));
+
+    let out = rdarts(&["sweep", "report", sweep.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(sweep.join("report.md")).unwrap();
+    assert!(md.contains("## S2, digits") && md.contains("| darts | 2/2 |"), "{md}");
+    let csv = std::fs::read_to_string(sweep.join("runs.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for r in &rows {
+        let run = sweep.join("runs").join(r[0]);
+        // Traceable: the final λmax is the run's last lambda.jsonl line, the test error its result.json.
+        let last: serde_json::Value = serde_json::from_str(std::fs::read_to_string(run.join("search/lambda.jsonl")).unwrap().lines().last().unwrap()).unwrap();
+        assert_eq!(r[7].parse::<f64>().unwrap(), last["lambda_max"].as_f64().unwrap());
+        let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("train/result.json")).unwrap()).unwrap();
+        assert_eq!(r[12].parse::<f64>().unwrap(), result["test_error_percent"].as_f64().unwrap());
+        assert_eq!((r[5], r[6], r[14]), ("3", "3", "true"));
+    }
+    let html = std::fs::read_to_string(sweep.join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 2, "λmax curves and the scatter");
+    assert!(sweep.join("plots/lambda-S2-digits.svg").exists() && sweep.join("plots/scatter-S2-digits.svg").exists());
+}
