@@ -103,7 +103,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-
 /// Prints the kernel launches per timed repetition of `case` since the last report (wgpu only):
 /// the total and the most launched kernels.
 fn report_launches(launches: Option<&Launches>, case: &str, reps: usize, json: bool) {

@@ -80,7 +80,8 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(127, 127, 127), RGBColor(188, 189, 34), RGBColor(23, 190, 207),
 ];
 
-type Plot = std::result::Result<(), Box<dyn std::error::Error>>;
+/// What drawing a plot returns (plotters' errors boxed).
+pub type Plot = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// The range of `values` with 8 % padding on each side ((0, 1) when there are none).
 pub fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {

@@ -114,6 +114,12 @@ pub const MARKER: &str = ".rdarts-run";
 /// The file whose advisory lock says that a process holds the run directory.
 pub const LOCK: &str = ".rdarts-lock";
 
+/// Whether another process holds the run directory at `path` now (its [`LOCK`] is locked); a
+/// directory without one is free.
+pub fn in_use(path: &Path) -> bool {
+    File::open(path.join(LOCK)).is_ok_and(|f| matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)))
+}
+
 /// What runs written before the manifest existed hold, by name: what such a run directory is
 /// taken to have written when it is first opened (it is recognised by its config.json and run.json).
 const LEGACY_FILES: [&str; 15] = [

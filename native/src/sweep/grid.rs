@@ -172,11 +172,22 @@ pub fn expand(grid: &GridFile) -> Result<Vec<Run>> {
             let mut parts: Vec<String> = point.iter().filter(|(k, _)| grid.grid[*k].len() > 1).map(|(k, v)| format!("{k}={v}")).collect();
             parts.insert(0, name.clone());
             parts.push(id[..8].to_string());
-            let run_name = parts.join("-").chars().map(|c| if c.is_ascii_alphanumeric() || "._=-".contains(c) { c } else { '_' }).collect();
+            let run_name = parts.join("-").chars().map(|c| if is_name_char(c) { c } else { '_' }).collect();
             runs.push(Run { name: run_name, method: name.clone(), point, search, train: train.clone(), train_es });
         }
     }
     Ok(runs)
+}
+
+/// The characters a run name keeps (others become `_`).
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "._=-".contains(c)
+}
+
+/// Whether `name` could be a run name: a plain directory name of [`is_name_char`]s ending in the
+/// fingerprint (so never `.` or `..`).
+pub fn is_run_name(name: &str) -> bool {
+    name.len() > 9 && name.chars().all(is_name_char) && name.rsplit('-').next().is_some_and(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Every combination of the grid's values, flags in name order.

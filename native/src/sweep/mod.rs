@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use grid::{Budget, Run};
-use task::Outcome;
+use rdarts_core::search::SearchConfig;
 
 /// Arguments of `rdarts sweep`.
 #[derive(Args, Debug)]
@@ -80,7 +80,12 @@ impl Sweep {
     pub fn read(dir: &Path) -> Result<Self> {
         let p = dir.join("sweep.json");
         let text = std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read (is this a sweep directory?)", p.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: invalid", p.display()))
+        let sweep: Sweep = serde_json::from_str(&text).with_context(|| format!("{}: invalid", p.display()))?;
+        // Run names become directory names: one plain component each, as `grid::expand` makes them.
+        if let Some(bad) = sweep.runs.iter().find(|r| !grid::is_run_name(&r.name)) {
+            bail!("{}: run name '{}' is not a plain directory name", p.display(), bad.name);
+        }
+        Ok(sweep)
     }
 }
 
@@ -93,12 +98,10 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
     }
     let grid_path = a.grid.expect("clap requires the grid");
     let (grid, runs) = grid::read(&grid_path)?;
-    for run in &runs {
-        check_flags(&grid_path, run)?;
-    }
+    let configs = runs.iter().map(|run| check_flags(&grid_path, run)).collect::<Result<Vec<_>>>()?;
     let dir = a.out.unwrap_or_else(|| Path::new("sweeps").join(grid_path.file_stem().unwrap_or_default()));
     let sweep = Sweep { grid: std::path::absolute(&grid_path)?, budget: grid.budget, runs };
-    let pending: Vec<usize> = (0..sweep.runs.len()).filter(|&i| !finished(&dir, &sweep.runs[i])).collect();
+    let pending: Vec<usize> = (0..sweep.runs.len()).filter(|&i| !task::Paths::of(&dir, &sweep.runs[i].name).finished(&sweep.runs[i])).collect();
     if a.dry_run {
         println!("{} runs ({} unfinished) in {}:", sweep.runs.len(), pending.len(), dir.display());
         for (i, run) in sweep.runs.iter().enumerate() {
@@ -107,8 +110,10 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
                 println!("    rdarts train <found genotype>{} {}", if run.train_es { " (and DARTS-ES's)" } else { "" }, t.join(" "));
             }
         }
-        if a.slurm {
-            println!("\n{}", slurm::script(&dir, &pending, &a.slurm_args)?);
+        match (a.slurm, pending.is_empty()) {
+            (true, false) => println!("\n{}", slurm::script(&dir, &pending, &a.slurm_args)?),
+            (true, true) => println!("\nnothing to submit"),
+            (false, _) => {}
         }
         return Ok(());
     }
@@ -122,21 +127,13 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
     if a.slurm {
         return slurm::submit(&dir, &pending, &a.slurm_args);
     }
-    let jobs = a.jobs.unwrap_or_else(|| default_jobs(&sweep.runs)).clamp(1, pending.len());
+    let jobs = a.jobs.unwrap_or_else(|| default_jobs(&configs)).clamp(1, pending.len());
     let failed = local_pool(&dir, &sweep, &pending, jobs)?;
     if failed > 0 {
         bail!("{failed} of {} runs did not finish (see {}); run the same command again to resume them", pending.len(), dir.join("logs").display());
     }
     println!("all {} runs finished; `rdarts sweep report {}` builds the tables", sweep.runs.len(), dir.display());
     Ok(())
-}
-
-/// Whether every part of `run` has finished.
-fn finished(dir: &Path, run: &Run) -> bool {
-    let p = task::Paths::of(dir, &run.name);
-    p.search.join("genotype.json").exists()
-        && (run.train.is_none() || p.train.join("result.json").exists())
-        && (!run.train_es || !p.search.join("genotype_es.json").exists() || p.train_es.join("result.json").exists())
 }
 
 /// `rdarts search`'s flags alone, to check a run's before it runs.
@@ -160,32 +157,24 @@ fn first_line(e: clap::Error) -> String {
     e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string()
 }
 
-/// A run's search flags parsed, as `rdarts search` would.
-fn search_flags(run: &Run) -> std::result::Result<crate::search_args::SearchArgs, String> {
-    SearchFlags::try_parse_from(std::iter::once("search".to_string()).chain(run.search.iter().cloned())).map(|f| f.args).map_err(first_line)
-}
-
-/// Parses a run's flags as `rdarts search` and `rdarts train` would, and checks the search's
-/// configuration, so a typo fails before anything runs.
-fn check_flags(grid: &Path, run: &Run) -> Result<()> {
+/// Parses a run's flags as `rdarts search` and `rdarts train` would and checks the search's
+/// configuration, so a typo fails before anything runs; returns that configuration.
+fn check_flags(grid: &Path, run: &Run) -> Result<SearchConfig> {
     let what = format!("{}: run {}", grid.display(), run.name);
-    let search = search_flags(run).map_err(|e| anyhow::anyhow!("{what}: search flags: {e}"))?;
-    crate::search_args::search_config(&search).with_context(|| what.clone())?;
+    let search = SearchFlags::try_parse_from(std::iter::once("search".to_string()).chain(run.search.iter().cloned()))
+        .map_err(|e| anyhow::anyhow!("{what}: search flags: {}", first_line(e)))?;
+    let config = crate::search_args::search_config(&search.args).with_context(|| what.clone())?;
     if let Some(t) = &run.train {
         TrainFlags::try_parse_from(["train".to_string(), "genotype.json".into()].into_iter().chain(t.iter().cloned()))
             .map_err(|e| anyhow::anyhow!("{what}: train flags: {}", first_line(e)))?;
     }
-    Ok(())
+    Ok(config)
 }
 
 /// Runs at a time: the cores, fewer where the memory the largest search needs would not fit.
-fn default_jobs(runs: &[Run]) -> usize {
+fn default_jobs(configs: &[SearchConfig]) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let largest = runs
-        .iter()
-        .filter_map(|r| Some(rdarts_core::memory::search_bytes(&crate::search_args::search_config(&search_flags(r).ok()?).ok()?)))
-        .max()
-        .unwrap_or(1);
+    let largest = configs.iter().map(rdarts_core::memory::search_bytes).max().unwrap_or(1);
     let by_memory = crate::memory::available_bytes().map_or(cores, |m| (m / largest.max(1)) as usize);
     cores.min(by_memory).max(1)
 }
@@ -194,8 +183,8 @@ fn default_jobs(runs: &[Run]) -> usize {
 fn local_pool(dir: &Path, sweep: &Sweep, pending: &[usize], jobs: usize) -> Result<usize> {
     let exe = std::env::current_exe().context("cannot find the rdarts executable")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = Some((cores / jobs).max(1));
-    println!("running {} runs, {jobs} at a time ({} threads each); logs in {}", pending.len(), threads.unwrap_or(cores), dir.join("logs").display());
+    let threads = (cores / jobs).max(1);
+    println!("running {} runs, {jobs} at a time ({threads} threads each); logs in {}", pending.len(), dir.join("logs").display());
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let failed = AtomicUsize::new(0);
@@ -206,15 +195,15 @@ fn local_pool(dir: &Path, sweep: &Sweep, pending: &[usize], jobs: usize) -> Resu
                 while let Some(&i) = pending.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let run = &sweep.runs[i];
                     let started = std::time::Instant::now();
-                    let outcomes = task::run_task(&exe, dir, run, sweep.budget, threads);
+                    let outcomes = task::run_task(&exe, dir, run, sweep.budget, Some(threads));
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     match outcomes {
                         Ok(o) => {
-                            if !o.iter().all(|(_, o)| matches!(o, Outcome::Done | Outcome::Finished)) {
+                            let (ended, parts) = task::summary(&o);
+                            if !ended {
                                 failed.fetch_add(1, Ordering::Relaxed);
                             }
-                            let parts: Vec<String> = o.iter().map(|(what, o)| format!("{what} {}", format!("{o:?}").to_lowercase())).collect();
-                            println!("[{n}/{}] {}: {} ({:.0} s)", pending.len(), run.name, parts.join(", "), started.elapsed().as_secs_f64());
+                            println!("[{n}/{}] {}: {parts} ({:.0} s)", pending.len(), run.name, started.elapsed().as_secs_f64());
                         }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
@@ -237,10 +226,9 @@ fn run_one(dir: &Path, index: usize) -> Result<()> {
     let sweep = Sweep::read(dir)?;
     let run = sweep.runs.get(index).with_context(|| format!("{}: no run {index} (it has {})", dir.join("sweep.json").display(), sweep.runs.len()))?;
     let exe = std::env::current_exe().context("cannot find the rdarts executable")?;
-    let outcomes = task::run_task(&exe, dir, run, sweep.budget, None)?;
-    let parts: Vec<String> = outcomes.iter().map(|(what, o)| format!("{what} {}", format!("{o:?}").to_lowercase())).collect();
-    println!("{}: {}", run.name, parts.join(", "));
-    if !outcomes.iter().all(|(_, o)| matches!(o, Outcome::Done | Outcome::Finished)) {
+    let (ended, parts) = task::summary(&task::run_task(&exe, dir, run, sweep.budget, None)?);
+    println!("{}: {parts}", run.name);
+    if !ended {
         bail!("{}: not finished (see {})", run.name, task::Paths::of(dir, &run.name).log.display());
     }
     Ok(())

@@ -14,7 +14,7 @@ use rdarts_core::search::RobustAction;
 
 use super::Sweep;
 use super::task::{Paths, flag};
-use crate::report::RunRecord;
+use crate::report::{Plot, RunRecord};
 
 /// What one run of the sweep came to, as far as it got.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ impl Row {
 }
 
 fn test_error(dir: &Path) -> Option<f64> {
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).ok()?).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(super::task::TRAIN_DONE)).ok()?).ok()?;
     v["test_error_percent"].as_f64()
 }
 
@@ -80,7 +80,7 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
             valid_acc: None,
             test_error: test_error(&p.train),
             test_error_es: test_error(&p.train_es),
-            finished: super::finished(dir, run),
+            finished: p.finished(run),
         };
         if let Some(rec) = rec {
             let effective = rec.effective();
@@ -131,9 +131,12 @@ pub fn pearson(pairs: &[(f64, f64)]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
+/// Rows by (space, data set), then by method.
+type Groups<'a> = BTreeMap<(String, String), Vec<(String, Vec<&'a Row>)>>;
+
 /// Groups rows by (space, data set), then method in first-seen order.
-fn groups(rows: &[Row]) -> BTreeMap<(String, String), Vec<(String, Vec<&Row>)>> {
-    let mut g: BTreeMap<(String, String), Vec<(String, Vec<&Row>)>> = BTreeMap::new();
+fn groups(rows: &[Row]) -> Groups<'_> {
+    let mut g = Groups::new();
     for r in rows {
         let methods = g.entry((r.space.clone(), r.dataset.clone())).or_default();
         match methods.iter_mut().find(|(m, _)| *m == r.method) {
@@ -185,8 +188,6 @@ pub fn csv(rows: &[Row]) -> String {
     }
     s
 }
-
-type Plot = std::result::Result<(), Box<dyn std::error::Error>>;
 
 /// λmax over the epochs of every run of one (space, data set), coloured by method.
 fn lambda_curves(methods: &[(String, Vec<&Row>)], title: &str) -> Result<String> {

@@ -35,6 +35,13 @@ pub struct SlurmArgs {
 
 /// The batch script of the array over the runs `pending` (indices into sweep.json).
 pub fn script(dir: &Path, pending: &[usize], a: &SlurmArgs) -> Result<String> {
+    // Each value fills one line of the script: a line break would start a line of its own.
+    let texts = [("--partition", a.partition.as_deref()), ("--time", a.time.as_deref())].into_iter().chain(a.extra.iter().map(|e| ("--sbatch", Some(e.as_str()))));
+    for (flag, v) in texts {
+        if let Some(v) = v.filter(|v| v.contains(['\n', '\r'])) {
+            bail!("{flag} '{}': one value, without line breaks", v.escape_debug());
+        }
+    }
     let dir = std::path::absolute(dir)?;
     let exe = std::env::current_exe().context("cannot find the rdarts executable")?;
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
@@ -52,12 +59,7 @@ pub fn script(dir: &Path, pending: &[usize], a: &SlurmArgs) -> Result<String> {
     lines.extend(opt("time", a.time.clone()));
     lines.extend(opt("gpus-per-task", a.gpus_per_task.map(|n| n.to_string())));
     lines.extend(opt("cpus-per-task", a.cpus_per_task.map(|n| n.to_string())));
-    for e in &a.extra {
-        if e.contains('\n') {
-            bail!("--sbatch '{e}': one option per flag, without line breaks");
-        }
-        lines.push(format!("#SBATCH {e}"));
-    }
+    lines.extend(a.extra.iter().map(|e| format!("#SBATCH {e}")));
     lines.push("# Each task searches, resumes or skips its run (and its trainings): re-submitting is safe.".into());
     lines.push(format!("exec {} sweep task {} --index \"$SLURM_ARRAY_TASK_ID\"", quote(&exe), quote(&dir)));
     Ok(lines.join("\n") + "\n")
@@ -77,7 +79,9 @@ pub fn submit(dir: &Path, pending: &[usize], a: &SlurmArgs) -> Result<()> {
     }
     let out = cmd.arg(&path).output().context("cannot run sbatch (is SLURM installed and on PATH?)")?;
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if !out.status.success() && !(a.wait && !id.is_empty()) {
+    // With --wait, sbatch exits non-zero when a task failed, after printing the array's id.
+    let submitted = out.status.success() || (a.wait && !id.is_empty());
+    if !submitted {
         bail!("sbatch {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr).trim());
     }
     println!("submitted job array {id} ({} tasks; script {})", pending.len(), path.display());

@@ -39,12 +39,36 @@ pub struct Paths {
     pub log: PathBuf,
 }
 
+/// The file a finished search has.
+const SEARCH_DONE: &str = "genotype.json";
+/// The file a finished training has (its test error).
+pub const TRAIN_DONE: &str = "result.json";
+
 impl Paths {
     /// The paths of run `name` in sweep directory `dir`.
     pub fn of(dir: &Path, name: &str) -> Self {
         let run = dir.join("runs").join(name);
         Paths { search: run.join("search"), train: run.join("train"), train_es: run.join("train-es"), log: dir.join("logs").join(format!("{name}.log")) }
     }
+
+    /// DARTS-ES's genotype, where the search recorded one.
+    fn es_genotype(&self) -> Option<PathBuf> {
+        Some(self.search.join("genotype_es.json")).filter(|p| p.exists())
+    }
+
+    /// Whether every part of `run` has finished.
+    pub fn finished(&self, run: &Run) -> bool {
+        self.search.join(SEARCH_DONE).exists()
+            && (run.train.is_none() || self.train.join(TRAIN_DONE).exists())
+            && (!run.train_es || self.es_genotype().is_none() || self.train_es.join(TRAIN_DONE).exists())
+    }
+}
+
+/// Whether every part came to an end, and the parts and their outcomes in words.
+pub fn summary(outcomes: &[(&'static str, Outcome)]) -> (bool, String) {
+    let all = outcomes.iter().all(|(_, o)| matches!(o, Outcome::Done | Outcome::Finished));
+    let parts: Vec<String> = outcomes.iter().map(|(what, o)| format!("{what} {}", format!("{o:?}").to_lowercase())).collect();
+    (all, parts.join(", "))
 }
 
 /// The value of `--flag` among `flags`.
@@ -62,7 +86,7 @@ pub fn run_task(exe: &Path, dir: &Path, run: &Run, budget: Budget, threads: Opti
     search.extend(run.search.iter().cloned());
     search.push("--quiet".into());
     let resume_flags: Vec<String> = ["backend", "kernels"].iter().filter_map(|f| flag(&run.search, f).map(|v| vec![format!("--{f}"), v.to_string()])).flatten().collect();
-    let searched = part(exe, "search", &p.search, "genotype.json", &search, &resume_flags, budget.search_minutes, threads, &p.log)?;
+    let searched = part(exe, "search", &p.search, SEARCH_DONE, &search, &resume_flags, budget.search_minutes, threads, &p.log)?;
     outcomes.push(("search", searched));
     if !matches!(searched, Outcome::Done | Outcome::Finished) {
         return Ok(outcomes);
@@ -77,15 +101,14 @@ pub fn run_task(exe: &Path, dir: &Path, run: &Run, budget: Budget, threads: Opti
     }
     train.push("--quiet".into());
     let resume_flags: Vec<String> = flag(&train, "backend").map(|v| vec!["--backend".into(), v.to_string()]).unwrap_or_default();
-    let mut genotypes = vec![("train", p.search.join("genotype.json"), &p.train)];
-    if run.train_es && p.search.join("genotype_es.json").exists() {
-        genotypes.push(("train-es", p.search.join("genotype_es.json"), &p.train_es));
+    let mut genotypes = vec![("train", p.search.join(SEARCH_DONE), &p.train)];
+    if let Some(es) = p.es_genotype().filter(|_| run.train_es) {
+        genotypes.push(("train-es", es, &p.train_es));
     }
     for (what, genotype, out) in genotypes {
-        let mut args = vec![genotype.display().to_string()];
+        let mut args = vec!["train".to_string(), genotype.display().to_string()];
         args.extend(train.iter().cloned());
-        let args: Vec<String> = std::iter::once("train".to_string()).chain(args).collect();
-        outcomes.push((what, part(exe, what, out, "result.json", &args, &resume_flags, budget.train_minutes, threads, &p.log)?));
+        outcomes.push((what, part(exe, what, out, TRAIN_DONE, &args, &resume_flags, budget.train_minutes, threads, &p.log)?));
     }
     Ok(outcomes)
 }
@@ -97,6 +120,9 @@ pub fn run_task(exe: &Path, dir: &Path, run: &Run, budget: Budget, threads: Opti
 fn part(exe: &Path, what: &str, out: &Path, done: &str, args: &[String], resume_flags: &[String], minutes: Option<f64>, threads: Option<usize>, log: &Path) -> Result<Outcome> {
     if out.join(done).exists() {
         return Ok(Outcome::Done);
+    }
+    if crate::rundir::in_use(out) {
+        return Ok(Outcome::Busy);
     }
     let resumable = out.join("run.json").exists() && crate::rundir::checkpoints(out).is_ok_and(|c| !c.is_empty());
     let mut cmd = Command::new(exe);
@@ -133,7 +159,6 @@ fn part(exe: &Path, what: &str, out: &Path, done: &str, args: &[String], resume_
     let outcome = match status {
         None => Outcome::OverBudget,
         Some(s) if s.success() && out.join(done).exists() => Outcome::Finished,
-        Some(_) if std::fs::read_to_string(log).is_ok_and(|l| l.lines().last().is_some_and(|l| l.contains("another rdarts process is using this run directory"))) => Outcome::Busy,
         Some(_) => Outcome::Failed,
     };
     writeln!(file, "== {what}: {outcome:?} after {:.0} s", start.elapsed().as_secs_f64())?;

@@ -76,6 +76,40 @@ fn grid_names_are_stable_and_a_changed_setting_is_a_new_run() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("bad.toml"), "{}", String::from_utf8_lossy(&out.stderr));
     }
     assert!(!dir.join("bad").exists(), "a bad grid runs nothing");
+    // SLURM's batch script: an array over the unfinished runs, each task `sweep task`; a value
+    // with a line break is refused rather than written as a line of its own.
+    std::fs::write(&g, &grid).unwrap();
+    let out = rdarts(&["sweep", g.to_str().unwrap(), "--out", dir.join("s").to_str().unwrap(), "--dry-run", "--slurm", "--time", "1:00:00", "--sbatch=--qos=low"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("#SBATCH --array=0,1,2,3,4,5,6,7\n") && text.contains("#SBATCH --time=1:00:00\n"), "{text}");
+    assert!(text.contains("#SBATCH --qos=low\n") && text.contains("sweep task") && text.contains("--index \"$SLURM_ARRAY_TASK_ID\""), "{text}");
+    let out = rdarts(&["sweep", g.to_str().unwrap(), "--out", dir.join("s").to_str().unwrap(), "--dry-run", "--slurm", "--partition", "gpu\nrm -rf ~"]);
+    assert_clean_error(&out, "--partition 'gpu\\nrm -rf ~': one value, without line breaks");
+}
+
+/// A run whose directory another process holds is reported busy and left alone.
+#[test]
+fn a_run_held_by_another_process_is_busy() {
+    let dir = scratch("sweep", "busy");
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid = dir.join("grid.toml");
+    std::fs::write(&grid, TINY.replace("seed = [1, 2]", "seed = [1]")).unwrap();
+    let sweep = dir.join("sweep");
+    let name = names(&dir, &TINY.replace("seed = [1, 2]", "seed = [1]")).remove(0);
+    let search = sweep.join("runs").join(&name).join("search");
+    std::fs::create_dir_all(&search).unwrap();
+    let lock = search.join(".rdarts-lock");
+    std::fs::write(&lock, "").unwrap();
+    let mut holder = Command::new("flock").arg(&lock).args(["sleep", "60"]).spawn().unwrap();
+    while !Command::new("flock").args(["-n"]).arg(&lock).arg("true").status().unwrap().code().is_some_and(|c| c != 0) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = rdarts(&["sweep", grid.to_str().unwrap(), "--out", sweep.to_str().unwrap()]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && stdout.contains(&format!("{name}: search busy")), "{stdout}");
+    assert_eq!(std::fs::read_dir(&search).unwrap().count(), 1, "nothing written into the held run");
 }
 
 /// Parts started afresh and resumed, over every log of the sweep.
