@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of rdarts: unit, integration, CLI, the wgpu tests on lavapipe (software Vulkan) and
-# the browser demo in headless Chromium. Installs what the tests need first (a correct Mesa lavapipe
-# from Debian's bookworm-backports, Chromium, the wasm target and wasm-bindgen-cli) and builds the
-# demo's wasm.
+# Runs every test of rdarts: unit, integration, CLI, the wgpu tests on lavapipe (software Vulkan),
+# the browser demo in headless Chromium and the sweep on SLURM. Installs what the tests need first (a
+# correct Mesa lavapipe from Debian's bookworm-backports, Chromium, the wasm target and
+# wasm-bindgen-cli, SLURM and munge), starts a one-node SLURM cluster and builds the demo's wasm.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-lavapipe.sh
 scripts/install-chromium.sh
+# A private one-node SLURM cluster for the sweep's SLURM test (sbatch, squeue and scancel read it).
+export SLURM_CONF="$(scripts/slurm-cluster.sh)"
 # The browser demo's wasm (the demo's end-to-end test loads it in Chromium).
 web/build.sh
 # Pin the software Vulkan driver so the wgpu tests run the same everywhere (Mesa 25 names its

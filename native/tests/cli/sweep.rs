@@ -112,15 +112,50 @@ fn a_run_held_by_another_process_is_busy() {
     assert_eq!(std::fs::read_dir(&search).unwrap().count(), 1, "nothing written into the held run");
 }
 
-/// Parts started afresh and resumed, over every log of the sweep.
+/// Parts started afresh and resumed, over every run's log of the sweep.
 fn starts(sweep: &Path) -> (usize, usize) {
     let mut counts = (0, 0);
     for e in std::fs::read_dir(sweep.join("logs")).unwrap() {
-        let log = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        counts.0 += log.matches(": starting ").count();
-        counts.1 += log.matches(": resuming ").count();
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "log") {
+            let log = std::fs::read_to_string(path).unwrap();
+            counts.0 += log.matches(": starting ").count();
+            counts.1 += log.matches(": resuming ").count();
+        }
     }
     counts
+}
+
+/// The runs of `sweep` whose search has written a checkpoint and not yet its genotype.
+fn checkpointed(sweep: &Path) -> Vec<String> {
+    let runs = std::fs::read_dir(sweep.join("runs")).into_iter().flatten().flatten();
+    runs.filter(|r| {
+        let search = r.path().join("search");
+        !search.join("genotype.json").exists() && std::fs::read_dir(search.join("checkpoints")).is_ok_and(|mut c| c.next().is_some())
+    })
+    .map(|r| r.file_name().to_string_lossy().into_owned())
+    .collect()
+}
+
+/// Waits (at most 5 minutes, while `child` runs) until a search of `sweep` has a checkpoint; its run.
+fn wait_for_checkpoint(sweep: &Path, child: &mut std::process::Child) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(run) = checkpointed(sweep).pop() {
+            return run;
+        }
+        assert!(start.elapsed().as_secs() < 300, "no checkpoint after 5 minutes");
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended before any checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Every run of `sweep` searched and trained.
+fn assert_all_finished(sweep: &Path) {
+    for run in std::fs::read_dir(sweep.join("runs")).unwrap() {
+        let run = run.unwrap().path();
+        assert!(run.join("search/genotype.json").exists() && run.join("train/result.json").exists(), "{} unfinished", run.display());
+    }
 }
 
 #[test]
@@ -135,17 +170,7 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
     // Ctrl-C or a scheduler's kill would).
     use std::os::unix::process::CommandExt;
     let mut child = Command::new(BIN).args(args).process_group(0).stdout(std::process::Stdio::null()).spawn().unwrap();
-    let has_checkpoint = || {
-        std::fs::read_dir(sweep.join("runs")).into_iter().flatten().flatten().any(|r| {
-            std::fs::read_dir(r.path().join("search/checkpoints")).is_ok_and(|mut c| c.next().is_some())
-        })
-    };
-    let start = std::time::Instant::now();
-    while !has_checkpoint() {
-        assert!(start.elapsed().as_secs() < 300, "no checkpoint after 5 minutes");
-        assert!(child.try_wait().unwrap().is_none(), "the sweep ended before any checkpoint");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    wait_for_checkpoint(&sweep, &mut child);
     let killed = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status().unwrap();
     assert!(killed.success());
     child.wait().unwrap();
@@ -161,10 +186,7 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
 
     let out = rdarts(&args);
     assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    for run in std::fs::read_dir(sweep.join("runs")).unwrap() {
-        let run = run.unwrap().path();
-        assert!(run.join("search/genotype.json").exists() && run.join("train/result.json").exists(), "{} unfinished", run.display());
-    }
+    assert_all_finished(&sweep);
     // The run that had a checkpoint resumed from it; no search started twice; each training once.
     let (started, resumed) = starts(&sweep);
     assert!(resumed >= 1, "a killed search resumed from its checkpoint");
@@ -193,4 +215,56 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
     let html = std::fs::read_to_string(sweep.join("report.html")).unwrap();
     assert!(html.matches("<svg").count() >= 2, "λmax curves and the scatter");
     assert!(sweep.join("plots/lambda-S2-digits.svg").exists() && sweep.join("plots/scatter-S2-digits.svg").exists());
+}
+
+/// Runs `cmd` (a SLURM client) and returns its standard output, failing the test with its error.
+fn slurm(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("cannot run {cmd}: {e}; start the test cluster with scripts/slurm-cluster.sh (test.sh does) or set RDARTS_SKIP_SLURM=1"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}; is the test cluster up (scripts/slurm-cluster.sh, SLURM_CONF)?", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The sweep through a real SLURM (the one-node cluster of scripts/slurm-cluster.sh, which
+/// test.sh starts): submitted as a job array and waited for, one array task cancelled with
+/// `scancel` while its search runs, the sweep submitted again: every run finishes, the cancelled
+/// one resumes from its checkpoint and nothing else is computed again.
+#[test]
+fn slurm_array_task_cancelled_and_resubmitted_finishes_without_repeating_work() {
+    if std::env::var("RDARTS_SKIP_SLURM").as_deref() == Ok("1") {
+        eprintln!("RDARTS_SKIP_SLURM=1: the SLURM sweep test is skipped");
+        return;
+    }
+    slurm("sinfo", &["-h"]);
+    let dir = scratch("sweep", "slurm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let grid = dir.join("grid.toml");
+    // 12 epochs: seconds of search left after the first checkpoint, for scancel to land in.
+    std::fs::write(&grid, TINY.replacen("epochs = 3", "epochs = 12", 1)).unwrap();
+    let sweep = dir.join("slurm-sweep");
+    let args = ["sweep", grid.to_str().unwrap(), "--out", sweep.to_str().unwrap(), "--slurm", "--wait", "--cpus-per-task", "1"];
+    let mut child = Command::new(BIN).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let victim = wait_for_checkpoint(&sweep, &mut child);
+    let listed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
+    let index = listed["runs"].as_array().unwrap().iter().position(|r| r["name"] == victim.as_str()).unwrap();
+    let job = slurm("squeue", &["-h", "--name=rdarts-slurm-sweep", "-o", "%F"]);
+    let job = job.lines().next().unwrap_or_else(|| panic!("the array is not in the queue")).trim().to_string();
+    slurm("scancel", &[&format!("{job}_{index}")]);
+    let first = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(!first.status.success() && stdout.contains(&format!("submitted job array {job}")), "{stdout}\n{}", String::from_utf8_lossy(&first.stderr));
+    assert!(slurm("squeue", &["-h", "-j", &job]).trim().is_empty(), "nothing of the array is left running");
+    assert!(!sweep.join("runs").join(&victim).join("search/genotype.json").exists(), "the cancelled search did not finish");
+    let (started, resumed) = starts(&sweep);
+    assert_eq!(resumed, 0);
+    assert_eq!(started, 3, "two searches started, and the other run's training");
+
+    // Submitted again: only the cancelled run is in the array, and it resumes.
+    let out = rdarts(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1 unfinished") && stdout.contains("(1 tasks;"), "{stdout}");
+    assert_all_finished(&sweep);
+    assert_eq!(starts(&sweep), (4, 1), "two searches and two trainings started once each, the cancelled search resumed once");
+    let script = std::fs::read_to_string(sweep.join("slurm/array.sbatch")).unwrap();
+    assert!(script.contains(&format!("#SBATCH --array={index}\n")) && script.contains("#SBATCH --cpus-per-task=1"), "{script}");
 }
