@@ -160,18 +160,20 @@ impl Genotype {
     }
 }
 
-fn fmt_gene(f: &mut fmt::Formatter<'_>, gene: &[(Primitive, usize)]) -> fmt::Result {
+/// `[('op', input), ...]`, each op written by `name`.
+pub(crate) fn fmt_gene<P: Copy>(f: &mut fmt::Formatter<'_>, gene: &[(P, usize)], name: impl Fn(P) -> &'static str) -> fmt::Result {
     f.write_str("[")?;
-    for (i, (op, input)) in gene.iter().enumerate() {
+    for (i, &(op, input)) in gene.iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;
         }
-        write!(f, "('{}', {})", op.name(), input)?;
+        write!(f, "('{}', {})", name(op), input)?;
     }
     f.write_str("]")
 }
 
-fn fmt_concat(f: &mut fmt::Formatter<'_>, concat: &[usize]) -> fmt::Result {
+/// `range(a, b)` where the states are contiguous, else the list.
+pub(crate) fn fmt_concat(f: &mut fmt::Formatter<'_>, concat: &[usize]) -> fmt::Result {
     let contiguous = concat.windows(2).all(|w| w[1] == w[0] + 1);
     match (contiguous, concat.first(), concat.last()) {
         (true, Some(a), Some(b)) => write!(f, "range({}, {})", a, b + 1),
@@ -183,35 +185,39 @@ impl fmt::Display for Genotype {
     /// The DARTS text form, e.g. `Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), ...)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Genotype(normal=")?;
-        fmt_gene(f, &self.normal)?;
+        fmt_gene(f, &self.normal, Primitive::name)?;
         f.write_str(", normal_concat=")?;
         fmt_concat(f, &self.normal_concat)?;
         f.write_str(", reduce=")?;
-        fmt_gene(f, &self.reduce)?;
+        fmt_gene(f, &self.reduce, Primitive::name)?;
         f.write_str(", reduce_concat=")?;
         fmt_concat(f, &self.reduce_concat)?;
         f.write_str(")")
     }
 }
 
-/// A tiny recursive-descent parser for the DARTS text form.
-struct Parser<'a> {
+/// A tiny recursive-descent parser for the DARTS text form (image and recurrent genotypes).
+pub(crate) struct Parser<'a> {
     s: &'a str,
     pos: usize,
 }
 
 impl<'a> Parser<'a> {
+    /// A parser over `s` without its surrounding white space.
+    pub(crate) fn new(s: &'a str) -> Self {
+        Parser { s: s.trim(), pos: 0 }
+    }
     fn ws(&mut self) {
         // Any Unicode white space, stepped over by its UTF-8 length.
         while let Some(c) = self.s[self.pos..].chars().next().filter(|c| c.is_whitespace()) {
             self.pos += c.len_utf8();
         }
     }
-    fn err(&self, what: &str) -> CoreError {
+    pub(crate) fn err(&self, what: &str) -> CoreError {
         let rest: String = self.s[self.pos..].chars().take(20).collect();
         CoreError::Genotype(format!("expected {what} at character {}, found '{rest}'", self.pos))
     }
-    fn eat(&mut self, tok: &str) -> Result<(), CoreError> {
+    pub(crate) fn eat(&mut self, tok: &str) -> Result<(), CoreError> {
         self.ws();
         if self.s[self.pos..].starts_with(tok) {
             self.pos += tok.len();
@@ -220,7 +226,7 @@ impl<'a> Parser<'a> {
             Err(self.err(&format!("'{tok}'")))
         }
     }
-    fn try_eat(&mut self, tok: &str) -> bool {
+    pub(crate) fn try_eat(&mut self, tok: &str) -> bool {
         self.ws();
         if self.s[self.pos..].starts_with(tok) {
             self.pos += tok.len();
@@ -229,13 +235,21 @@ impl<'a> Parser<'a> {
             false
         }
     }
-    fn ident(&mut self) -> Result<&'a str, CoreError> {
+    pub(crate) fn ident(&mut self) -> Result<&'a str, CoreError> {
         self.ws();
         let start = self.pos;
         while self.s[self.pos..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
             self.pos += 1;
         }
         if start == self.pos { Err(self.err("a name")) } else { Ok(&self.s[start..self.pos]) }
+    }
+    /// Nothing but white space is left.
+    pub(crate) fn end(&mut self) -> Result<(), CoreError> {
+        self.ws();
+        if self.pos != self.s.len() {
+            return Err(self.err("the end of the genotype"));
+        }
+        Ok(())
     }
     fn number(&mut self) -> Result<usize, CoreError> {
         self.ws();
@@ -272,17 +286,19 @@ impl<'a> Parser<'a> {
         }
         Ok(v)
     }
-    fn gene(&mut self) -> Result<Vec<(Primitive, usize)>, CoreError> {
+    /// `[('op', input), ...]`.
+    pub(crate) fn gene<P: FromStr<Err = CoreError>>(&mut self) -> Result<Vec<(P, usize)>, CoreError> {
         self.list(|p| {
             p.eat("(")?;
-            let op: Primitive = p.string()?.parse().map_err(|e: CoreError| CoreError::Genotype(e.to_string()))?;
+            let op: P = p.string()?.parse().map_err(|e: CoreError| CoreError::Genotype(e.to_string()))?;
             p.eat(",")?;
             let input = p.number()?;
             p.eat(")")?;
             Ok((op, input))
         })
     }
-    fn concat(&mut self) -> Result<Vec<usize>, CoreError> {
+    /// `range(a, b)` or `[i, j, ...]`.
+    pub(crate) fn concat(&mut self) -> Result<Vec<usize>, CoreError> {
         if self.try_eat("range") {
             self.eat("(")?;
             let a = self.number()?;
@@ -304,7 +320,7 @@ impl<'a> Parser<'a> {
 impl FromStr for Genotype {
     type Err = CoreError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut p = Parser { s: s.trim(), pos: 0 };
+        let mut p = Parser::new(s);
         p.eat("Genotype")?;
         p.eat("(")?;
         let (mut normal, mut normal_concat, mut reduce, mut reduce_concat) = (None, None, None, None);
@@ -312,8 +328,8 @@ impl FromStr for Genotype {
             let key = p.ident()?;
             p.eat("=")?;
             match key {
-                "normal" => normal = Some(p.gene()?),
-                "reduce" => reduce = Some(p.gene()?),
+                "normal" => normal = Some(p.gene::<Primitive>()?),
+                "reduce" => reduce = Some(p.gene::<Primitive>()?),
                 "normal_concat" => normal_concat = Some(p.concat()?),
                 "reduce_concat" => reduce_concat = Some(p.concat()?),
                 other => return Err(CoreError::Genotype(format!("unknown field '{other}'"))),
@@ -327,10 +343,7 @@ impl FromStr for Genotype {
             p.eat(")")?;
             break;
         }
-        p.ws();
-        if p.pos != p.s.len() {
-            return Err(p.err("the end of the genotype"));
-        }
+        p.end()?;
         let missing = |f: &str| CoreError::Genotype(format!("missing field '{f}'"));
         let g = Genotype {
             normal: normal.ok_or_else(|| missing("normal"))?,

@@ -8,7 +8,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::data::Batch;
 use crate::error::CoreError;
 use crate::network::{Alpha, NetConfig, Supernet};
-use crate::params::Weights;
+use crate::params::{ParamSpec, Weights};
 use crate::space::SpaceId;
 
 /// A parsed safetensors buffer with the name of its source (for errors).
@@ -141,16 +141,9 @@ pub fn infer_config(file: &TensorFile, space: SpaceId, image_size: usize) -> Res
 /// was made for another configuration and is an error too. BatchNorm running statistics are
 /// ignored (curvature uses batch statistics).
 pub fn load_darts_state(file: &TensorFile, net: &Supernet, device: &burn::tensor::Device) -> Result<(Weights, Alpha), CoreError> {
-    let mut values = Vec::with_capacity(net.specs.len());
-    for spec in &net.specs {
-        if !file.contains(&spec.name) {
-            return Err(CoreError::data(
-                &file.source,
-                format!("missing parameter '{}' (shape {:?}) for a {} network with C = {}, {} cells, {} nodes", spec.name, spec.shape, net.config.space, net.config.channels, net.config.layers, net.config.nodes),
-            ));
-        }
-        values.push(file.f32(&spec.name, Some(&spec.shape))?.0);
-    }
+    let c = &net.config;
+    let what = format!("a {} network with C = {}, {} cells, {} nodes", c.space, c.channels, c.layers, c.nodes);
+    let weights = load_named(file, &net.specs, &what, device)?;
     let known: std::collections::HashSet<&str> = net.specs.iter().map(|s| s.name.as_str()).collect();
     let unexpected: Vec<String> = file
         .names()
@@ -166,7 +159,20 @@ pub fn load_darts_state(file: &TensorFile, net: &Supernet, device: &burn::tensor
     let (edges, k) = (net.space.edges(), net.space.ops_per_edge());
     let (an, _) = file.f32("alphas_normal", Some(&[edges, k]))?;
     let (ar, _) = file.f32("alphas_reduce", Some(&[edges, k]))?;
-    Ok((Weights::from_host(&values, device), Alpha::from_host(&an, &ar, edges, k, device)))
+    Ok((weights, Alpha::from_host(&an, &ar, edges, k, device)))
+}
+
+/// Every tensor of `specs` from `file`, by its name and with its shape; `what` describes the
+/// model in the error for a missing one.
+pub fn load_named(file: &TensorFile, specs: &[ParamSpec], what: &str, device: &burn::tensor::Device) -> Result<Weights, CoreError> {
+    let mut values = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if !file.contains(&spec.name) {
+            return Err(CoreError::data(&file.source, format!("missing parameter '{}' (shape {:?}) for {what}", spec.name, spec.shape)));
+        }
+        values.push(file.f32(&spec.name, Some(&spec.shape))?.0);
+    }
+    Ok(Weights::from_host(&values, device))
 }
 
 /// A batch from tensors `x` (float, N×C×H×W, already normalised) and `y` (integer labels, N),

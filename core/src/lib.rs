@@ -21,6 +21,7 @@ pub mod hessian;
 pub mod interop;
 pub mod kernels;
 pub mod limits;
+pub mod lm;
 pub mod memory;
 pub mod mixed;
 pub mod network;

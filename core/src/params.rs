@@ -28,6 +28,8 @@ pub enum Init {
     Ones,
     /// All zeros (BatchNorm β).
     Zeros,
+    /// Uniform in [-bound, bound] (the recurrent models' `INITRANGE`).
+    Uniform(f64),
 }
 
 /// Shape, name and initialisation of one trainable tensor.
@@ -98,6 +100,7 @@ pub fn init_weights(specs: &[ParamSpec], rng: &mut Rng, device: &Device) -> Weig
                     let bound = 1.0 / (fan_in as f64).sqrt();
                     (0..n).map(|_| rng.uniform_range(-bound, bound) as f32).collect()
                 }
+                Init::Uniform(bound) => (0..n).map(|_| rng.uniform_range(-bound, bound) as f32).collect(),
                 Init::Ones => vec![1.0; n],
                 Init::Zeros => vec![0.0; n],
             };

@@ -17,6 +17,7 @@ mod formats;
 mod golden;
 mod gradients;
 mod layering;
+mod lm;
 mod node_sum_kernel;
 mod properties;
 mod regularisers;

@@ -1,0 +1,13 @@
+//! Language modelling: DARTS' recurrent-cell search on word-level text (quark0/darts `rnn/`).
+//!
+//! One concept per file: [`genotype`] (the cell's activations, its discretisation and text form),
+//! [`corpus`] (vocabulary, token streams, `batchify` and its windows), [`model`] (the search and
+//! evaluation models with the reference's dropouts).
+
+pub mod corpus;
+pub mod genotype;
+pub mod model;
+
+pub use corpus::{Batched, Corpus, Vocab};
+pub use genotype::{RnnGenotype, RnnOp};
+pub use model::{RnnCell, RnnConfig, RnnModel, RnnOut};
