@@ -220,8 +220,13 @@ pub async fn evaluate_batch(
 /// The training-mode loss of a batch without building a graph (for finite-difference checks and
 /// curvature probes).
 pub async fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> f64 {
+    read_scalar(&train_mode_loss_unread(net, w, alpha, batch, ctx, device)).await
+}
+
+/// [`train_mode_loss`] left on the device.
+pub fn train_mode_loss_unread(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> Tensor<1> {
     let x = batch.tensor(device);
     let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels };
     let logits = net.forward(&mut f, alpha, x);
-    read_scalar(&cross_entropy(logits, &batch.y)).await
+    cross_entropy(logits, &batch.y)
 }

@@ -162,6 +162,175 @@ pub async fn dense_hessian(n: usize, mut hvp: impl AsyncFnMut(&[f64]) -> Vec<f64
     h
 }
 
+/// A loss as a function of α at fixed weights and data: what [`AlphaHessian`] differentiates.
+/// Both methods run one training-mode pass at α + `shift` (flattened as the objective flattens
+/// α) drawing from `rng` and recording or replaying `tape`, and read nothing from the device.
+pub trait AlphaObjective {
+    /// Number of α entries.
+    fn dim(&self) -> usize;
+    /// The loss.
+    fn loss(&self, shift: Option<&burn::tensor::Tensor<1>>, rng: &mut crate::rng::Rng, tape: Option<&mut KinkTape>) -> burn::tensor::Tensor<1>;
+    /// ∇α of the loss, flattened.
+    fn alpha_grad(&self, shift: Option<&burn::tensor::Tensor<1>>, rng: &mut crate::rng::Rng, tape: Option<&mut KinkTape>) -> burn::tensor::Tensor<1>;
+}
+
+/// The Hessian of a loss with respect to α at one point, as an operator (docs/ALGORITHM.md §6):
+/// the α weight-decay term `arch_weight_decay · I` included. For the image search
+/// ([`AlphaHessian::new`]) the loss is the validation loss of the supernet on one batch, BatchNorm
+/// in training mode (batch statistics, running statistics untouched), drop-path at the given
+/// probability, α being normal and reduce flattened as [`Alpha::flat`](crate::network::Alpha::flat).
+///
+/// Every evaluation replays the same random stream (S4's noise, drop-path masks) and the kink
+/// pattern recorded at the base point ([`KinkTape`]), so a central difference compares two points of
+/// one smooth function; its limit is the Hessian that double backprop computes.
+pub struct AlphaHessian<'a> {
+    objective: Box<dyn AlphaObjective + 'a>,
+    arch_weight_decay: f64,
+    rng: crate::rng::Rng,
+    tape: KinkTape,
+    device: burn::tensor::Device,
+    /// Loss at the base point.
+    pub loss: f64,
+    /// Gradient evaluations used so far (two per product).
+    pub gradient_evals: usize,
+    /// Length of the central difference's step in α space ([`HVP_EPS`] unless changed).
+    pub step: f64,
+    /// Replay the base point's kink pattern (default); `false` gives the plain finite difference
+    /// of the piecewise-smooth network, for comparison only.
+    pub replay_kinks: bool,
+}
+
+impl<'a> AlphaHessian<'a> {
+    /// Sets the operator up at `at` (the image search): one forward pass records the kink pattern
+    /// and the base point's loss is read back. `at.rng` is the random stream every evaluation
+    /// starts from (it is not advanced).
+    pub async fn new(at: HessianAt<'a>, device: &burn::tensor::Device) -> Self {
+        let HessianAt { net, w, alpha, batch, arch_weight_decay, drop_prob, rng } = at;
+        let objective = ImageObjective { net, w, alpha: alpha.clone(), batch, drop_prob, device: device.clone() };
+        Self::of(Box::new(objective), arch_weight_decay, rng, device).await
+    }
+
+    /// The operator of any objective, with α weight decay `arch_weight_decay`; every evaluation
+    /// starts from the stream `rng`.
+    pub async fn of(objective: Box<dyn AlphaObjective + 'a>, arch_weight_decay: f64, rng: crate::rng::Rng, device: &burn::tensor::Device) -> Self {
+        let mut tape = KinkTape::new();
+        let loss = crate::params::read_scalar(&objective.loss(None, &mut rng.clone(), Some(&mut tape))).await;
+        tape.rewind();
+        AlphaHessian {
+            objective,
+            arch_weight_decay,
+            rng,
+            tape,
+            device: device.clone(),
+            loss,
+            gradient_evals: 0,
+            step: HVP_EPS,
+            replay_kinks: true,
+        }
+    }
+
+    /// Number of α entries (the operator's dimension).
+    pub fn dim(&self) -> usize {
+        self.objective.dim()
+    }
+
+    /// ∇α L at `alpha + shift` on the recorded kink pattern (no weight-decay term).
+    async fn gradient_at(&mut self, shift: Option<&[f64]>) -> Vec<f64> {
+        let shift = shift.map(|d| crate::params::tensor1(d.iter().map(|&x| x as f32).collect(), &self.device));
+        let mut r = self.rng.clone();
+        self.tape.rewind();
+        let tape = if self.replay_kinks { Some(&mut self.tape) } else { None };
+        let g = self.objective.alpha_grad(shift.as_ref(), &mut r, tape);
+        self.gradient_evals += 1;
+        crate::params::read(&g).await.into_iter().map(f64::from).collect()
+    }
+
+    /// ∇α L at the base point (the loss's gradient alone, without the weight-decay term).
+    pub async fn gradient(&mut self) -> Vec<f64> {
+        self.gradient_at(None).await
+    }
+
+    /// H·v by a central difference with step `self.step`/‖v‖, plus `arch_weight_decay · v`.
+    pub async fn apply(&mut self, v: &[f64]) -> Vec<f64> {
+        assert_eq!(v.len(), self.dim(), "Hessian-vector product: direction has the wrong length");
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return vec![0.0; v.len()];
+        }
+        let eps = self.step / norm;
+        let plus: Vec<f64> = v.iter().map(|x| eps * x).collect();
+        let minus: Vec<f64> = v.iter().map(|x| -eps * x).collect();
+        let (gp, gm) = (self.gradient_at(Some(&plus)).await, self.gradient_at(Some(&minus)).await);
+        gp.iter().zip(&gm).zip(v).map(|((p, m), x)| (p - m) / (2.0 * eps) + self.arch_weight_decay * x).collect()
+    }
+
+    /// λmax and λmin by [`lanczos`] with at most `steps` products (2 gradient evaluations each),
+    /// from a start vector drawn from `seed`.
+    pub async fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
+        let n = self.dim();
+        let start: Vec<f64> = crate::rng::Rng::new(seed).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
+        lanczos(n, steps, &start, async |v| self.apply(v).await).await
+    }
+
+    /// The dense symmetrised Hessian (`dim()` products), row-major.
+    pub async fn dense(&mut self) -> Vec<f64> {
+        let n = self.dim();
+        dense_hessian(n, async |v| self.apply(v).await).await
+    }
+}
+
+/// Where the α Hessian is taken ([`AlphaHessian::new`]): the point, the batch and the pass's
+/// settings.
+pub struct HessianAt<'a> {
+    /// The supernet.
+    pub net: &'a crate::network::Supernet,
+    /// The weights (held fixed).
+    pub w: &'a crate::params::Weights,
+    /// α at the base point.
+    pub alpha: &'a crate::network::Alpha,
+    /// The validation batch.
+    pub batch: &'a crate::data::Batch,
+    /// α's weight decay: adds `arch_weight_decay · I` to the Hessian.
+    pub arch_weight_decay: f64,
+    /// Drop-path probability of the passes.
+    pub drop_prob: f64,
+    /// The random stream every evaluation starts from (a copy of the search's).
+    pub rng: crate::rng::Rng,
+}
+
+/// The image search's objective: the supernet's training-mode loss on one batch at fixed weights.
+struct ImageObjective<'a> {
+    net: &'a crate::network::Supernet,
+    w: &'a crate::params::Weights,
+    alpha: crate::network::Alpha,
+    batch: &'a crate::data::Batch,
+    drop_prob: f64,
+    device: burn::tensor::Device,
+}
+
+impl ImageObjective<'_> {
+    fn at(&self, shift: Option<&burn::tensor::Tensor<1>>) -> crate::network::Alpha {
+        let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
+        shift.map_or_else(|| self.alpha.clone(), |d| crate::network::Alpha::from_flat(self.alpha.flat() + d.clone(), edges, k))
+    }
+}
+
+impl AlphaObjective for ImageObjective<'_> {
+    fn dim(&self) -> usize {
+        2 * self.net.space.edges() * self.net.space.ops_per_edge()
+    }
+
+    fn loss(&self, shift: Option<&burn::tensor::Tensor<1>>, rng: &mut crate::rng::Rng, tape: Option<&mut KinkTape>) -> burn::tensor::Tensor<1> {
+        let ctx = crate::architect::PassCtx { stats: None, rng, drop_prob: self.drop_prob, tape };
+        crate::architect::train_mode_loss_unread(self.net, self.w, &self.at(shift), self.batch, ctx, &self.device)
+    }
+
+    fn alpha_grad(&self, shift: Option<&burn::tensor::Tensor<1>>, rng: &mut crate::rng::Rng, tape: Option<&mut KinkTape>) -> burn::tensor::Tensor<1> {
+        let ctx = crate::architect::PassCtx { stats: None, rng, drop_prob: self.drop_prob, tape };
+        crate::architect::alpha_grads_unread(self.net, self.w, &self.at(shift), self.batch, ctx, &self.device).flat()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,139 +470,4 @@ mod tests {
         // Softmax regression's Hessian is positive semi-definite with a null space (shift invariance).
         assert!(exact_vals[0].abs() < 1e-10 && e.min.abs() < 1e-6, "λmin {} / {}", exact_vals[0], e.min);
     }
-}
-
-/// The Hessian of the validation loss with respect to α (normal and reduce, flattened as
-/// [`Alpha::flat`](crate::network::Alpha::flat)) at one point, as an operator (docs/ALGORITHM.md §6): the α
-/// weight-decay term `arch_weight_decay · I` included, on one batch, BatchNorm in training mode
-/// (batch statistics, running statistics untouched), drop-path at the given probability.
-///
-/// Every evaluation replays the same random stream (S4's noise, drop-path masks) and the kink
-/// pattern recorded at the base point ([`KinkTape`]), so a central difference compares two points of
-/// one smooth function; its limit is the Hessian that double backprop computes.
-pub struct AlphaHessian<'a> {
-    net: &'a crate::network::Supernet,
-    w: &'a crate::params::Weights,
-    alpha: crate::network::Alpha,
-    batch: &'a crate::data::Batch,
-    arch_weight_decay: f64,
-    drop_prob: f64,
-    rng: crate::rng::Rng,
-    tape: KinkTape,
-    device: burn::tensor::Device,
-    /// Loss at the base point (training-mode BatchNorm).
-    pub loss: f64,
-    /// Gradient evaluations used so far (two per product).
-    pub gradient_evals: usize,
-    /// Length of the central difference's step in α space ([`HVP_EPS`] unless changed).
-    pub step: f64,
-    /// Replay the base point's kink pattern (default); `false` gives the plain finite difference
-    /// of the piecewise-smooth network, for comparison only.
-    pub replay_kinks: bool,
-}
-
-impl<'a> AlphaHessian<'a> {
-    /// Sets the operator up at `at`: one forward pass records the kink pattern and the base
-    /// point's loss is read back. `at.rng` is the random stream every evaluation starts from (it
-    /// is not advanced).
-    pub async fn new(at: HessianAt<'a>, device: &burn::tensor::Device) -> Self {
-        let HessianAt { net, w, alpha, batch, arch_weight_decay, drop_prob, rng } = at;
-        let mut tape = KinkTape::new();
-        let mut r = rng.clone();
-        let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob, tape: Some(&mut tape) };
-        let loss = crate::architect::train_mode_loss(net, w, alpha, batch, ctx, device).await;
-        tape.rewind();
-        AlphaHessian {
-            net,
-            w,
-            alpha: alpha.clone(),
-            batch,
-            arch_weight_decay,
-            drop_prob,
-            rng,
-            tape,
-            device: device.clone(),
-            loss,
-            gradient_evals: 0,
-            step: HVP_EPS,
-            replay_kinks: true,
-        }
-    }
-
-    /// Number of α entries (the operator's dimension).
-    pub fn dim(&self) -> usize {
-        2 * self.net.space.edges() * self.net.space.ops_per_edge()
-    }
-
-    /// ∇α L_val at `alpha + shift` on the recorded kink pattern (no weight-decay term).
-    async fn gradient_at(&mut self, shift: Option<&[f64]>) -> Vec<f64> {
-        use crate::network::Alpha;
-        let (edges, k) = (self.net.space.edges(), self.net.space.ops_per_edge());
-        let a = match shift {
-            None => self.alpha.clone(),
-            Some(d) => {
-                let d: Vec<f32> = d.iter().map(|&x| x as f32).collect();
-                Alpha::from_flat(self.alpha.flat() + crate::params::tensor1(d, &self.device), edges, k)
-            }
-        };
-        let mut r = self.rng.clone();
-        self.tape.rewind();
-        let tape = if self.replay_kinks { Some(&mut self.tape) } else { None };
-        let ctx = crate::architect::PassCtx { stats: None, rng: &mut r, drop_prob: self.drop_prob, tape };
-        let g = crate::architect::alpha_grads_unread(self.net, self.w, &a, self.batch, ctx, &self.device);
-        self.gradient_evals += 1;
-        crate::params::read(&g.flat()).await.into_iter().map(f64::from).collect()
-    }
-
-    /// ∇α L_val at the base point (the loss's gradient alone, without the weight-decay term).
-    pub async fn gradient(&mut self) -> Vec<f64> {
-        self.gradient_at(None).await
-    }
-
-    /// H·v by a central difference with step `self.step`/‖v‖, plus `arch_weight_decay · v`.
-    pub async fn apply(&mut self, v: &[f64]) -> Vec<f64> {
-        assert_eq!(v.len(), self.dim(), "Hessian-vector product: direction has the wrong length");
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return vec![0.0; v.len()];
-        }
-        let eps = self.step / norm;
-        let plus: Vec<f64> = v.iter().map(|x| eps * x).collect();
-        let minus: Vec<f64> = v.iter().map(|x| -eps * x).collect();
-        let (gp, gm) = (self.gradient_at(Some(&plus)).await, self.gradient_at(Some(&minus)).await);
-        gp.iter().zip(&gm).zip(v).map(|((p, m), x)| (p - m) / (2.0 * eps) + self.arch_weight_decay * x).collect()
-    }
-
-    /// λmax and λmin by [`lanczos`] with at most `steps` products (2 gradient evaluations each),
-    /// from a start vector drawn from `seed`.
-    pub async fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
-        let n = self.dim();
-        let start: Vec<f64> = crate::rng::Rng::new(seed).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
-        lanczos(n, steps, &start, async |v| self.apply(v).await).await
-    }
-
-    /// The dense symmetrised Hessian (`dim()` products), row-major.
-    pub async fn dense(&mut self) -> Vec<f64> {
-        let n = self.dim();
-        dense_hessian(n, async |v| self.apply(v).await).await
-    }
-}
-
-/// Where the α Hessian is taken ([`AlphaHessian::new`]): the point, the batch and the pass's
-/// settings.
-pub struct HessianAt<'a> {
-    /// The supernet.
-    pub net: &'a crate::network::Supernet,
-    /// The weights (held fixed).
-    pub w: &'a crate::params::Weights,
-    /// α at the base point.
-    pub alpha: &'a crate::network::Alpha,
-    /// The validation batch.
-    pub batch: &'a crate::data::Batch,
-    /// α's weight decay: adds `arch_weight_decay · I` to the Hessian.
-    pub arch_weight_decay: f64,
-    /// Drop-path probability of the passes.
-    pub drop_prob: f64,
-    /// The random stream every evaluation starts from (a copy of the search's).
-    pub rng: crate::rng::Rng,
 }

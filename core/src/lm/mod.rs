@@ -2,12 +2,14 @@
 //!
 //! One concept per file: [`genotype`] (the cell's activations, its discretisation and text form),
 //! [`corpus`] (vocabulary, token streams, `batchify` and its windows), [`model`] (the search and
-//! evaluation models with the reference's dropouts).
+//! evaluation models with the reference's dropouts), [`step`] (weight and α steps, evaluation,
+//! the α Hessian's objective).
 
 pub mod corpus;
 pub mod genotype;
 pub mod model;
+pub mod step;
 
-pub use corpus::{Batched, Corpus, Vocab};
+pub use corpus::{Batched, Corpus, Vocab, Window};
 pub use genotype::{RnnGenotype, RnnOp};
 pub use model::{RnnCell, RnnConfig, RnnModel, RnnOut};

@@ -11,8 +11,10 @@ use burn::tensor::activation::{log_softmax, sigmoid, softmax, tanh};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::corpus::Window;
 use super::genotype::{RnnGenotype, RnnOp, rnn_edges};
 use crate::error::CoreError;
+use crate::kernels::Kernels;
 use crate::ops::BatchNorm;
 use crate::params::{Activation, Builder, Fwd, Init, Mode, ParamSpec, Pid};
 
@@ -89,6 +91,8 @@ pub struct RnnModel {
     pub specs: Vec<ParamSpec>,
     /// BatchNorm channels (the search cell's one BatchNorm).
     pub bn_channels: Vec<usize>,
+    /// Our kernels or Burn's plain tensor ops for the BatchNorm (see [`crate::kernels`]).
+    pub kernels: Kernels,
     encoder: Pid,
     w0: Pid,
     ws: Vec<Pid>,
@@ -124,7 +128,12 @@ impl RnnModel {
         let (w0, ws) = b.scope("rnns.0", |b| (b.param("_W0", &[2 * h, 2 * h], u), (0..steps).map(|i| b.param(&format!("_Ws.{i}"), &[h, 2 * h], u)).collect()));
         let decoder_bias = b.param("decoder.bias", &[v], Init::Zeros);
         let bn = matches!(cell, RnnCell::Search { .. }).then(|| BatchNorm::new(&mut b, "rnns.0.bn", h, false));
-        Ok(RnnModel { config, cell, specs: b.specs, bn_channels: b.bn_channels, encoder, w0, ws, decoder_bias, bn })
+        Ok(RnnModel { config, cell, specs: b.specs, bn_channels: b.bn_channels, kernels: Kernels::Auto, encoder, w0, ws, decoder_bias, bn })
+    }
+
+    /// The index of the embedding (tied to the decoder) in the weights.
+    pub fn embedding(&self) -> usize {
+        self.encoder.0
     }
 
     /// Number of trainable scalars (the tied decoder weight counted once, as PyTorch does).
@@ -137,9 +146,10 @@ impl RnnModel {
         [rnn_edges(self.cell.steps()), RnnOp::ALL.len()]
     }
 
-    /// One window: `inputs` and `targets` row-major `[t, b]` token ids, `hidden` the state
-    /// `[b, H]` the window starts from, `alpha` the search cell's α (ignored by a found cell).
-    pub fn forward(&self, f: &mut Fwd, alpha: Option<&Tensor<2>>, inputs: &[u32], targets: &[u32], [t, b]: [usize; 2], hidden: Tensor<2>) -> RnnOut {
+    /// One window, from the state `hidden` `[b, H]`; `alpha` is the search cell's α (ignored by a
+    /// found cell).
+    pub fn forward(&self, f: &mut Fwd, alpha: Option<&Tensor<2>>, win: &Window, hidden: Tensor<2>) -> RnnOut {
+        let (inputs, targets, t, b) = (&win.inputs, &win.targets, win.t, win.b);
         let (v, h) = (self.config.tokens, self.config.hidden);
         let device = hidden.device();
         let train = f.mode == Mode::Train;
