@@ -243,6 +243,26 @@ impl<'a> Parser<'a> {
         }
         if start == self.pos { Err(self.err("a name")) } else { Ok(&self.s[start..self.pos]) }
     }
+    /// `(key=value, ...)` to the end of the text, each value read by `field(parser, key)`; a
+    /// trailing comma allowed.
+    pub(crate) fn fields(&mut self, mut field: impl FnMut(&mut Self, &str) -> Result<(), CoreError>) -> Result<(), CoreError> {
+        self.eat("(")?;
+        loop {
+            let key = self.ident()?;
+            self.eat("=")?;
+            field(self, key)?;
+            if self.try_eat(",") {
+                if self.try_eat(")") {
+                    break;
+                }
+                continue;
+            }
+            self.eat(")")?;
+            break;
+        }
+        self.end()
+    }
+
     /// Nothing but white space is left.
     pub(crate) fn end(&mut self) -> Result<(), CoreError> {
         self.ws();
@@ -322,11 +342,8 @@ impl FromStr for Genotype {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut p = Parser::new(s);
         p.eat("Genotype")?;
-        p.eat("(")?;
         let (mut normal, mut normal_concat, mut reduce, mut reduce_concat) = (None, None, None, None);
-        loop {
-            let key = p.ident()?;
-            p.eat("=")?;
+        p.fields(|p, key| {
             match key {
                 "normal" => normal = Some(p.gene::<Primitive>()?),
                 "reduce" => reduce = Some(p.gene::<Primitive>()?),
@@ -334,16 +351,8 @@ impl FromStr for Genotype {
                 "reduce_concat" => reduce_concat = Some(p.concat()?),
                 other => return Err(CoreError::Genotype(format!("unknown field '{other}'"))),
             }
-            if p.try_eat(",") {
-                if p.try_eat(")") {
-                    break;
-                }
-                continue;
-            }
-            p.eat(")")?;
-            break;
-        }
-        p.end()?;
+            Ok(())
+        })?;
         let missing = |f: &str| CoreError::Genotype(format!("missing field '{f}'"));
         let g = Genotype {
             normal: normal.ok_or_else(|| missing("normal"))?,

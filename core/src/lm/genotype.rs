@@ -156,26 +156,15 @@ impl FromStr for RnnGenotype {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut p = Parser::new(s);
         p.eat("Genotype")?;
-        p.eat("(")?;
         let (mut recurrent, mut concat) = (None, None);
-        loop {
-            let key = p.ident()?;
-            p.eat("=")?;
+        p.fields(|p, key| {
             match key {
                 "recurrent" => recurrent = Some(p.gene::<RnnOp>()?),
                 "concat" => concat = Some(p.concat()?),
                 other => return Err(CoreError::Genotype(format!("unknown field '{other}' (a recurrent genotype has 'recurrent' and 'concat')"))),
             }
-            if p.try_eat(",") {
-                if p.try_eat(")") {
-                    break;
-                }
-                continue;
-            }
-            p.eat(")")?;
-            break;
-        }
-        p.end()?;
+            Ok(())
+        })?;
         let missing = |f: &str| CoreError::Genotype(format!("missing field '{f}'"));
         let g = RnnGenotype { recurrent: recurrent.ok_or_else(|| missing("recurrent"))?, concat: concat.ok_or_else(|| missing("concat"))? };
         g.validate()?;

@@ -3,12 +3,13 @@
 //! One concept per file: [`genotype`] (the cell's activations, its discretisation and text form),
 //! [`corpus`] (vocabulary, token streams, `batchify` and its windows), [`model`] (the search and
 //! evaluation models with the reference's dropouts), [`step`] (weight and α steps, evaluation,
-//! the α Hessian's objective).
+//! the α Hessian's objective), [`train`] (training a found cell from scratch).
 
 pub mod corpus;
 pub mod genotype;
 pub mod model;
 pub mod step;
+pub mod train;
 
 pub use corpus::{Batched, Corpus, Vocab, Window};
 pub use genotype::{RnnGenotype, RnnOp};

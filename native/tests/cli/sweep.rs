@@ -101,7 +101,7 @@ fn a_run_held_by_another_process_is_busy() {
     let lock = search.join(".rdarts-lock");
     std::fs::write(&lock, "").unwrap();
     let mut holder = Command::new("flock").arg(&lock).args(["sleep", "60"]).spawn().unwrap();
-    while !Command::new("flock").args(["-n"]).arg(&lock).arg("true").status().unwrap().code().is_some_and(|c| c != 0) {
+    while Command::new("flock").args(["-n"]).arg(&lock).arg("true").status().unwrap().code().is_none_or(|c| c == 0) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let out = rdarts(&["sweep", grid.to_str().unwrap(), "--out", sweep.to_str().unwrap()]);

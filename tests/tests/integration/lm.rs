@@ -22,6 +22,7 @@ use rdarts_core::block_on;
 use rdarts_core::lm::corpus::Window;
 use rdarts_core::hessian::AlphaHessian;
 use rdarts_core::lm::step::{LmObjective, LmUnroll, Start, StepRates, alpha_grad, evaluate, weight_step};
+use rdarts_core::lm::train::{LmTrainConfig, LmTrainer};
 use rdarts_core::lm::{Batched, Corpus};
 use rdarts_core::optim::Sgd;
 use rdarts_core::lm::{RnnCell, RnnConfig, RnnGenotype, RnnModel};
@@ -80,6 +81,25 @@ struct PassOut {
     grad_weights: Vec<Vec<f32>>,
 }
 
+/// The fixture's search model: the expected values, the model, its weights and α (flat).
+struct Search {
+    expected: Value,
+    model: RnnModel,
+    w: Weights,
+    alpha: Vec<f32>,
+}
+
+fn search(dev: &burn::tensor::Device) -> Search {
+    let expected: Value = serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap();
+    let steps = expected["config"]["steps"].as_u64().unwrap() as usize;
+    let model = RnnModel::new(config(&expected), RnnCell::Search { steps }).unwrap();
+    let bytes = std::fs::read(fixture("search.safetensors")).unwrap();
+    let file = TensorFile::parse("search.safetensors", &bytes).unwrap();
+    let w = load_named(&file, &model.specs, "the recurrent search model", dev).unwrap();
+    let (alpha, _) = file.f32("alpha", Some(&model.alpha_shape())).unwrap();
+    Search { expected, model, w, alpha }
+}
+
 /// Loss, next hidden state, α gradient and weight gradients of one training-mode pass.
 fn pass(model: &RnnModel, w: &Weights, alpha: Option<&Tensor<1>>, fx: &Fixture, tape: Option<&mut KinkTape>) -> PassOut {
     let dev = cpu();
@@ -117,13 +137,7 @@ fn check_pass(what: &str, model: &RnnModel, got: &PassOut, expected: &Value) {
 #[test]
 fn search_cell_loss_gradients_and_curvature_match_the_authors_code() {
     let dev = cpu();
-    let expected: Value = serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap();
-    let steps = expected["config"]["steps"].as_u64().unwrap() as usize;
-    let model = RnnModel::new(config(&expected), RnnCell::Search { steps }).unwrap();
-    let bytes = std::fs::read(fixture("search.safetensors")).unwrap();
-    let file = TensorFile::parse("search.safetensors", &bytes).unwrap();
-    let w = load_named(&file, &model.specs, "the recurrent search model", &dev).unwrap();
-    let (alpha, _) = file.f32("alpha", Some(&model.alpha_shape())).unwrap();
+    let Search { expected, model, w, alpha } = search(&dev);
     let alpha = tensor1(alpha, &dev);
     let win = window();
     let exp = &expected["search"];
@@ -161,14 +175,8 @@ fn search_cell_loss_gradients_and_curvature_match_the_authors_code() {
 #[test]
 fn second_order_alpha_gradient_matches_the_authors_unrolled_step() {
     let dev = cpu();
-    let expected: Value = serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap();
+    let Search { expected, model, w, alpha } = search(&dev);
     let exp = &expected["search"];
-    let steps = expected["config"]["steps"].as_u64().unwrap() as usize;
-    let model = RnnModel::new(config(&expected), RnnCell::Search { steps }).unwrap();
-    let bytes = std::fs::read(fixture("search.safetensors")).unwrap();
-    let file = TensorFile::parse("search.safetensors", &bytes).unwrap();
-    let w = load_named(&file, &model.specs, "the recurrent search model", &dev).unwrap();
-    let (alpha, _) = file.f32("alpha", Some(&model.alpha_shape())).unwrap();
     let alpha = tensor1(alpha, &dev).reshape(model.alpha_shape());
     let fx = window();
     let h = model.config.hidden;
@@ -204,14 +212,8 @@ fn lambda_of_the_search_cell_is_the_authors_hessian_eigenvalue() {
     // steps 5e-3 / 1e-2 / 2e-2 / 4e-2 against 0.018736 exact (λmin alike); Lanczos has converged
     // by 40 products (100 give the same digits).
     let dev = cpu();
-    let expected: Value = serde_json::from_slice(&std::fs::read(fixture("expected.json")).unwrap()).unwrap();
+    let Search { expected, model, w, alpha } = search(&dev);
     let exp = &expected["search"];
-    let steps = expected["config"]["steps"].as_u64().unwrap() as usize;
-    let model = RnnModel::new(config(&expected), RnnCell::Search { steps }).unwrap();
-    let bytes = std::fs::read(fixture("search.safetensors")).unwrap();
-    let file = TensorFile::parse("search.safetensors", &bytes).unwrap();
-    let w = load_named(&file, &model.specs, "the recurrent search model", &dev).unwrap();
-    let (alpha, _) = file.f32("alpha", Some(&model.alpha_shape())).unwrap();
     let fx = window();
     let objective = LmObjective {
         model: &model,
@@ -286,4 +288,24 @@ fn weight_steps_on_the_embedded_corpus_lower_the_validation_perplexity() {
     eprintln!("validation perplexity {:.1} → {:.1} (first training window {:.1})", before.exp(), after.exp(), first.unwrap().exp());
     // From about the vocabulary's size (uniform guessing: 2 001) to well below it.
     assert!(before.exp() > 1500.0 && after.exp() < 0.5 * before.exp(), "{before} → {after}");
+}
+
+#[test]
+fn a_found_cell_trains_on_the_embedded_corpus_and_reports_test_perplexity() {
+    // DARTS_V2 at 32 units, 2 epochs on the first 16 000 training tokens (windows around 20).
+    let corpus = Corpus::embedded();
+    let config = LmTrainConfig { hidden: 32, epochs: 2, batch_size: 16, bptt: 20, max_tokens: 16_000, ..LmTrainConfig::small() };
+    let mut t = LmTrainer::new(config, &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
+    let mut windows = 0;
+    let e0 = block_on(t.run_epoch(&mut |_, _| windows += 1)).unwrap();
+    let e1 = block_on(t.run_epoch(&mut |_, _| {})).unwrap();
+    eprintln!("{windows} windows per epoch; validation perplexity {:.1} → {:.1}", e0.valid_loss.exp(), e1.valid_loss.exp());
+    // 1 000 rows of 16 streams in windows of about 20.
+    assert!((35..=70).contains(&windows), "{windows} windows");
+    assert!(t.finished() && e0.best && !e0.averaged);
+    assert!(e1.valid_loss < e0.valid_loss && e0.valid_loss.exp() < 2001.0, "{e0:?} {e1:?}");
+    let (valid, test) = block_on(t.test()).unwrap();
+    assert_eq!(valid, e1.valid_loss, "the best state is the one tested");
+    eprintln!("test perplexity {:.1}", test.exp());
+    assert!(test.is_finite() && test.exp() < 2001.0, "test loss {test}");
 }
