@@ -89,6 +89,21 @@ fn grid_names_are_stable_and_a_changed_setting_is_a_new_run() {
 
 /// A run whose directory another process holds is reported busy and left alone.
 #[test]
+fn the_committed_study_expands_to_every_space_method_and_seed() {
+    let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("../studies/robustdarts-digits.toml");
+    let runs = names(&scratch("sweep", "study"), &std::fs::read_to_string(study).unwrap());
+    assert_eq!(runs.len(), 4 * 3 * 2, "{runs:?}");
+    for method in ["darts", "rdarts-l2", "darts-ada"] {
+        for space in ["s1", "s2", "s3", "s4"] {
+            for seed in [1, 2] {
+                let prefix = format!("{method}-seed={seed}-space={space}-");
+                assert!(runs.iter().any(|r| r.starts_with(&prefix)), "no run {prefix}…: {runs:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_run_held_by_another_process_is_busy() {
     let dir = scratch("sweep", "busy");
     std::fs::create_dir_all(&dir).unwrap();
