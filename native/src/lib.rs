@@ -16,4 +16,5 @@ pub mod rundir;
 pub mod search_args;
 pub mod search_cmd;
 pub mod sweep;
+pub mod text;
 pub mod train_cmd;

@@ -309,3 +309,32 @@ fn a_found_cell_trains_on_the_embedded_corpus_and_reports_test_perplexity() {
     eprintln!("test perplexity {:.1}", test.exp());
     assert!(test.is_finite() && test.exp() < 2001.0, "test loss {test}");
 }
+
+#[test]
+fn corpus_folders_are_found_by_their_training_file() {
+    let dir = std::env::temp_dir().join(format!("rdarts-lm-corpus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (layout, names) in [("ptb", ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"]), ("wiki", ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"])] {
+        let d = dir.join(layout);
+        std::fs::create_dir_all(&d).unwrap();
+        for (name, text) in names.iter().zip([" the cat sat \n the dog \n", " the cat \n", " a dog \n"]) {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        let c = rdarts::text::read_corpus(&d).unwrap();
+        assert_eq!((c.train.len(), c.valid.len(), c.test.len(), c.vocab.len()), (7, 3, 3, 6), "{layout}");
+    }
+    // Missing, ambiguous and undecodable files are named.
+    let d = dir.join("ptb");
+    std::fs::remove_file(d.join("ptb.test.txt")).unwrap();
+    let err = rdarts::text::read_corpus(&d).unwrap_err().to_string();
+    assert!(err.contains("ptb.test.txt: missing"), "{err}");
+    std::fs::write(d.join("ptb.test.txt"), [b'a', b' ', 0xff, b'\n']).unwrap();
+    let err = format!("{:#}", rdarts::text::read_corpus(&d).unwrap_err());
+    assert!(err.contains("ptb.test.txt: not UTF-8 text (invalid byte at offset 2)"), "{err}");
+    std::fs::write(d.join("other.train.txt"), "x").unwrap();
+    let err = rdarts::text::read_corpus(&d).unwrap_err().to_string();
+    assert!(err.contains("2 files could be the training file"), "{err}");
+    let err = rdarts::text::read_corpus(&dir).unwrap_err().to_string();
+    assert!(err.contains("no training file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
