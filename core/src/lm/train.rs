@@ -289,6 +289,79 @@ impl LmTrainer {
         }
     }
 
+    /// The state as safetensors bytes: weights, averaged SGD's running mean, the best state kept;
+    /// epoch, random streams, history and the switching rule's record in the metadata.
+    pub async fn to_bytes(&self) -> Vec<u8> {
+        let meta = LmTrainMeta {
+            format: LM_TRAIN_FORMAT.into(),
+            version: LM_TRAIN_VERSION,
+            config: self.config.clone(),
+            genotype: self.genotype().clone(),
+            tokens: self.model.config.tokens,
+            epoch: self.epoch,
+            data_rng: self.data_rng.clone(),
+            model_rng: self.model_rng.clone(),
+            history: self.history.clone(),
+            plain_val: self.plain_val.clone(),
+            asgd: self.asgd.as_ref().map(|a| (a.eta, a.mu, a.step)),
+            best_valid: self.best.as_ref().map(|(v, _)| *v),
+        };
+        let mut named = Vec::new();
+        let groups = [Some(("weights", &self.weights.tensors)), self.asgd.as_ref().map(|a| ("asgd.ax", &a.ax)), self.best.as_ref().map(|(_, w)| ("best", &w.tensors))];
+        for (prefix, tensors) in groups.into_iter().flatten() {
+            for (i, v) in crate::params::read_all(tensors).await.into_iter().enumerate() {
+                named.push((format!("{prefix}.{i:05}"), v));
+            }
+        }
+        crate::checkpoint::pack(&named, &serde_json::to_string(&meta).expect("metadata serialises"))
+    }
+
+    /// Restores a checkpoint written by [`LmTrainer::to_bytes`] for the same configuration,
+    /// genotype and vocabulary size; every tensor's size and finiteness is checked before anything
+    /// changes.
+    pub fn restore(&mut self, source: &str, bytes: &[u8]) -> Result<LmTrainMeta, CoreError> {
+        let bad = |m: String| CoreError::data(source, m);
+        let (meta_json, file) = crate::checkpoint::unpack(source, bytes, LM_TRAIN_FORMAT, LM_TRAIN_VERSION)?;
+        let meta: LmTrainMeta = serde_json::from_str(&meta_json).map_err(|e| bad(format!("corrupt metadata: {e}")))?;
+        if meta.config != self.config || &meta.genotype != self.genotype() || meta.tokens != self.model.config.tokens {
+            return Err(bad("written for another configuration, genotype or vocabulary".into()));
+        }
+        let group = |prefix: &str| -> Result<Vec<Vec<f32>>, CoreError> {
+            self.model.specs.iter().enumerate().map(|(i, spec)| {
+                let name = format!("{prefix}.{i:05}");
+                let (v, _) = file.f32(&name, None)?;
+                if v.len() != spec.numel() {
+                    return Err(bad(format!("'{name}' has {} values, expected {}", v.len(), spec.numel())));
+                }
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(bad(format!("'{name}' holds a NaN or an infinity (training never writes such a state: the file is corrupt)")));
+                }
+                Ok(v)
+            }).collect()
+        };
+        let weights = group("weights")?;
+        let ax = meta.asgd.map(|_| group("asgd.ax")).transpose()?;
+        let best = meta.best_valid.map(|_| group("best")).transpose()?;
+        let d = &self.device;
+        self.weights = Weights::from_host(&weights, d);
+        self.asgd = meta.asgd.zip(ax).map(|((eta, mu, step), ax)| Asgd { ax: Weights::from_host(&ax, d).tensors, eta, mu, step });
+        self.best = meta.best_valid.zip(best).map(|(v, w)| (v, Weights::from_host(&w, d)));
+        self.epoch = meta.epoch;
+        self.data_rng = meta.data_rng.clone();
+        self.model_rng = meta.model_rng.clone();
+        self.history = meta.history.clone();
+        self.plain_val = meta.plain_val.clone();
+        Ok(meta)
+    }
+
+    /// The cell being trained.
+    pub fn genotype(&self) -> &RnnGenotype {
+        match &self.model.cell {
+            RnnCell::Found(g) => g,
+            RnnCell::Search { .. } => unreachable!("a trainer holds a found cell"),
+        }
+    }
+
     /// The validation loss of the best state kept, and its test loss at `test_batch_size`
     /// streams (nats per token; perplexity is the exponential).
     pub async fn test(&mut self) -> Option<(f64, f64)> {
@@ -296,6 +369,40 @@ impl LmTrainer {
         let test = evaluate(&self.model, &w, None, &self.test, self.config.bptt, &mut self.stats, &self.device).await;
         Some((valid, test))
     }
+}
+
+/// Format name of language-model training checkpoints.
+pub const LM_TRAIN_FORMAT: &str = "rdarts-lm-train-state";
+/// Their format version.
+pub const LM_TRAIN_VERSION: u32 = 1;
+
+/// Metadata of a language-model training checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LmTrainMeta {
+    /// [`LM_TRAIN_FORMAT`].
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// Configuration.
+    pub config: LmTrainConfig,
+    /// The cell trained.
+    pub genotype: RnnGenotype,
+    /// Vocabulary size.
+    pub tokens: usize,
+    /// Next epoch.
+    pub epoch: usize,
+    /// Window lengths.
+    pub data_rng: Rng,
+    /// Dropout masks.
+    pub model_rng: Rng,
+    /// Finished epochs.
+    pub history: Vec<LmEpoch>,
+    /// Validation losses before averaging.
+    pub plain_val: Vec<f64>,
+    /// Averaged SGD's η, μ and step count, once switched.
+    pub asgd: Option<(f64, f64, u64)>,
+    /// The best validation loss kept.
+    pub best_valid: Option<f64>,
 }
 
 #[cfg(test)]

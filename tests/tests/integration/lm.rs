@@ -295,10 +295,19 @@ fn a_found_cell_trains_on_the_embedded_corpus_and_reports_test_perplexity() {
     // DARTS_V2 at 32 units, 2 epochs on the first 16 000 training tokens (windows around 20).
     let corpus = Corpus::embedded();
     let config = LmTrainConfig { hidden: 32, epochs: 2, batch_size: 16, bptt: 20, max_tokens: 16_000, ..LmTrainConfig::small() };
-    let mut t = LmTrainer::new(config, &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
+    let mut t = LmTrainer::new(config.clone(), &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
     let mut windows = 0;
     let e0 = block_on(t.run_epoch(&mut |_, _| windows += 1)).unwrap();
+    let saved = block_on(t.to_bytes());
     let e1 = block_on(t.run_epoch(&mut |_, _| {})).unwrap();
+    // Resumed from the checkpoint after the first epoch, a new trainer's second epoch is the same.
+    let mut resumed = LmTrainer::new(config.clone(), &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
+    resumed.restore("checkpoint", &saved).unwrap();
+    let r1 = block_on(resumed.run_epoch(&mut |_, _| {})).unwrap();
+    assert_eq!((r1.train_loss, r1.valid_loss, r1.best), (e1.train_loss, e1.valid_loss, e1.best));
+    let mut other = LmTrainer::new(LmTrainConfig { seed: 9, ..config }, &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
+    let err = other.restore("checkpoint", &saved).unwrap_err().to_string();
+    assert!(err.contains("checkpoint: written for another configuration"), "{err}");
     eprintln!("{windows} windows per epoch; validation perplexity {:.1} → {:.1}", e0.valid_loss.exp(), e1.valid_loss.exp());
     // 1 000 rows of 16 streams in windows of about 20.
     assert!((35..=70).contains(&windows), "{windows} windows");
