@@ -24,6 +24,20 @@ fn checksum(meta_json: &str, data: &[u8]) -> String {
     format!("{:08x}", h.finalize())
 }
 
+/// The tensor `name` of a training checkpoint read from `source`, checked to hold `len` values,
+/// all finite (training never writes a NaN or an infinity: one means the file is corrupt).
+pub fn training_tensor(file: &TensorFile, source: &str, name: &str, len: usize) -> Result<Vec<f32>, CoreError> {
+    let bad = |m: String| CoreError::data(source, m);
+    let (v, _) = file.f32(name, None)?;
+    if v.len() != len {
+        return Err(bad(format!("'{name}' has {} values, expected {len}", v.len())));
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(bad(format!("'{name}' holds a NaN or an infinity (training never writes such a state: the file is corrupt)")));
+    }
+    Ok(v)
+}
+
 /// Named f32 vectors and a JSON metadata string as one safetensors buffer (the metadata under
 /// the key `rdarts`, its checksum under `rdarts_crc32`).
 pub fn pack(named: &[(String, Vec<f32>)], meta_json: &str) -> Vec<u8> {

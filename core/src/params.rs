@@ -338,9 +338,15 @@ impl Fwd<'_> {
     /// ScheduledDropPath's per-sample mask `[n, 1, 1, 1]`: 0 with probability `drop_prob`, else
     /// 1/(1 − `drop_prob`), one draw per sample from the pass's stream (docs/ALGORITHM.md §9).
     pub fn drop_path_mask(&mut self, n: usize, device: &Device) -> Tensor<4> {
-        let keep = 1.0 - self.drop_prob;
-        let values: Vec<f32> = (0..n).map(|_| if self.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
-        Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
+        self.keep_mask([n, 1, 1, 1], self.drop_prob, device)
+    }
+
+    /// A dropout mask of `shape` drawn from the pass's stream, one draw per entry: 0 with
+    /// probability `p`, else 1/(1 − `p`).
+    pub fn keep_mask<const D: usize>(&mut self, shape: [usize; D], p: f64, device: &Device) -> Tensor<D> {
+        let keep = 1.0 - p;
+        let values: Vec<f32> = (0..shape.iter().product()).map(|_| if self.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
     }
 
     /// `act(x)`; with ReLU and a tape, records or replays which inputs were cut to zero.

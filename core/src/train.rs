@@ -332,16 +332,7 @@ impl Trainer {
         accept(&meta).map_err(bad)?;
         // Every size is checked before anything is loaded: a mismatched tensor is an error naming
         // it, never a panic half-way through restoring.
-        let get = |n: String, len: usize| {
-            let (v, _) = file.f32(&n, None)?;
-            if v.len() != len {
-                return Err(bad(format!("'{n}' has {} values, expected {len}", v.len())));
-            }
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(bad(format!("'{n}' holds a NaN or an infinity (training never writes such a state: the file is corrupt)")));
-            }
-            Ok(v)
-        };
+        let get = |n: String, len: usize| crate::checkpoint::training_tensor(&file, source, &n, len);
         let specs = &self.net.specs;
         let weights: Vec<Vec<f32>> = specs.iter().enumerate().map(|(i, s)| get(format!("weights.{i:05}"), s.numel())).collect::<Result<_, _>>()?;
         let momentum: Vec<Vec<f32>> = specs.iter().enumerate().map(|(i, s)| get(format!("momentum.{i:05}"), s.numel())).collect::<Result<_, _>>()?;

@@ -154,17 +154,13 @@ impl RnnModel {
         let device = hidden.device();
         let train = f.mode == Mode::Train;
         let c = &self.config;
-        let mask = |f: &mut Fwd, rows: usize, cols: usize, p: f64| -> Option<Tensor<2>> {
-            (train && p > 0.0).then(|| {
-                let keep = 1.0 - p;
-                let values: Vec<f32> = (0..rows * cols).map(|_| if f.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
-                Tensor::from_data(TensorData::new(values, [rows, cols]), &device)
-            })
+        let mask = |f: &mut Fwd, rows: usize, cols: usize, p: f64| (train && p > 0.0).then(|| f.keep_mask([rows, cols], p, &device));
+        // The decoder reads the embedding without the row dropout (the reference masks a copy).
+        let weight: Tensor<2> = f.get(self.encoder, [v, h]);
+        let embedding = match mask(f, v, 1, c.dropout_e) {
+            Some(m) => weight.clone() * m,
+            None => weight.clone(),
         };
-        let mut embedding: Tensor<2> = f.get(self.encoder, [v, h]);
-        if let Some(m) = mask(f, v, 1, c.dropout_e) {
-            embedding = embedding * m;
-        }
         let ids = Tensor::<1, Int>::from_data(TensorData::new(inputs.iter().map(|&i| i as i64).collect::<Vec<_>>(), [t * b]), &device);
         let mut emb = embedding.select(0, ids).reshape([t, b, h]);
         if let Some(m) = mask(f, b, h, c.dropout_i) {
@@ -185,8 +181,7 @@ impl RnnModel {
         if let Some(m) = mask(f, b, h, c.dropout) {
             out = out * m.unsqueeze::<3>();
         }
-        let embedding: Tensor<2> = f.get(self.encoder, [v, h]);
-        let logits = out.reshape([t * b, h]).matmul(embedding.transpose()) + f.get::<2>(self.decoder_bias, [1, v]);
+        let logits = out.reshape([t * b, h]).matmul(weight.transpose()) + f.get::<2>(self.decoder_bias, [1, v]);
         let targets = Tensor::<2, Int>::from_data(TensorData::new(targets.iter().map(|&i| i as i64).collect::<Vec<_>>(), [t * b, 1]), &device);
         let loss = log_softmax(logits, 1).gather(1, targets).sum().neg().div_scalar((t * b) as f64);
         RnnOut { loss, raw, hidden: state }

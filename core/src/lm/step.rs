@@ -12,7 +12,7 @@ use super::model::{RnnModel, RnnOut, slowness};
 use crate::architect::{Order, PassCtx};
 use crate::hessian::AlphaObjective;
 use crate::optim::{Sgd, clip_global_norm};
-use crate::params::{BnStats, Fwd, KinkTape, Mode, Weights, read_scalar, sq_norm};
+use crate::params::{BnStats, Fwd, KinkTape, Mode, Weights, read_scalar};
 use crate::rng::Rng;
 
 /// The reference's finite-difference radius of the second-order step (`r=1e-2`).
@@ -48,18 +48,14 @@ fn alpha_grads_unread(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, win: &Wi
     (grad, out.hidden.inner(), out.loss.inner())
 }
 
-/// The reference's `_clip`: scales `grads` to global norm `max_norm` when larger, and returns
-/// the factor max_norm / (‖grads‖ + 1e-6) even when it is above 1 (the second-order step
-/// multiplies its Hessian term by it, as `rnn/architect.py` does).
-async fn clip(grads: &mut [Tensor<1>], max_norm: f64) -> f64 {
-    let norm = read_scalar(&sq_norm(grads)).await.sqrt();
+/// The reference's `_clip`: scales `grads` to global norm `max_norm` when larger
+/// ([`clip_global_norm`]), and returns the factor max_norm / (‖grads‖ + 1e-6) even when it is
+/// above 1 (the second-order step multiplies its Hessian term by it, as `rnn/architect.py`
+/// does), and the clipped gradients' norm.
+async fn clip(grads: &mut [Tensor<1>], max_norm: f64) -> (f64, f64) {
+    let norm = read_scalar(&clip_global_norm(grads, max_norm)).await;
     let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
-        for g in grads.iter_mut() {
-            *g = g.clone().mul_scalar(coef);
-        }
-    }
-    coef
+    (coef, norm * coef.min(1.0))
 }
 
 /// The unrolled step's settings, from the weight optimiser.
@@ -104,7 +100,7 @@ pub async fn alpha_grad(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train:
             let wl = w.leaves();
             let (_, g) = graph(model, &wl, Some(&alpha.clone().autodiff()), train.win, train.hidden, 0.0, PassCtx::new(stats.as_deref_mut(), &mut *rng, 0.0));
             let mut gw = wl.grads(&g);
-            let clip_coef = clip(&mut gw, unroll.clip).await;
+            let (clip_coef, _) = clip(&mut gw, unroll.clip).await;
             let step: Vec<Tensor<1>> = gw.iter().zip(&w.tensors).map(|(g, p)| g.clone() + p.clone().mul_scalar(unroll.weight_decay)).collect();
             let mut w_prime = w.axpy(-unroll.lr, &step);
             if !unroll.step_embedding {
@@ -119,10 +115,9 @@ pub async fn alpha_grad(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train:
             let (out, g) = graph(model, &wl, Some(&al), val.win, val.hidden, 0.0, PassCtx::new(None, &mut *rng, 0.0));
             let dalpha = al.grad(&g).unwrap_or_else(|| alpha.zeros_like());
             let mut v = wl.grads(&g);
-            clip(&mut v, unroll.clip).await;
+            let (_, norm) = clip(&mut v, unroll.clip).await;
             let loss = read_scalar(&out.loss).await;
             let hidden = out.hidden.inner();
-            let norm = read_scalar(&sq_norm(&v)).await.sqrt();
             if norm == 0.0 || !norm.is_finite() {
                 return (loss, dalpha, hidden);
             }

@@ -327,17 +327,8 @@ impl LmTrainer {
             return Err(bad("written for another configuration, genotype or vocabulary".into()));
         }
         let group = |prefix: &str| -> Result<Vec<Vec<f32>>, CoreError> {
-            self.model.specs.iter().enumerate().map(|(i, spec)| {
-                let name = format!("{prefix}.{i:05}");
-                let (v, _) = file.f32(&name, None)?;
-                if v.len() != spec.numel() {
-                    return Err(bad(format!("'{name}' has {} values, expected {}", v.len(), spec.numel())));
-                }
-                if v.iter().any(|x| !x.is_finite()) {
-                    return Err(bad(format!("'{name}' holds a NaN or an infinity (training never writes such a state: the file is corrupt)")));
-                }
-                Ok(v)
-            }).collect()
+            let specs = self.model.specs.iter().enumerate();
+            specs.map(|(i, spec)| crate::checkpoint::training_tensor(&file, source, &format!("{prefix}.{i:05}"), spec.numel())).collect()
         };
         let weights = group("weights")?;
         let ax = meta.asgd.map(|_| group("asgd.ax")).transpose()?;
