@@ -91,6 +91,12 @@ pub struct Extremes {
     pub min: f64,
     /// Hessian-vector products used.
     pub products: usize,
+    /// The residual bound ‖H y − θ y‖ of the top Ritz pair (y a unit Ritz vector): `max` lies
+    /// within this distance of an eigenvalue of H (within residual²/gap once the gap to the next
+    /// eigenvalue exceeds it). 0 when the Krylov space was exhausted.
+    pub residual: f64,
+    /// The same bound for `min`.
+    pub residual_min: f64,
 }
 
 /// λmax and λmin of the symmetric operator `hvp` on R^n by Lanczos with full reorthogonalisation,
@@ -98,16 +104,22 @@ pub struct Extremes {
 /// (normalised here); the Ritz values of the tridiagonal matrix give the extremes, which converge
 /// first. Unlike power iteration this returns the largest *algebraic* eigenvalue even when a
 /// negative eigenvalue has larger magnitude.
+///
+/// With `tol > 0` it stops as soon as the residual bounds β·|last component of the Ritz vector|
+/// (Parlett, *The Symmetric Eigenvalue Problem*, §13.2) are at most `tol`·|λmax| for the top pair
+/// (λmax, what DARTS-ES compares, to that relative accuracy) and `tol`·max(|λmax|, |λmin|) for
+/// the bottom one; `tol = 0` always takes `steps` products.
 /// `hvp` is `async` so that a product may read its result back from WebGPU; a plain function
 /// fits as `async |v| f(v)`.
-pub async fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl AsyncFnMut(&[f64]) -> Vec<f64>) -> Extremes {
+pub async fn lanczos(n: usize, steps: usize, tol: f64, start: &[f64], mut hvp: impl AsyncFnMut(&[f64]) -> Vec<f64>) -> Extremes {
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let norm0 = dot(start, start).sqrt();
     assert!(norm0 > 0.0, "Lanczos needs a non-zero start vector");
     let mut basis: Vec<Vec<f64>> = vec![start.iter().map(|x| x / norm0).collect()];
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
     let steps = steps.min(n).max(1);
-    for j in 0..steps {
+    loop {
+        let j = alphas.len();
         let mut w = hvp(&basis[j]).await;
         let a = dot(&w, &basis[j]);
         alphas.push(a);
@@ -121,12 +133,21 @@ pub async fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl AsyncF
             }
         }
         let b = dot(&w, &w).sqrt();
-        if j + 1 == steps || b < 1e-10 * a.abs().max(1e-30) {
-            break;
+        let exhausted = b < 1e-10 * a.abs().max(1e-30);
+        let ritz = ritz_extremes(&alphas, &betas, if exhausted { 0.0 } else { b });
+        let scale = ritz.max.abs().max(ritz.min.abs());
+        let converged = tol > 0.0 && ritz.residual <= tol * ritz.max.abs() && ritz.residual_min <= tol * scale;
+        if j + 1 == steps || exhausted || converged {
+            return ritz;
         }
         betas.push(b);
         basis.push(w.iter().map(|x| x / b).collect());
     }
+}
+
+/// The extreme Ritz values of the tridiagonal matrix with diagonal `alphas` and off-diagonal
+/// `betas`, with their residual bounds `next_beta`·|last component of the Ritz vector|.
+fn ritz_extremes(alphas: &[f64], betas: &[f64], next_beta: f64) -> Extremes {
     let k = alphas.len();
     let mut t = vec![0.0; k * k];
     for i in 0..k {
@@ -136,8 +157,9 @@ pub async fn lanczos(n: usize, steps: usize, start: &[f64], mut hvp: impl AsyncF
             t[(i + 1) * k + i] = betas[i];
         }
     }
-    let (values, _) = symmetric_eigen(&t, k);
-    Extremes { max: *values.last().unwrap(), min: values[0], products: k }
+    let (values, vectors) = symmetric_eigen(&t, k);
+    let bound = |col: usize| next_beta * vectors[(k - 1) * k + col].abs();
+    Extremes { max: values[k - 1], min: values[0], products: k, residual: bound(k - 1), residual_min: bound(0) }
 }
 
 /// The dense Hessian from `n` products with the unit vectors, symmetrised ((H + Hᵀ)/2, removing
@@ -265,11 +287,11 @@ impl<'a> AlphaHessian<'a> {
     }
 
     /// λmax and λmin by [`lanczos`] with at most `steps` products (2 gradient evaluations each),
-    /// from a start vector drawn from `seed`.
-    pub async fn extremes(&mut self, steps: usize, seed: u64) -> Extremes {
+    /// stopping early at relative residual `tol` (0: never), from a start vector drawn from `seed`.
+    pub async fn extremes(&mut self, steps: usize, tol: f64, seed: u64) -> Extremes {
         let n = self.dim();
         let start: Vec<f64> = crate::rng::Rng::new(seed).normal_vec(n).iter().map(|&x| f64::from(x)).collect();
-        lanczos(n, steps, &start, async |v| self.apply(v).await).await
+        lanczos(n, steps, tol, &start, async |v| self.apply(v).await).await
     }
 
     /// The dense symmetrised Hessian (`dim()` products), row-major.
@@ -399,10 +421,15 @@ mod tests {
             grad(&xp).iter().zip(grad(&xm)).map(|(p, m)| (p - m) / (2.0 * eps)).collect()
         };
         let start = Rng::new(3).normal_vec(n).iter().map(|&x| x as f64).collect::<Vec<_>>();
-        let e = block_on(lanczos(n, 30, &start, async |v| hvp(v)));
+        let e = block_on(lanczos(n, 30, 0.0, &start, async |v| hvp(v)));
         assert!((e.max - 4.0).abs() < 1e-6, "λmax {}", e.max);
         assert!((e.min + 9.0).abs() < 1e-6, "λmin {}", e.min);
         assert_eq!(e.products, 30);
+        // With a tolerance it stops early, and each extreme lies within its residual bound of the
+        // true value (the bound is rigorous for an exact operator; this one is exact up to rounding).
+        let t = block_on(lanczos(n, n, 1e-3, &start, async |v| hvp(v)));
+        assert!(t.products < n && t.residual <= 1e-3 * t.max && t.residual_min <= 1e-3 * 9.0 * (1.0 + 1e-12), "{t:?}");
+        assert!((t.max - 4.0).abs() <= t.residual + 1e-9 && (t.min + 9.0).abs() <= t.residual_min + 1e-9, "{t:?}");
         // The dense route agrees.
         let h = block_on(dense_hessian(n, async |v| hvp(v)));
         let (vals, _) = symmetric_eigen(&h, n);
@@ -465,7 +492,7 @@ mod tests {
         }
         let (exact_vals, _) = symmetric_eigen(&exact, n);
         let start: Vec<f64> = Rng::new(5).normal_vec(n).iter().map(|&x| x as f64).collect();
-        let e = block_on(lanczos(n, n, &start, async |v| hvp(v)));
+        let e = block_on(lanczos(n, n, 0.0, &start, async |v| hvp(v)));
         assert!((e.max - exact_vals[n - 1]).abs() < 1e-6 * exact_vals[n - 1].abs().max(1.0));
         // Softmax regression's Hessian is positive semi-definite with a null space (shift invariance).
         assert!(exact_vals[0].abs() < 1e-10 && e.min.abs() < 1e-6, "λmin {} / {}", exact_vals[0], e.min);

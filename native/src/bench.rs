@@ -71,6 +71,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             report_launches(launches.as_ref(), &format!("step {space} {order:?}-order").to_lowercase(), a.reps, a.json);
             if order == Order::First {
                 let mut rep = 0;
+                let mut found = None;
                 let samples = time_reps(a.warmup, a.reps.min(3), || {
                     timed_from(&mut rep);
                     let at = HessianAt {
@@ -83,12 +84,21 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                         rng: search.model_rng().clone(),
                     };
                     let mut h = block_on(AlphaHessian::new(at, &backend.device));
-                    std::hint::black_box(block_on(h.extremes(a.lanczos_steps, 1)));
+                    found = Some(block_on(h.extremes(a.lanczos_steps, a.lanczos_tol, 1)));
                     Ok::<_, rdarts_core::CoreError>(())
                 })?;
                 let case = format!("lambda_max {space} lanczos {}", a.lanczos_steps).to_lowercase();
                 let m = summarise(case.clone(), &backend.description, samples, shape);
                 report(&m, a.json);
+                if let Some(e) = found {
+                    // What the timed computation found: how many products the tolerance let it stop after.
+                    let v = serde_json::json!({"case": format!("{case} result"), "lambda_max": e.max, "lambda_min": e.min, "products": e.products, "residual": e.residual, "residual_min": e.residual_min, "tol": a.lanczos_tol});
+                    if a.json {
+                        println!("{v}");
+                    } else {
+                        println!("{:<32} λmax {:.6}, λmin {:.6} after {} products (residual bound {:.2e}, tolerance {})", "", e.max, e.min, e.products, e.residual, a.lanczos_tol);
+                    }
+                }
                 report_launches(launches.as_ref(), &case, a.reps.min(3), a.json);
             }
         }

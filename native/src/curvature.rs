@@ -39,9 +39,12 @@ pub struct HessianArgs {
     /// from the file).
     #[arg(long, default_value = "s5")]
     pub space: String,
-    /// Lanczos products (2 gradient evaluations each).
+    /// Lanczos products at most (2 gradient evaluations each).
     #[arg(long, default_value_t = HessianConfig::default().lanczos_steps)]
     pub steps: usize,
+    /// Stop once λmax and λmin are known to this relative accuracy (0: take every product).
+    #[arg(long, default_value_t = HessianConfig::default().lanczos_tol)]
+    pub tol: f64,
     /// Also build the dense Hessian (one product per α entry) and print every eigenvalue.
     #[arg(long)]
     pub spectrum: bool,
@@ -84,7 +87,7 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let at = HessianAt { net: &net, w: &w, alpha: &alpha, batch: &batch, arch_weight_decay: a.arch_weight_decay, drop_prob: 0.0, rng: Rng::new(0) };
     let mut h = block_on(AlphaHessian::new(at, &backend.device));
-    let e = block_on(h.extremes(a.steps, 1));
+    let e = block_on(h.extremes(a.steps, a.tol, 1));
     let seconds = start.elapsed().as_secs_f64();
     let spectrum = a.spectrum.then(|| {
         let n = h.dim();
@@ -94,7 +97,7 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
         let v = serde_json::json!({
             "space": config.space.to_string(), "channels": config.channels, "layers": config.layers,
             "nodes": config.nodes, "classes": config.classes, "batch": batch.y.len(), "alpha_entries": h.dim(),
-            "loss": h.loss, "lambda_max": e.max, "lambda_min": e.min, "products": e.products,
+            "loss": h.loss, "lambda_max": e.max, "lambda_min": e.min, "products": e.products, "residual": e.residual, "residual_min": e.residual_min,
             "seconds": seconds, "spectrum": spectrum, "backend": backend.description,
         });
         println!("{v}");
@@ -107,9 +110,11 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
     );
     println!("loss (training-mode BatchNorm): {:.6}", h.loss);
     println!(
-        "λmax {:.6}  λmin {:.6}  (Lanczos, {} products = {} gradient evaluations, {seconds:.2}s; α weight decay {} included)",
+        "λmax {:.6}  λmin {:.6}  (Lanczos, residual bounds {:.2e} / {:.2e}, {} products = {} gradient evaluations, {seconds:.2}s; α weight decay {} included)",
         e.max,
         e.min,
+        e.residual,
+        e.residual_min,
         e.products,
         2 * e.products,
         a.arch_weight_decay
@@ -124,7 +129,7 @@ pub fn hessian(a: HessianArgs) -> Result<()> {
 fn hessian_of_run(dir: &Path, a: &HessianArgs) -> Result<()> {
     let backend = backend::select(a.backend.into())?;
     let (mut search, checkpoint) = crate::search_cmd::load_run(dir, &backend.device)?;
-    let (c, spectrum) = block_on(search.curvature_probe(Probe { batches: a.batches, lanczos_steps: a.steps, spectrum: a.spectrum }));
+    let (c, spectrum) = block_on(search.curvature_probe(Probe { batches: a.batches, lanczos_steps: a.steps, lanczos_tol: a.tol, spectrum: a.spectrum }));
     if a.json {
         let v = serde_json::json!({
             "run": dir.display().to_string(), "checkpoint": checkpoint.display().to_string(), "epoch": search.epoch(),

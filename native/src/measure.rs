@@ -42,9 +42,12 @@ pub struct BenchArgs {
     /// Timed repetitions (at least 1).
     #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub reps: usize,
-    /// Lanczos products of the λmax measurement.
+    /// Lanczos products of the λmax measurement at most.
     #[arg(long, default_value_t = HessianConfig::default().lanczos_steps)]
     pub lanczos_steps: usize,
+    /// Lanczos' relative residual tolerance (0: take every product).
+    #[arg(long, default_value_t = HessianConfig::default().lanczos_tol)]
+    pub lanczos_tol: f64,
     /// Print JSON lines only.
     #[arg(long)]
     pub json: bool,

@@ -384,7 +384,7 @@ pub fn write_report_with(run: &mut RunDir, found: Option<&Genotype>) -> Result<P
         for r in &rec.robust {
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{:.4} / {:.4}</td><td>{:?}</td><td>{:.1e}</td><td><code>{}</code></td></tr>\n",
-                r.stop.at_epoch, r.stop.stop_epoch, r.stop.current, r.stop.previous, r.action, r.weight_decay, html_escape(&r.genotype.to_string())
+                r.stop.at_epoch, r.stop.stop_epoch, r.stop.current, r.stop.previous, r.action, r.weight_decay, html_escape(&r.at.genotype.to_string())
             ));
         }
         h.push_str("</table>\n");

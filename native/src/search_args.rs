@@ -145,9 +145,13 @@ pub struct SearchArgs {
     /// Compute λmax every N epochs and at the last (0 = never; default 2).
     #[arg(long, value_name = "N")]
     pub hessian_every: Option<usize>,
-    /// Lanczos products per λ computation (2 gradient evaluations each).
+    /// Lanczos products per λ computation at most (2 gradient evaluations each; default 20).
     #[arg(long)]
     pub lanczos_steps: Option<usize>,
+    /// Stop Lanczos once λmax and λmin are known to this relative accuracy (residual bound; 0 =
+    /// always take --lanczos-steps products; default 0.01).
+    #[arg(long, value_name = "TOL")]
+    pub lanczos_tol: Option<f64>,
     /// Average λ over this many validation batches (1 = the reference's single batch).
     #[arg(long)]
     pub hessian_batches: Option<usize>,
@@ -269,7 +273,7 @@ pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
             AdaTargetArg::DropPath => AdaTarget::DropPath,
         };
     }
-    set!(hessian_every => hessian.every, lanczos_steps => hessian.lanczos_steps, hessian_batches => hessian.batches,
+    set!(hessian_every => hessian.every, lanczos_steps => hessian.lanczos_steps, lanczos_tol => hessian.lanczos_tol, hessian_batches => hessian.batches,
          es_window => robust.window, es_delta => robust.delta, es_factor => robust.factor,
          es_start_epoch => robust.start_epoch, ada_mul_factor => robust.mul_factor,
          ada_max_weight_decay => robust.max_weight_decay);

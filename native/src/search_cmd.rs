@@ -23,7 +23,7 @@ pub fn describe_robust(r: &RobustReport) -> String {
         "λmax local average {:.4} > {:.4} × factor at epoch {}",
         r.stop.current, r.stop.previous, r.stop.at_epoch + 1
     );
-    let at = format!("epoch {} (valid acc {:.1}%)", r.stop.stop_epoch + 1, 100.0 * r.valid_acc);
+    let at = format!("epoch {} (valid acc {:.1}%)", r.stop.stop_epoch + 1, 100.0 * r.at.valid_acc);
     match r.action {
         RobustAction::Stop => format!("DARTS-ES: {rule}; stopped, result is the genotype of {at}"),
         RobustAction::Rollback => format!(
@@ -232,8 +232,8 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
             println!("{}", describe_robust(r));
         }
         if let Some(first) = robust_events.iter().find(|r| search.robust().events.first() == Some(*r)) {
-            run.write("genotype_es.txt", format!("{}\n", first.genotype).as_bytes())?;
-            run.write("genotype_es.json", serde_json::to_string_pretty(&first.genotype)?.as_bytes())?;
+            run.write("genotype_es.txt", format!("{}\n", first.at.genotype).as_bytes())?;
+            run.write("genotype_es.json", serde_json::to_string_pretty(&first.at.genotype)?.as_bytes())?;
         }
         let mut snap = block_on(search.snapshot());
         snap.meta.extra.insert("config".into(), serde_json::json!(config_id));
@@ -262,7 +262,7 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
         );
     }
     if let Some(first) = search.robust().first.as_ref().filter(|f| f.action != RobustAction::Stop) {
-        println!("DARTS-ES's answer (stop epoch {}): {}", first.stop.stop_epoch + 1, first.genotype);
+        println!("DARTS-ES's answer (stop epoch {}): {}", first.stop.stop_epoch + 1, first.at.genotype);
     }
     println!(
         "normal cell: {} of {} chosen ops are parameter-free; results in {} (report: {})",

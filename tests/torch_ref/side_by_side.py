@@ -130,7 +130,9 @@ def main():
     ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--spaces', default='s2,s5')
     ap.add_argument('--orders', default='first,second', help='α-gradient orders to time (first, second)')
-    ap.add_argument('--lanczos-steps', type=int, default=20)
+    ap.add_argument('--lanczos-steps', type=int, default=20, help='Lanczos products at most')
+    ap.add_argument('--lanczos-tol', type=float, default=None,
+                    help="Lanczos' relative residual tolerance (default: rdarts' default; 0 takes every product)")
     ap.add_argument('--hessian-spaces', default='s2,s5',
                     help="spaces whose λmax is compared (the reference's dense Hessian of S5 takes 224 double-backward passes)")
     args = ap.parse_args()
@@ -143,6 +145,8 @@ def main():
            '--init-channels', str(args.channels), '--layers', str(args.layers), '--image-size', str(args.size),
            '--warmup', str(args.warmup), '--reps', str(args.reps), '--spaces', args.spaces,
            '--lanczos-steps', str(args.lanczos_steps), '--orders', args.orders]
+    if args.lanczos_tol is not None:
+        cmd += ['--lanczos-tol', str(args.lanczos_tol)]
     print('rdarts:', ' '.join(cmd), flush=True)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     ours = {}
@@ -170,8 +174,13 @@ def main():
             if order == 'first' and space in args.hessian_spaces.split(','):
                 reps = min(args.reps, 3)
                 tmed, _, _ = timed(lambda: s.full_hessian_eigmax(val), min(args.warmup, 1), reps, device)
-                r = ours[f'lambda_max {space} lanczos {args.lanczos_steps}']
-                rows.append((f'λmax {space} (Lanczos vs full double-backprop Hessian)', r['median_s'], tmed))
+                case = f'lambda_max {space} lanczos {args.lanczos_steps}'
+                r, found = ours[case], ours.get(f'{case} result', {})
+                used = f", {found['products']} products" if 'products' in found else ''
+                rows.append((f'λmax {space} (Lanczos{used} vs full double-backprop Hessian)', r['median_s'], tmed))
+                if found:
+                    print(f"rdarts λmax {space}: {found['lambda_max']:.6g} after {found['products']} products "
+                          f"(residual bound {found['residual']:.2e}, tolerance {found['tol']})", flush=True)
     peak_torch = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     peak_ours = ours.get('peak_host_memory_mib', {}).get('value')
     print(f"\nshape: batch {args.batch}, C = {args.channels}, {args.layers} cells, {args.size}×{args.size}×3; "

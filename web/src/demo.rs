@@ -272,7 +272,7 @@ impl Demo {
             genotype_reduce: cell(&genotype.reduce),
             parameter_free: genotype.parameter_free_normal(),
             epochs: self.epochs.clone(),
-            early_stop: self.early_stop.as_ref().map(|r| (r.stop.stop_epoch, r.genotype.to_string())),
+            early_stop: self.early_stop.as_ref().map(|r| (r.stop.stop_epoch, r.at.genotype.to_string())),
             finished: self.finished(),
         }
     }

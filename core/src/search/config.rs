@@ -110,8 +110,11 @@ pub struct HessianConfig {
     /// Compute λmax and λmin every this many epochs (epochs 0, every, 2·every, …) and at the last
     /// epoch; 0 = never (then DARTS-ES/ADA cannot run).
     pub every: usize,
-    /// Lanczos products per batch (each costs 2 gradient evaluations).
+    /// Lanczos products per batch at most (each costs 2 gradient evaluations).
     pub lanczos_steps: usize,
+    /// Stop Lanczos once λmax's and λmin's residual bounds are at most this fraction of the larger
+    /// one's magnitude ([`crate::hessian::lanczos`]); 0 = always take `lanczos_steps` products.
+    pub lanczos_tol: f64,
     /// Validation batches λ is averaged over: 1 = the epoch's last α-step batch, as the reference;
     /// more reduce the noise of a single batch (the extra batches are drawn from a stream of their
     /// own, so the search's trajectory does not change).
@@ -121,7 +124,7 @@ pub struct HessianConfig {
 impl Default for HessianConfig {
     fn default() -> Self {
         // The reference computes λ every 2 epochs, the interval the DARTS-ES rule assumes.
-        HessianConfig { every: EsRule::default().every, lanczos_steps: 20, batches: 1 }
+        HessianConfig { every: EsRule::default().every, lanczos_steps: 20, lanczos_tol: LANCZOS_TOL, batches: 1 }
     }
 }
 
@@ -246,6 +249,9 @@ impl Default for SearchConfig {
     }
 }
 
+/// Default relative residual tolerance of the λ computation's Lanczos ([`HessianConfig::lanczos_tol`]).
+pub const LANCZOS_TOL: f64 = 1e-2;
+
 /// R-DARTS(L2): the weight-decay grid of docs/ALGORITHM.md §9, 3e-4 · 3^level.
 pub const RDARTS_L2_GRID: [f64; 5] = [3e-4, 9e-4, 27e-4, 81e-4, 243e-4];
 /// R-DARTS(DP): the maximum drop-path probabilities of docs/ALGORITHM.md §9.
@@ -317,6 +323,7 @@ impl SearchConfig {
             ("momentum", self.momentum),
             ("weight_decay", self.weight_decay),
             ("arch_weight_decay", self.arch_weight_decay),
+            ("hessian.lanczos_tol", self.hessian.lanczos_tol),
         ] {
             check(v.is_finite() && v >= 0.0, name, format!("must be a non-negative number, found {v}"))?;
         }
@@ -444,17 +451,6 @@ impl SearchConfig {
     /// in S4, which noise each image draws).
     pub fn eval_chunk(&self) -> usize {
         self.batch_size.max(EVAL_CHUNK_MIN)
-    }
-
-    /// The DARTS-ES rule of this configuration (its window, delta, factor and start epoch, with
-    /// λ computed every `hessian.every` epochs).
-    pub fn es_rule(&self) -> EsRule {
-        self.robust.rule(self.hessian.every)
-    }
-
-    /// Whether λmax is computed at the end of `epoch`: every `hessian.every` epochs and at the last.
-    pub fn hessian_due(&self, epoch: usize) -> bool {
-        self.hessian.every > 0 && (epoch % self.hessian.every == 0 || epoch + 1 == self.epochs)
     }
 }
 

@@ -8,12 +8,14 @@ use crate::hessian::{AlphaHessian, HessianAt, symmetric_eigen};
 use crate::rng::Rng;
 
 /// What [`Search::curvature_probe`] computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Probe {
     /// Validation batches λ is averaged over (at least 1).
     pub batches: usize,
-    /// Lanczos products per batch.
+    /// Lanczos products per batch at most.
     pub lanczos_steps: usize,
+    /// Lanczos' relative residual tolerance (0: take every product).
+    pub lanczos_tol: f64,
     /// Also every eigenvalue of the dense Hessian of the first batch (one product per α entry).
     pub spectrum: bool,
 }
@@ -22,7 +24,8 @@ impl Search {
     /// λmax and λmin on `val` (the epoch's last α-step batch) and, when configured, further
     /// validation batches from a stream of their own; the search's random streams are not advanced.
     pub(super) async fn curvature(&mut self, epoch: usize, val: &Batch, drop_prob: f64) -> Curvature {
-        let probe = Probe { batches: self.config.hessian.batches, lanczos_steps: self.config.hessian.lanczos_steps, spectrum: false };
+        let hc = &self.config.hessian;
+        let probe = Probe { batches: hc.batches, lanczos_steps: hc.lanczos_steps, lanczos_tol: hc.lanczos_tol, spectrum: false };
         self.curvature_on(epoch, Some(val), probe, drop_prob).await.0
     }
 
@@ -61,7 +64,7 @@ impl Search {
                 rng: self.model_rng.clone(),
             };
             let mut h = AlphaHessian::new(at, &self.device).await;
-            let e = h.extremes(probe.lanczos_steps, cfg.seed ^ ((epoch as u64) << 16) ^ i as u64).await;
+            let e = h.extremes(probe.lanczos_steps, probe.lanczos_tol, cfg.seed ^ ((epoch as u64) << 16) ^ i as u64).await;
             if probe.spectrum && i == 0 {
                 let n = h.dim();
                 eigenvalues = Some(symmetric_eigen(&h.dense().await, n).0);

@@ -101,17 +101,17 @@ pub enum RobustAction {
     WouldStop,
 }
 
-/// A firing of the DARTS-ES rule and what was done.
+/// A firing of the DARTS-ES rule and what was done; `K` is what the task keeps of an epoch
+/// ([`Kept`] for images), written inline.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RobustReport {
+pub struct RobustReport<K = Kept> {
     /// What was done.
     pub action: RobustAction,
     /// The rule's decision (epochs, local averages).
     pub stop: EsStop,
-    /// Genotype at the stop epoch (DARTS-ES's answer for the first firing).
-    pub genotype: Genotype,
-    /// Validation accuracy at the stop epoch.
-    pub valid_acc: f64,
+    /// What was kept of the stop epoch: its genotype is DARTS-ES's answer for the first firing.
+    #[serde(flatten)]
+    pub at: K,
     /// The next epoch that runs (after a rollback: the restored epoch + 1).
     pub next_epoch: usize,
     /// Weight decay from now on.
@@ -122,13 +122,21 @@ pub struct RobustReport {
     pub iteration: usize,
 }
 
-/// What is kept of each finished epoch (for the rolled-back genotype and accuracy).
+/// What the image search keeps of each finished epoch (for DARTS-ES's answer and reports).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct EpochSummary {
+pub struct Kept {
     /// Genotype at the end of the epoch.
     pub genotype: Genotype,
     /// Validation accuracy.
     pub valid_acc: f64,
+}
+
+/// The record of a finished epoch: what the task keeps of it, written inline, and λmax.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochSummary<K = Kept> {
+    /// What the task keeps.
+    #[serde(flatten)]
+    pub kept: K,
     /// λmax, where computed.
     pub lambda_max: Option<f64>,
 }

@@ -9,14 +9,15 @@
 //! Every method that reads back from the device is `async`, so the same code runs on WebGPU in a
 //! browser; native front ends wait with [`crate::block_on`] at their entry points.
 
-pub mod ada;
+mod ada;
 pub mod config;
+pub mod control;
 mod curvature;
 pub mod event;
 mod rs_ws;
 pub mod snapshot;
 
-pub use ada::RobustState;
+pub use control::{Controller, RobustState};
 pub use config::*;
 pub use event::*;
 pub use curvature::Probe;
@@ -36,7 +37,6 @@ use crate::params::{BnStats, Weights, init_weights, read_scalar};
 use crate::rng::Rng;
 use crate::robust::EsTracker;
 use crate::tally::{Tally, evaluate_chunks};
-use ada::Rollbacks;
 
 /// The whole state of a search. Fields are private: what front ends may change goes through
 /// methods that keep the configuration, the optimisers and the network consistent.
@@ -54,12 +54,8 @@ pub struct Search {
     data_rng: Rng,
     /// Noise-op and drop-path randomness.
     model_rng: Rng,
-    /// The λmax history and its local averages.
-    tracker: EsTracker,
-    /// One entry per finished epoch (truncated by a rollback).
-    history: Vec<EpochSummary>,
-    robust: RobustState,
-    rollbacks: Rollbacks,
+    /// λ history, record of epochs, DARTS-ES/ADA progress and rollback targets.
+    ctl: Controller<Kept, Snapshot>,
     /// RS-ws: the evaluated candidates (after the last epoch).
     sampled: Vec<SampledArch>,
     data: Dataset,
@@ -97,10 +93,7 @@ impl Search {
         Ok(Search {
             data_rng: root.fork(2),
             model_rng: root.fork(3),
-            tracker: EsTracker::default(),
-            history: Vec::new(),
-            robust: RobustState::new(),
-            rollbacks: Rollbacks::new(&config),
+            ctl: Controller::new(&config.hessian, &config.robust, config.epochs),
             sampled: Vec::new(),
             config,
             net,
@@ -148,12 +141,12 @@ impl Search {
 
     /// The λmax history and its local averages.
     pub fn tracker(&self) -> &EsTracker {
-        &self.tracker
+        self.ctl.tracker()
     }
 
     /// DARTS-ES/ADA progress.
     pub fn robust(&self) -> &RobustState {
-        &self.robust
+        self.ctl.robust()
     }
 
     /// RS-ws: the evaluated candidates (after the last epoch).
@@ -179,7 +172,7 @@ impl Search {
 
     /// Whether every epoch has run, or DARTS-ES stopped the search.
     pub fn finished(&self) -> bool {
-        self.epoch >= self.config.epochs || self.robust.stopped
+        self.epoch >= self.config.epochs || self.ctl.robust.stopped
     }
 
     /// The search's answer: the genotype of the current α, or of the stop epoch after DARTS-ES,
@@ -197,10 +190,7 @@ impl Search {
         if let Some(best) = self.best_sampled() {
             return Some(best.genotype.clone());
         }
-        match (&self.robust.first, self.robust.stopped) {
-            (Some(r), true) => Some(r.genotype.clone()),
-            _ => None,
-        }
+        self.ctl.stopped_at().map(|k| k.genotype.clone())
     }
 
     /// The genotype of the current α.
@@ -320,7 +310,7 @@ impl Search {
         let (weight_decay, drop_path_prob) = (self.config.weight_decay, self.config.drop_path_prob);
         let (valid_loss, valid_acc) = self.evaluate().await;
         let seconds = now_seconds() - start;
-        let curvature = match (run.last_val.take(), self.config.hessian_due(epoch)) {
+        let curvature = match (run.last_val.take(), self.ctl.hessian_due(epoch)) {
             (Some(val), true) => Some(self.curvature(epoch, &val, drop_prob).await),
             _ => None,
         };
@@ -344,27 +334,16 @@ impl Search {
             curvature,
             weight_decay,
             drop_path_prob,
-            iteration: self.robust.iteration,
+            iteration: self.ctl.robust.iteration,
         };
         observe(&SearchEvent::Epoch(report.clone()));
-        self.history.truncate(epoch);
-        self.history.push(EpochSummary {
-            genotype: report.genotype.clone(),
-            valid_acc,
-            lambda_max: report.curvature.as_ref().map(|c| c.lambda_max),
-        });
-        if let Some(c) = &report.curvature {
-            let rule = self.config.es_rule();
-            self.tracker.push(&rule, epoch, c.lambda_max);
-            if let Some(stop) = self.tracker.check(&rule, epoch, self.config.epochs - 1)
-                && let Some(r) = self.on_stop(stop)?
-            {
-                observe(&SearchEvent::Robust(r));
-            }
+        let kept = Kept { genotype: report.genotype.clone(), valid_acc };
+        if let Some(firing) = self.ctl.end_epoch(epoch, kept, report.curvature.as_ref().map(|c| c.lambda_max), self.raisable())? {
+            observe(&SearchEvent::Robust(self.act_on(firing)?));
         }
-        if self.config.robust.mode == RobustMode::Ada && !self.finished() && self.epoch == epoch + 1 {
+        if self.ctl.keeps_states() && !self.finished() && self.epoch == epoch + 1 {
             let snapshot = self.snapshot().await;
-            self.rollbacks.push(snapshot);
+            self.ctl.keep(self.epoch, snapshot);
         }
         Ok(Some(report))
     }

@@ -5,7 +5,7 @@
 
 use burn::tensor::{Tensor, TensorData};
 
-use super::{EpochReport, EpochSummary, RsBatchNorm, SampledArch, SampledWeights, Search, SearchEvent, StepReport};
+use super::{EpochReport, Kept, RsBatchNorm, SampledArch, SampledWeights, Search, SearchEvent, StepReport};
 use crate::clock::now_seconds;
 use crate::data::{Batch, full_batches, make_batch};
 use crate::error::CoreError;
@@ -192,7 +192,7 @@ impl Search {
             iteration: 1,
         };
         observe(&SearchEvent::Epoch(report.clone()));
-        self.history.push(EpochSummary { genotype: report.genotype.clone(), valid_acc, lambda_max: None });
+        self.ctl.end_epoch(plan.epoch, Kept { genotype: report.genotype.clone(), valid_acc }, None, false)?;
         Ok(report)
     }
 }

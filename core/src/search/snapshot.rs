@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ada::Rollbacks;
 use super::{EpochSummary, RobustState, Search, SearchConfig};
 use crate::checkpoint::{pack, unpack};
 use crate::error::CoreError;
@@ -233,9 +232,9 @@ impl Search {
                 epoch: self.epoch,
                 data_rng: self.data_rng.clone(),
                 model_rng: self.model_rng.clone(),
-                tracker: self.tracker.clone(),
-                history: self.history.clone(),
-                robust: self.robust.clone(),
+                tracker: self.ctl.tracker.clone(),
+                history: self.ctl.history.clone(),
+                robust: self.ctl.robust.clone(),
                 param_names: self.net.specs.iter().map(|p| p.name.clone()).collect(),
                 extra: Default::default(),
             },
@@ -258,12 +257,12 @@ impl Search {
         cfg.validate()?;
         self.restore(snap)?;
         self.config = cfg.clone();
-        self.robust = snap.meta.robust.clone();
-        self.rollbacks = Rollbacks::new(cfg);
-        if cfg.robust.mode == super::RobustMode::Ada {
+        self.ctl = super::Controller::new(&cfg.hessian, &cfg.robust, cfg.epochs);
+        self.ctl.restore(snap.meta.tracker.clone(), snap.meta.history.clone(), Some(snap.meta.robust.clone()));
+        if self.ctl.keeps_states() {
             for s in older.into_iter().chain(std::iter::once(snap.clone())) {
                 s.check_fits(&self.net)?;
-                self.rollbacks.push(s);
+                self.ctl.keep(s.meta.epoch, s);
             }
         }
         Ok(())
@@ -285,8 +284,7 @@ impl Search {
         self.epoch = snap.meta.epoch;
         self.data_rng = snap.meta.data_rng.clone();
         self.model_rng = snap.meta.model_rng.clone();
-        self.tracker = snap.meta.tracker.clone();
-        self.history = snap.meta.history.clone();
+        self.ctl.restore(snap.meta.tracker.clone(), snap.meta.history.clone(), None);
         Ok(())
     }
 }

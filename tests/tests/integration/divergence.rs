@@ -11,7 +11,7 @@ use rdarts_core::space::SpaceId;
 use rdarts_tests::{cpu, tiny_search};
 
 fn search() -> Search {
-    let config = SearchConfig { hessian: HessianConfig { every: 1, lanczos_steps: 2, batches: 1 }, ..tiny_search(SpaceId::S2) };
+    let config = SearchConfig { hessian: HessianConfig { every: 1, lanczos_steps: 2, ..HessianConfig::default() }, ..tiny_search(SpaceId::S2) };
     Search::new(config, embedded_digits(), &cpu()).unwrap()
 }
 

@@ -225,7 +225,7 @@ fn lambda_of_the_search_cell_is_the_authors_hessian_eigenvalue() {
     let mut h = block_on(AlphaHessian::of(Box::new(objective), 0.0, Rng::new(0), &dev));
     let loss = exp["loss"].as_f64().unwrap();
     assert!((h.loss - loss).abs() <= 1e-5 * loss, "base loss {} vs {loss}", h.loss);
-    let e = block_on(h.extremes(40, 1));
+    let e = block_on(h.extremes(40, 0.0, 1));
     let (lmax, lmin) = (exp["lambda_max"].as_f64().unwrap(), exp["lambda_min"].as_f64().unwrap());
     eprintln!("λmax rdarts {:.6} authors {lmax:.6}; λmin rdarts {:.6} authors {lmin:.6}", e.max, e.min);
     assert!((e.max - lmax).abs() <= 2e-2 * lmax.abs(), "λmax {} vs {lmax}", e.max);

@@ -18,6 +18,7 @@ mod golden;
 mod gradients;
 mod layering;
 mod lm;
+mod lm_search;
 mod node_sum_kernel;
 mod properties;
 mod regularisers;

@@ -18,7 +18,7 @@ fn config(epochs: usize, every: usize) -> SearchConfig {
         arch_lr: 1e-2,
         max_images: 64,
         eval_images: 16,
-        hessian: HessianConfig { every, lanczos_steps: 4, batches: 1 },
+        hessian: HessianConfig { every, lanczos_steps: 4, ..HessianConfig::default() },
         ..SearchConfig::default()
     }
 }
@@ -66,7 +66,7 @@ fn darts_es_stops_and_answers_with_the_stop_epochs_genotype() {
     assert_eq!(robust.len(), 1);
     let r = robust[0];
     assert_eq!((r.action, r.stop.at_epoch, r.stop.stop_epoch), (RobustAction::Stop, 1, 0));
-    assert_eq!(r.genotype, reports[0].genotype);
+    assert_eq!(r.at.genotype, reports[0].genotype);
     assert_eq!(block_on(s.result_genotype()), reports[0].genotype);
     assert!(s.finished());
 }
@@ -87,7 +87,7 @@ fn darts_ada_rolls_back_raises_weight_decay_up_to_the_maximum() {
     let actions: Vec<RobustAction> = events.iter().filter_map(|e| if let SearchEvent::Robust(r) = e { Some(r.action) } else { None }).collect();
     assert_eq!(actions, [RobustAction::Rollback, RobustAction::Rollback, RobustAction::AtMaximum]);
     // DARTS-ES's answer is the first stop's genotype: epoch 0's.
-    assert_eq!(s.robust().first.as_ref().unwrap().genotype, reports[0].genotype);
+    assert_eq!(s.robust().first.as_ref().unwrap().at.genotype, reports[0].genotype);
     assert_eq!(s.config().weight_decay, 27e-4, "the weight decay in effect (the SGD step reads it from the configuration)");
     // Epoch 1 re-run after a rollback starts from the same state as the first time: with a
     // larger weight decay its weights differ, but its data order is the same one.

@@ -74,7 +74,7 @@ fn loss_gradient_and_curvature_match_pytorch_double_backprop() {
         assert!(e <= 2e-3, "H·v #{i}: relative error {e:e}");
     }
 
-    let e = block_on(h.extremes(20, 3));
+    let e = block_on(h.extremes(20, 0.0, 3));
     let (lmax, lmin) = (expected["lambda_max"].as_f64().unwrap() + wd, expected["lambda_min"].as_f64().unwrap() + wd);
     eprintln!("λmax: rdarts {:.6} PyTorch {lmax:.6}; λmin: rdarts {:.6} PyTorch {lmin:.6} ({} products)", e.max, e.min, e.products);
     assert!(e.products <= 20);
@@ -171,7 +171,7 @@ fn loss_and_extreme_eigenvalues_match_the_authors_code() {
         let mut h = alpha_hessian(&net, &w, &alpha, &batch, wd, &dev);
         assert_eq!(h.dim() as u64, expected["alpha_entries"].as_u64().unwrap(), "{dir}: α entries");
         let loss = expected["loss"].as_f64().unwrap();
-        let e = block_on(h.extremes(30, 3));
+        let e = block_on(h.extremes(30, 0.0, 3));
         let (lmax, lmin) = (expected["lambda_max"].as_f64().unwrap(), expected["lambda_min"].as_f64().unwrap());
         let scale = lmax.abs().max(lmin.abs());
         eprintln!("{dir}: loss {:.6} vs {loss:.6}; λmax {:.5} vs {lmax:.5}; λmin {:.5} vs {lmin:.5}", h.loss, e.max, e.min);
