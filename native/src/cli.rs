@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+use crate::common::Task;
+
 /// rdarts: differentiable architecture search (DARTS, RobustDARTS) on any GPU or the CPU.
 #[derive(Parser, Debug)]
 #[command(name = "rdarts", version, about, long_about = None)]
@@ -18,7 +20,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run an architecture search (default: a small demo on the embedded digits).
+    /// Run an architecture search (default: a small demo on the embedded digits; `--task lm`: the
+    /// recurrent cell on text).
     Search(crate::search_cmd::SearchArgs),
     /// Continue an interrupted search from its newest intact checkpoint.
     Resume(crate::search_cmd::ResumeArgs),
@@ -45,9 +48,11 @@ pub enum Command {
 /// Entry point: parses arguments and runs the command.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Search(a) if a.lm.task == Task::Lm => crate::lm_search_cmd::search(a),
         Command::Search(a) => crate::search_cmd::search(a),
         Command::Resume(a) => crate::search_cmd::resume(a),
         Command::Genotype(a) => crate::genotype_cmd::genotype(a),
+        Command::Train(a) if a.lm.task == Task::Lm => crate::lm_train_cmd::train(a),
         Command::Train(a) => crate::train_cmd::train(a),
         Command::Golden(a) => crate::golden_cmd::golden(a),
         Command::Bench(a) => crate::bench::bench(a),

@@ -20,6 +20,48 @@ pub enum OrderArg {
     Second,
 }
 
+/// What is searched or trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    /// Image classification: DARTS' convolutional cells (S1–S5) on an image data set.
+    Image,
+    /// Language modelling: DARTS' recurrent cell on word-level text (`--data DIR` holding a
+    /// training file and its valid/test companions, e.g. ptb.train.txt; default: the embedded
+    /// corpus, Jane Austen's *Persuasion*).
+    Lm,
+}
+
+/// The language model's sizes, for `--task lm` (each overrides the preset's or the file's).
+#[derive(Args, Debug)]
+pub struct LmArgs {
+    /// What is searched or trained.
+    #[arg(long, value_enum, default_value_t = Task::Image)]
+    pub task: Task,
+    /// `--task lm`: embedding and hidden size.
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// `--task lm`: window length of truncated backpropagation through time.
+    #[arg(long)]
+    pub bptt: Option<usize>,
+    /// `--task lm`: use only the first N training tokens (0 = all).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+}
+
+/// Refuses the language model's size flags on an image run.
+pub fn refuse_lm_flags(a: &LmArgs) -> anyhow::Result<()> {
+    let given: Vec<&str> = [("--hidden", a.hidden.is_some()), ("--bptt", a.bptt.is_some()), ("--max-tokens", a.max_tokens.is_some())]
+        .into_iter()
+        .filter(|(_, g)| *g)
+        .map(|(n, _)| n)
+        .collect();
+    match given.len() {
+        0 => Ok(()),
+        1 => anyhow::bail!("{} applies to --task lm only", given[0]),
+        _ => anyhow::bail!("{} apply to --task lm only", given.join(", ")),
+    }
+}
+
 /// Backend on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
@@ -184,4 +226,31 @@ pub fn epoch_bar(quiet: bool, epoch: usize, epochs: usize) -> ProgressBar {
     bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})").expect("valid template").progress_chars("=> "));
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
+}
+
+/// What every search writes at the end of an epoch besides its own files: λ to lambda.jsonl, and
+/// DARTS-ES's answer (`es_answer`, when the rule first fired this epoch) to genotype_es.txt/json.
+pub fn write_epoch_end<G: std::fmt::Display + serde::Serialize>(
+    run: &mut crate::rundir::RunDir,
+    (epoch, iteration): (usize, usize),
+    curvature: Option<&rdarts_core::search::Curvature>,
+    es_answer: Option<&G>,
+) -> Result<()> {
+    if let Some(c) = curvature {
+        run.append("lambda.jsonl", &serde_json::json!({"epoch": epoch, "iteration": iteration, "lambda_max": c.lambda_max, "lambda_min": c.lambda_min}).to_string())?;
+    }
+    if let Some(g) = es_answer {
+        run.write("genotype_es.txt", format!("{g}\n").as_bytes())?;
+        run.write("genotype_es.json", serde_json::to_string_pretty(g)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// What a search checkpoint carries for the CLI: the configuration's fingerprint (`config_id`)
+/// and the lengths of the run's appended files, to which a resume truncates them.
+pub fn checkpoint_extra(run: &crate::rundir::RunDir, config_id: &str) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("config".into(), serde_json::json!(config_id));
+    extra.insert("files".into(), serde_json::Value::Object(run.lengths()?.into_iter().collect()));
+    Ok(extra)
 }

@@ -9,7 +9,7 @@ use rdarts_core::kernels::Kernels;
 use rdarts_core::search::{AdaTarget, Method, RobustConfig, RobustMode, SearchConfig};
 use rdarts_core::space::SpaceId;
 
-use crate::common::{OrderArg, RunArgs, ScheduleArgs, read_config_file_as};
+use crate::common::{LmArgs, OrderArg, RunArgs, ScheduleArgs, read_config_file_as};
 
 /// The finite difference's random draws on the command line (`architect::FdDraws`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -186,6 +186,9 @@ pub struct SearchArgs {
     /// Data, backend, --overwrite, --quiet.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Image classification or language modelling, and the language model's sizes.
+    #[command(flatten)]
+    pub lm: LmArgs,
     /// Kernels: `auto` (ours where the backend has them: the WGSL node sum on wgpu; the node sum,
     /// depthwise and 1×1 convolutions and BatchNorm on the CPU backend) or `reference` (Burn's plain tensor ops everywhere; for
     /// comparison and as an escape hatch).
@@ -202,6 +205,7 @@ pub struct SearchArgs {
 
 /// Turns arguments into a validated configuration: preset, then file, then flags.
 pub fn search_config(a: &SearchArgs) -> Result<SearchConfig> {
+    crate::common::refuse_lm_flags(&a.lm)?;
     let mut c = match &a.config {
         Some(p) => read_config_file_as(p)?,
         None => match a.preset {

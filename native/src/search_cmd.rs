@@ -12,7 +12,7 @@ use rdarts_core::block_on;
 use rdarts_core::kernels::Kernels;
 use rdarts_core::search::{RobustAction, RobustReport, Search, SearchConfig, SearchEvent, Snapshot};
 
-use crate::common::{BackendArg, RunInfo, epoch_bar, fingerprint, parse_dataset, search_kind};
+use crate::common::{BackendArg, RunInfo, checkpoint_extra, epoch_bar, fingerprint, parse_dataset, search_kind, write_epoch_end};
 use crate::datasets;
 use crate::rundir::RunDir;
 pub use crate::search_args::{SearchArgs, search_config};
@@ -146,8 +146,11 @@ pub fn load_run(dir: &Path, device: &burn::tensor::Device) -> Result<(Search, Pa
 /// Runs `rdarts resume` (a search's or, by its run.json, a training run's).
 pub fn resume(a: ResumeArgs) -> Result<()> {
     let dir = &a.run;
-    if RunInfo::read(dir)?.kind == "train" {
-        return crate::train_cmd::resume_train(dir, a.backend, a.quiet);
+    match RunInfo::read(dir)?.kind.as_str() {
+        "train" => return crate::train_cmd::resume_train(dir, a.backend, a.quiet),
+        crate::lm_search_cmd::LM_SEARCH_KIND => return crate::lm_search_cmd::resume(dir, a.backend, a.quiet),
+        crate::lm_train_cmd::LM_TRAIN_KIND => return crate::lm_train_cmd::resume(dir, a.backend, a.quiet),
+        _ => {}
     }
     if dir.join(DONE_FILE).exists() {
         bail!("{}: the run has finished (genotype.json exists); nothing to resume", dir.display());
@@ -225,19 +228,13 @@ fn drive(mut search: Search, run: &mut RunDir, keep: usize, quiet: bool, mut seq
             "alphas.jsonl",
             &serde_json::json!({"epoch": report.epoch, "iteration": report.iteration, "softmax_normal": report.alpha_normal, "softmax_reduce": report.alpha_reduce}).to_string(),
         )?;
-        if let Some(c) = &report.curvature {
-            run.append("lambda.jsonl", &serde_json::json!({"epoch": report.epoch, "iteration": report.iteration, "lambda_max": c.lambda_max, "lambda_min": c.lambda_min}).to_string())?;
-        }
         for r in &robust_events {
             println!("{}", describe_robust(r));
         }
-        if let Some(first) = robust_events.iter().find(|r| search.robust().events.first() == Some(*r)) {
-            run.write("genotype_es.txt", format!("{}\n", first.at.genotype).as_bytes())?;
-            run.write("genotype_es.json", serde_json::to_string_pretty(&first.at.genotype)?.as_bytes())?;
-        }
+        let first = robust_events.iter().find(|r| search.robust().events.first() == Some(*r));
+        write_epoch_end(run, (report.epoch, report.iteration), report.curvature.as_ref(), first.map(|r| &r.at.genotype))?;
         let mut snap = block_on(search.snapshot());
-        snap.meta.extra.insert("config".into(), serde_json::json!(config_id));
-        snap.meta.extra.insert("files".into(), serde_json::Value::Object(run.lengths()?.into_iter().collect()));
+        snap.meta.extra.extend(checkpoint_extra(run, &config_id)?);
         seq += 1;
         run.save_checkpoint(seq, &snap.to_bytes(), keep.max(search.states_to_keep()))?;
         crate::report::write_report(run)?;

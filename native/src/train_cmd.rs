@@ -53,6 +53,9 @@ pub struct TrainArgs {
     /// Data, backend, --overwrite, --quiet.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Image classification or language modelling, and the language model's sizes.
+    #[command(flatten)]
+    pub lm: crate::common::LmArgs,
     /// Run directory.
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
@@ -62,6 +65,7 @@ pub struct TrainArgs {
 }
 
 fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+    crate::common::refuse_lm_flags(&a.lm)?;
     let mut c = match &a.config {
         Some(p) => read_config_file_as(p)?,
         None => match a.preset {

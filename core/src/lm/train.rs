@@ -290,8 +290,9 @@ impl LmTrainer {
     }
 
     /// The state as safetensors bytes: weights, averaged SGD's running mean, the best state kept;
-    /// epoch, random streams, history and the switching rule's record in the metadata.
-    pub async fn to_bytes(&self) -> Vec<u8> {
+    /// epoch, random streams, history and the switching rule's record in the metadata, with the
+    /// front end's `extra` (the CLI's run-file lengths).
+    pub async fn to_bytes(&self, extra: std::collections::BTreeMap<String, serde_json::Value>) -> Vec<u8> {
         let meta = LmTrainMeta {
             format: LM_TRAIN_FORMAT.into(),
             version: LM_TRAIN_VERSION,
@@ -305,6 +306,7 @@ impl LmTrainer {
             plain_val: self.plain_val.clone(),
             asgd: self.asgd.as_ref().map(|a| (a.eta, a.mu, a.step)),
             best_valid: self.best.as_ref().map(|(v, _)| *v),
+            extra,
         };
         let mut named = Vec::new();
         let groups = [Some(("weights", &self.weights.tensors)), self.asgd.as_ref().map(|a| ("asgd.ax", &a.ax)), self.best.as_ref().map(|(_, w)| ("best", &w.tensors))];
@@ -394,6 +396,9 @@ pub struct LmTrainMeta {
     pub asgd: Option<(f64, f64, u64)>,
     /// The best validation loss kept.
     pub best_valid: Option<f64>,
+    /// Front-end data stored with the state.
+    #[serde(default)]
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[cfg(test)]

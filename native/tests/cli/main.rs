@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 mod bounds;
 mod commands;
+mod lm;
 mod report;
 mod resume;
 mod rundir;

@@ -298,7 +298,7 @@ fn a_found_cell_trains_on_the_embedded_corpus_and_reports_test_perplexity() {
     let mut t = LmTrainer::new(config.clone(), &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
     let mut windows = 0;
     let e0 = block_on(t.run_epoch(&mut |_, _| windows += 1)).unwrap();
-    let saved = block_on(t.to_bytes());
+    let saved = block_on(t.to_bytes(Default::default()));
     let e1 = block_on(t.run_epoch(&mut |_, _| {})).unwrap();
     // Resumed from the checkpoint after the first epoch, a new trainer's second epoch is the same.
     let mut resumed = LmTrainer::new(config.clone(), &RnnGenotype::darts_v2(), &corpus, &cpu()).unwrap();
