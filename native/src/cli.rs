@@ -57,7 +57,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Golden(a) => crate::golden_cmd::golden(a),
         Command::Bench(a) => crate::bench::bench(a),
         Command::Report(a) => {
-            let page = crate::report::write_report(&mut crate::rundir::RunDir::open(&a.run)?)?;
+            let mut run = crate::rundir::RunDir::open(&a.run)?;
+            let page = match crate::common::RunInfo::read(&a.run)?.kind.as_str() {
+                crate::lm_search_cmd::LM_SEARCH_KIND => crate::lm_report::write_search_report(&mut run, None)?,
+                "train" | crate::lm_train_cmd::LM_TRAIN_KIND => {
+                    anyhow::bail!("{}: a training run; its curves are in plots/curves.svg and its result in result.json (report pages are for searches)", a.run.display())
+                }
+                _ => crate::report::write_report(&mut run)?,
+            };
             println!("report: {}", page.display());
             Ok(())
         }

@@ -6,7 +6,9 @@ use plotters::prelude::*;
 use rdarts_core::lm::LmEpochReport;
 use rdarts_core::lm::train::LmEpoch;
 
-use crate::report::{PALETTE, range_of};
+use rdarts_core::lm::{LmSearchConfig, RnnGenotype};
+
+use crate::report::{PALETTE, finish_page, html_escape, page_head, range_of};
 use crate::rundir::RunDir;
 
 /// One named series of (x, y) points.
@@ -71,20 +73,48 @@ pub fn search_epochs(run: &RunDir) -> Result<Vec<LmEpochReport>> {
     Ok(epochs)
 }
 
-/// plots/perplexity.svg (training, search and validation perplexity per epoch) and
-/// plots/lambda.svg (λmax and λmin) of a recurrent search.
-pub fn write_search_curves(run: &mut RunDir) -> Result<()> {
+/// plots/perplexity.svg (training, search and validation perplexity per epoch), plots/lambda.svg
+/// (λmax and λmin) and report.html of a recurrent search; `found`: its result, before
+/// genotype.json (written last) exists. Returns the page's path.
+pub fn write_search_report(run: &mut RunDir, found: Option<&RnnGenotype>) -> Result<std::path::PathBuf> {
     let epochs = search_epochs(run)?;
     let at = |f: fn(&LmEpochReport) -> f64| epochs.iter().map(|e| (e.epoch as f64, f(e))).collect::<Vec<_>>();
     let ppl = [("train", at(|e| e.train_loss.exp())), ("search (α windows)", at(|e| e.arch_loss.exp())), ("validation", at(|e| e.valid_ppl))];
-    run.write("plots/perplexity.svg", line_chart("perplexity during the search", "perplexity", &ppl, true)?.as_bytes())?;
+    let svg = line_chart("perplexity during the search", "perplexity", &ppl, true)?;
+    run.write("plots/perplexity.svg", svg.as_bytes())?;
+    let mut figures = vec![("perplexity", "Perplexity: training windows, the α step's windows, and the validation text".to_string(), svg)];
     let with_lambda: Vec<&LmEpochReport> = epochs.iter().filter(|e| e.curvature.is_some()).collect();
     if !with_lambda.is_empty() {
         let get = |max: bool| with_lambda.iter().map(|e| e.curvature.as_ref().map(|c| (e.epoch as f64, if max { c.lambda_max } else { c.lambda_min })).expect("filtered")).collect::<Vec<_>>();
         let lambda = [("λmax", get(true)), ("λmin", get(false))];
-        run.write("plots/lambda.svg", line_chart("extreme eigenvalues of the α Hessian", "λ", &lambda, false)?.as_bytes())?;
+        let svg = line_chart("extreme eigenvalues of the α Hessian", "λ", &lambda, false)?;
+        run.write("plots/lambda.svg", svg.as_bytes())?;
+        figures.push(("lambda", "Extreme eigenvalues of the α Hessian of the search loss".into(), svg));
     }
-    Ok(())
+    let config: LmSearchConfig = crate::common::read_config_file_as(&run.path.join("config.json"))?;
+    let done: Option<RnnGenotype> = std::fs::read_to_string(run.path.join("genotype.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let genotype = found.cloned().or(done.clone());
+    let status = match (&genotype, epochs.last()) {
+        (Some(_), _) => "finished".to_string(),
+        (None, Some(e)) => format!("running or interrupted ({} of {} epochs done)", e.epoch + 1, config.epochs),
+        (None, None) => "no epoch finished yet".to_string(),
+    };
+    let mut h = page_head();
+    h.push_str(&format!(
+        "<h1>rdarts recurrent search ({:?} order)</h1>\n<p id=\"summary\">{} epochs, {} nodes, {} units, batch {}, windows of {}; weight decay {:.1e}; λmax every {} epochs; DARTS-ES/ADA: {:?}. Status: <b>{}</b>.</p>\n",
+        config.order, config.epochs, config.steps, config.hidden, config.batch_size, config.bptt, config.weight_decay, config.hessian.every, config.robust.mode, html_escape(&status)
+    ));
+    let shown = genotype.or(epochs.last().map(|e| e.genotype.clone()));
+    if let Some(g) = shown {
+        let label = if found.is_some() || done.is_some() { "Found genotype" } else { "Genotype of the newest epoch" };
+        h.push_str(&format!("<h2>{label}</h2>\n<p><code id=\"genotype\">{}</code></p>\n", html_escape(&g.to_string())));
+    }
+    if let Some(e) = epochs.last() {
+        h.push_str(&format!("<p>Newest epoch ({}): validation perplexity {:.2}.</p>\n", e.epoch, e.valid_ppl));
+    }
+    finish_page(&mut h, &figures);
+    run.write("report.html", h.as_bytes())?;
+    Ok(run.path.join("report.html"))
 }
 
 /// plots/curves.svg of a language-model training run: training and validation perplexity.

@@ -209,15 +209,16 @@ fn drive(mut search: LmSearch, run: &mut RunDir, keep: usize, quiet: bool, mut s
         snap.meta.extra.extend(checkpoint_extra(run, &config_id)?);
         seq += 1;
         run.save_checkpoint(seq, &snap.to_bytes(), keep.max(search.states_to_keep()))?;
-        crate::lm_report::write_search_curves(run)?;
+        crate::lm_report::write_search_report(run, None)?;
     }
     let g = block_on(search.result_genotype());
     run.write("genotype.txt", format!("{g}\n").as_bytes())?;
+    let page = crate::lm_report::write_search_report(run, Some(&g))?;
     // Last: genotype.json marks the run finished, so a crash before it leaves a run to resume.
     run.write(DONE_FILE, serde_json::to_string_pretty(&g)?.as_bytes())?;
     if let Some(first) = search.controller().robust().first.as_ref().filter(|f| f.action != RobustAction::Stop) {
         println!("DARTS-ES's answer (stop epoch {}): {}", first.stop.stop_epoch + 1, first.at.genotype);
     }
-    println!("found: {g}\nresults in {}", run.path.display());
+    println!("found: {g}\nresults in {} (report: {})", run.path.display(), page.display());
     Ok(())
 }

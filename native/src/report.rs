@@ -310,7 +310,8 @@ pub fn train_curves_svg(history: &[rdarts_core::train::TrainEpoch]) -> Result<St
     Ok(s)
 }
 
-fn html_escape(s: &str) -> String {
+/// `s` with `&`, `<` and `>` escaped for HTML.
+pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -365,8 +366,7 @@ pub fn write_report_with(run: &mut RunDir, found: Option<&Genotype>) -> Result<P
         (None, Some(e)) => format!("running or interrupted ({} of {} epochs done)", e.epoch + 1, cfg.epochs),
         (None, None) => "no epoch finished yet".to_string(),
     };
-    let mut h = String::new();
-    h.push_str(&"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\"><title>rdarts run report</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.3em}code{background:#f3f3f3;padding:.1em .3em;word-break:break-all}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}svg{max-width:100%;height:auto}</style></head><body>\n".replace("{csp}", &report_csp()));
+    let mut h = page_head();
     h.push_str(&format!(
         "<h1>rdarts search: space {}, {} order</h1>\n<p id=\"summary\">{} epochs, batch {}, C = {}, {} cells, {} nodes; weight decay {:.1e}, drop-path {:.2}, λmax every {} epochs, DARTS-ES/ADA: {:?}. Status: <b>{}</b>.</p>\n",
         cfg.net.space,
@@ -389,13 +389,23 @@ pub fn write_report_with(run: &mut RunDir, found: Option<&Genotype>) -> Result<P
         }
         h.push_str("</table>\n");
     }
-    for (id, caption, svg) in &figures {
+    finish_page(&mut h, &figures);
+    run.write("report.html", h.as_bytes())?;
+    Ok(dir.join("report.html"))
+}
+
+/// A report page's head: its styles and Content-Security-Policy.
+pub fn page_head() -> String {
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\"><title>rdarts run report</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.3em}code{background:#f3f3f3;padding:.1em .3em;word-break:break-all}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}svg{max-width:100%;height:auto}</style></head><body>\n".replace("{csp}", &report_csp())
+}
+
+/// Ends a report page: the `figures` (id, caption, SVG) and the render check the browser test
+/// reads back (each figure's rendered size and element count).
+pub fn finish_page(h: &mut String, figures: &[(&str, String, String)]) {
+    for (id, caption, svg) in figures {
         h.push_str(&format!("<figure id=\"{id}\"><figcaption>{}</figcaption>\n{svg}\n</figure>\n", html_escape(caption)));
     }
-    // A check the browser test reads back: each figure's rendered size and element count.
     h.push_str("<pre id=\"render-check\"></pre>\n<script>");
     h.push_str(RENDER_CHECK);
     h.push_str("</script>\n</body></html>\n");
-    run.write("report.html", h.as_bytes())?;
-    Ok(dir.join("report.html"))
 }

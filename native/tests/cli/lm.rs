@@ -44,8 +44,17 @@ fn a_recurrent_search_learns_and_its_cell_trains_to_a_test_perplexity() {
     assert!(genotype.starts_with("Genotype(recurrent=[") && genotype.contains("concat=range(1, 5)"), "{genotype}");
     assert_eq!(std::fs::read_to_string(out.join("lambda.jsonl")).unwrap().lines().count(), 3);
     for plot in ["plots/perplexity.svg", "plots/lambda.svg"] {
-        assert!(std::fs::read_to_string(out.join(plot)).unwrap().contains("<svg"), "{plot}");
+        let text = std::fs::read_to_string(out.join(plot)).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{plot} is not valid XML: {e}"));
+        let lines = doc.descendants().filter(|n| n.tag_name().name() == "polyline").count();
+        assert!(lines >= 2, "{plot}: {lines} curves");
     }
+    // The report page: both figures, the found genotype, the report's content policy.
+    let r = rdarts(&["report", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<figure id=\"perplexity\">") && html.contains("<figure id=\"lambda\">") && html.contains("Status: <b>finished</b>"), "{html}");
+    assert!(html.contains(&genotype.trim().replace('<', "&lt;")) && html.contains("Content-Security-Policy"));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("valid ppl") && stdout.contains("λmax"), "{stdout}");
 

@@ -104,3 +104,51 @@ fn an_interrupted_recurrent_search_resumes_exactly_from_its_checkpoint() {
     let err = LmSnapshot::from_bytes("search.ckpt", &bytes[..bytes.len() / 2]).unwrap_err().to_string();
     assert!(err.contains("search.ckpt"), "{err}");
 }
+
+/// One window of the recurrent search cell on the CPU backend and on wgpu (lavapipe in CI): the
+/// weight step's NLL and gradients, the α gradient and the next hidden state agree. Tolerances as
+/// `cross_backend.rs` argues them (float32, other summation orders): NLL 1e-4 relative, every
+/// gradient and the hidden state 1e-4 of their largest entry plus a floor (measured on lavapipe:
+/// the hidden state, after 6 steps of the recurrence with BatchNorm over 8 rows, differs by
+/// 4.2e-5 where its largest entry is 2.3).
+#[test]
+fn one_recurrent_window_agrees_on_the_cpu_and_on_wgpu() {
+    use burn::tensor::Tensor;
+    use rdarts_core::architect::{Order, PassCtx};
+    use rdarts_core::lm::step::{LmUnroll, Start, alpha_grad, weight_grads};
+    use rdarts_core::lm::{Batched, RnnCell, RnnConfig, RnnModel};
+    use rdarts_core::params::{BnStats, Weights, init_weights, tensor1};
+    use rdarts_core::rng::Rng;
+    use rdarts_tests::{max_abs, max_abs_diff, to_vec, wgpu};
+
+    let Some(gpu) = wgpu() else { return };
+    let corpus = Corpus::embedded();
+    let config = RnnConfig { tokens: corpus.vocab.len(), hidden: 16, dropout: 0.2, dropout_h: 0.1, dropout_x: 0.2, dropout_i: 0.1, dropout_e: 0.1 };
+    let model = RnnModel::new(config, RnnCell::Search { steps: 3 }).unwrap();
+    let host = block_on(init_weights(&model.specs, &mut Rng::new(7), &cpu()).read());
+    let shape = model.alpha_shape();
+    let alpha_host: Vec<f32> = Rng::new(8).normal_vec(shape[0] * shape[1]).iter().map(|x| 0.5 * x).collect();
+    let data = Batched::new(&corpus.train[..2000], 8).unwrap();
+    let (train_win, val_win) = (data.window(0, 6), data.window(100, 6));
+    let run = |dev: &burn::tensor::Device| {
+        let w = Weights::from_host(&host, dev);
+        let alpha = tensor1(alpha_host.clone(), dev).reshape(shape);
+        let hidden = Tensor::<2>::zeros([8, 16], dev).add_scalar(0.1);
+        let mut stats = BnStats::new(&model.bn_channels, dev);
+        let mut rng = Rng::new(9);
+        let (loss, grads, next) = block_on(weight_grads(&model, &w, Some(&alpha), &train_win, &hidden, 1e-3, PassCtx::new(Some(&mut stats), &mut rng, 0.0)));
+        let unroll = LmUnroll { order: Order::First, lr: 20.0, weight_decay: 5e-7, clip: 0.25, step_embedding: false };
+        let start = Start { win: &train_win, hidden: &hidden };
+        let (arch_loss, ga, _) = block_on(alpha_grad(&model, &w, &alpha, start, Start { win: &val_win, hidden: &hidden }, unroll, PassCtx::new(Some(&mut stats), &mut rng, 0.0)));
+        (loss, grads.iter().map(to_vec).collect::<Vec<_>>(), to_vec(&next), arch_loss, to_vec(&ga))
+    };
+    let (c, g) = (run(&cpu()), run(&gpu));
+    assert!((c.0 - g.0).abs() <= 1e-4 * c.0.abs(), "NLL {} vs {}", c.0, g.0);
+    assert!((c.3 - g.3).abs() <= 1e-4 * c.3.abs(), "α-step NLL {} vs {}", c.3, g.3);
+    for (i, (a, b)) in c.1.iter().zip(&g.1).enumerate() {
+        assert!(max_abs_diff(a, b) <= 1e-4 * max_abs(a) + 1e-7, "gradient of {}: {} (largest {})", model.specs[i].name, max_abs_diff(a, b), max_abs(a));
+    }
+    eprintln!("hidden state: largest difference {:.2e} of largest entry {:.2e}", max_abs_diff(&c.2, &g.2), max_abs(&c.2));
+    assert!(max_abs_diff(&c.2, &g.2) <= 1e-4 * max_abs(&c.2) + 1e-6, "hidden state {}", max_abs_diff(&c.2, &g.2));
+    assert!(max_abs_diff(&c.4, &g.4) <= 1e-4 * max_abs(&c.4) + 1e-7, "α gradient {} (largest {})", max_abs_diff(&c.4, &g.4), max_abs(&c.4));
+}
