@@ -70,7 +70,12 @@ pub fn rows(dir: &Path) -> Result<Vec<Row>> {
         let mut row = Row {
             name: run.name.clone(),
             method: run.method.clone(),
-            space: rec.as_ref().map_or_else(|| value("space", "?"), |r| r.config.net.space.to_string()),
+            // A run not started yet has only its grid value ("s2"): named as a started run's
+            // configuration names it ("S2"), so that both fall in one group.
+            space: rec.as_ref().map_or_else(
+                || value("space", "?").parse::<rdarts_core::space::SpaceId>().map_or_else(|_| value("space", "?"), |s| s.to_string()),
+                |r| r.config.net.space.to_string(),
+            ),
             dataset: value("dataset", "digits"),
             seed: rec.as_ref().map_or_else(|| value("seed", "?"), |r| r.config.seed.to_string()),
             epochs: (0, 0),

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Copies what a sweep's report rests on into the repository, small enough to commit.
+
+    rdarts sweep report SWEEP_DIR
+    python3 scripts/collect-study.py SWEEP_DIR studies/results/NAME
+
+Writes DEST/report.md, DEST/runs.csv, DEST/plots/*.svg (the report's), and for every run
+DEST/runs/RUN/: search/config.json, search/lambda.jsonl, search/genotype.txt (and
+genotype_es.txt), search/epochs.jsonl (each epoch's losses, accuracies, λ and genotype, without
+the α matrices of metrics.jsonl), and train*/result.json. Checkpoints, logs and absolute paths
+(sweep.json, run.json) stay behind.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+KEEP_EPOCH = ("epoch", "lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds",
+              "curvature", "weight_decay", "drop_path_prob", "iteration")
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    src, dest = Path(sys.argv[1]), Path(sys.argv[2])
+    if not (src / "report.md").exists():
+        sys.exit(f"{src}: no report.md; run `rdarts sweep report {src}` first")
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "plots").mkdir(parents=True)
+    for name in ("report.md", "runs.csv"):
+        shutil.copy(src / name, dest / name)
+    for svg in sorted((src / "plots").glob("*.svg")):
+        shutil.copy(svg, dest / "plots" / svg.name)
+    for run in sorted((src / "runs").iterdir()):
+        out = dest / "runs" / run.name
+        search = run / "search"
+        if search.is_dir():
+            (out / "search").mkdir(parents=True)
+            for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt"):
+                if (search / name).exists():
+                    shutil.copy(search / name, out / "search" / name)
+            metrics = search / "metrics.jsonl"
+            if metrics.exists():
+                with open(metrics) as f, open(out / "search" / "epochs.jsonl", "w") as g:
+                    for line in f:
+                        e = json.loads(line)
+                        if e.get("event") == "epoch":
+                            kept = {k: e[k] for k in KEEP_EPOCH if k in e}
+                            kept["genotype"] = e.get("genotype")
+                            g.write(json.dumps(kept) + "\n")
+                        elif e.get("event") == "robust":
+                            g.write(json.dumps(e) + "\n")
+        for train in sorted(run.glob("train*")):
+            if (train / "result.json").exists():
+                (out / train.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy(train / "result.json", out / train.name / "result.json")
+    print(f"copied the report and {len(list((dest / 'runs').iterdir()))} runs' results to {dest}")
+
+
+if __name__ == "__main__":
+    main()
