@@ -63,13 +63,45 @@ pub struct Pass {
     pub correct: usize,
 }
 
+/// A pass's loss and logits still on the device: [`Pending::read`] reads them, [`read_both`] two
+/// passes' in one read (each read waits for the device's queue).
+pub struct Pending {
+    logits: Tensor<2>,
+    loss: Tensor<1>,
+    labels: Vec<usize>,
+}
+
+impl Pending {
+    /// The loss and number correct.
+    pub async fn read(self) -> Pass {
+        let (loss, correct) = read_loss_and_correct(&self.logits, &self.loss, &self.labels).await;
+        Pass { loss, correct }
+    }
+}
+
+/// Two passes' losses and numbers correct in one read from the device.
+pub async fn read_both(a: Pending, b: Pending) -> (Pass, Pass) {
+    let [n, k] = a.logits.dims();
+    let [m, _] = b.logits.dims();
+    let all = Tensor::cat(vec![a.logits.reshape([n * k]), a.loss.reshape([1]), b.logits.reshape([m * k]), b.loss.reshape([1])], 0);
+    let v = crate::params::read(&all).await;
+    let (va, vb) = v.split_at(n * k + 1);
+    let pass = |v: &[f32], labels: &[usize], rows: usize| Pass { loss: f64::from(v[rows * k]), correct: crate::network::count_correct(&v[..rows * k], k, labels) };
+    (pass(va, &a.labels, n), pass(vb, &b.labels, m))
+}
+
 /// One training-mode forward and backward pass on `batch` with `w` and `alpha` as given (leaves
 /// or constants): the pass and the gradients of every leaf. Like every function here that needs
 /// a value on the host, it is `async` (WebGPU's reads cannot block).
 async fn pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pass, Gradients) {
+    let (pending, grads) = pending_pass(net, w, alpha, batch, ctx, device);
+    (pending.read().await, grads)
+}
+
+/// [`pass`] with nothing read.
+fn pending_pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pending, Gradients) {
     let (logits, loss, grads) = graph(net, w, alpha, batch, ctx, device);
-    let (loss, correct) = read_loss_and_correct(&logits, &loss, &batch.y).await;
-    (Pass { loss, correct }, grads)
+    (Pending { logits, loss, labels: batch.y.clone() }, grads)
 }
 
 /// The pass of [`pass`] without reading anything: logits, loss and gradients stay on the device.
@@ -96,6 +128,13 @@ pub fn alpha_grads_unread(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Ba
     let al = alpha.leaves();
     let (_, _, g) = graph(net, &w.constants(), &al, batch, ctx, device);
     al.grads(&g)
+}
+
+/// [`weight_grads`] with the pass's loss left on the device.
+pub fn weight_grads_pending(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pending, Vec<Tensor<1>>) {
+    let wl = w.leaves();
+    let (p, g) = pending_pass(net, &wl, &alpha.constants(), batch, ctx, device);
+    (p, wl.grads(&g))
 }
 
 /// A training-mode pass with the gradient of every weight.
@@ -159,9 +198,29 @@ pub async fn alpha_grad(
     ctx: PassCtx<'_>,
     device: &Device,
 ) -> (Pass, Alpha) {
+    let (pending, g) = alpha_grad_pending(net, w, alpha, batches, unroll, ctx, device);
+    (pending.read().await, g)
+}
+
+/// [`alpha_grad`] with nothing read from the device: the second order's finite-difference step
+/// ε = r/‖v‖ stays on the device too (for v = 0 the Hessian term is 0: ε·v = 0 and the factor
+/// ξ/(2ε) is 0).
+pub fn alpha_grad_pending(
+    net: &Supernet,
+    w: &Weights,
+    alpha: &Alpha,
+    batches: StepBatches<'_>,
+    unroll: &Unroll<'_>,
+    ctx: PassCtx<'_>,
+    device: &Device,
+) -> (Pending, Alpha) {
     let StepBatches { train, val } = batches;
     match unroll.order {
-        Order::First => alpha_grads(net, w, alpha, val, ctx, device).await,
+        Order::First => {
+            let al = alpha.leaves();
+            let (p, g) = pending_pass(net, &w.constants(), &al, val, ctx, device);
+            (p, al.grads(&g))
+        }
         Order::Second => {
             let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
@@ -176,24 +235,26 @@ pub async fn alpha_grad(
                 .collect();
             let w_prime = w.axpy(-unroll.lr, &step);
             // ∇α and ∇w' of L_val(w', α).
-            let (out, v, dalpha) = all_grads(net, &w_prime, alpha, val, PassCtx::new(stats, rng, drop_prob), device).await;
-            let norm = read_scalar(&sq_norm(&v)).await.sqrt();
-            if norm == 0.0 || !norm.is_finite() {
-                return (out, dalpha);
-            }
-            let eps = FD_RADIUS / norm;
+            let (wl, al) = (w_prime.leaves(), alpha.leaves());
+            let (out, g) = pending_pass(net, &wl, &al, val, PassCtx::new(stats, rng, drop_prob), device);
+            let (v, dalpha) = (wl.grads(&g), al.grads(&g));
+            // ε = r / ‖v‖ as a one-element tensor (‖v‖ + 1e-30: v = 0 leaves ε·v = 0).
+            let norm = sq_norm(&v).sqrt();
+            let eps = norm.clone().add_scalar(1e-30).recip().mul_scalar(FD_RADIUS);
+            let shifted = |sign: f64| Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(eps.clone()).mul_scalar(sign)).collect() };
             // Both evaluations see the same batch and BN mode; their random draws (noise,
             // drop-path) are fresh in each, as the authors', or replayed (FdDraws).
             let saved = rng.clone();
-            let gp = alpha_grads_unread(net, &w.axpy(eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device);
+            let gp = alpha_grads_unread(net, &shifted(1.0), alpha, train, PassCtx::new(None, rng, drop_prob), device);
             if unroll.fd_draws == FdDraws::Replay {
                 *rng = saved;
             }
-            let gn = alpha_grads_unread(net, &w.axpy(-eps, &v), alpha, train, PassCtx::new(None, rng, drop_prob), device);
-            let s = unroll.lr / (2.0 * eps);
+            let gn = alpha_grads_unread(net, &shifted(-1.0), alpha, train, PassCtx::new(None, rng, drop_prob), device);
+            // ξ / (2ε) = ξ (‖v‖ + 1e-30) / (2r).
+            let s = norm.add_scalar(1e-30).mul_scalar(unroll.lr / (2.0 * FD_RADIUS));
             let alpha = Alpha {
-                normal: dalpha.normal - (gp.normal - gn.normal).mul_scalar(s),
-                reduce: dalpha.reduce - (gp.reduce - gn.reduce).mul_scalar(s),
+                normal: dalpha.normal - (gp.normal - gn.normal).mul(s.clone().reshape([1, 1])),
+                reduce: dalpha.reduce - (gp.reduce - gn.reduce).mul(s.reshape([1, 1])),
             };
             (out, alpha)
         }

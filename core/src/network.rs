@@ -459,7 +459,7 @@ pub async fn read_loss_and_correct(logits: &Tensor<2>, loss: &Tensor<1>, labels:
 }
 
 /// Rows of `v` (row-major, `k` columns) whose argmax equals the label (the first maximum on ties).
-fn count_correct(v: &[f32], k: usize, labels: &[usize]) -> usize {
+pub(crate) fn count_correct(v: &[f32], k: usize, labels: &[usize]) -> usize {
     (0..v.len() / k)
         .filter(|&i| {
             let row = &v[i * k..(i + 1) * k];

@@ -25,7 +25,7 @@ pub use snapshot::{Snapshot, SnapshotMeta};
 
 use burn::tensor::{Device, Tensor};
 
-use crate::architect::{Pass, PassCtx, StepBatches, Unroll, alpha_grad, evaluate_batch, weight_grads};
+use crate::architect::{Pass, PassCtx, StepBatches, Unroll, alpha_grad_pending, evaluate_batch, read_both, weight_grads_pending};
 use crate::clock::now_seconds;
 use crate::data::{Augment, Batch, Dataset, Split, epoch_batches, full_batches, make_batch};
 use crate::error::CoreError;
@@ -200,25 +200,27 @@ impl Search {
     }
 
     /// One bi-level step: an α step on `val` (first or second order), then a weight step on
-    /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. Its reads (the
-    /// losses and numbers correct, and in second order the finite difference's scale) are
-    /// awaited, as WebGPU in a browser requires.
+    /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. It reads from the
+    /// device once, in either order: both passes' losses and numbers correct, after everything
+    /// but the weight update is queued (awaited, as WebGPU in a browser requires). A non-finite
+    /// loss stops it before the weights change; a non-finite α gradient (the second order's
+    /// finite difference of a diverged network) shows in the state check at the epoch's end.
     pub async fn step(&mut self, train: &Batch, val: &Batch, lr: f64, drop_prob: f64) -> Result<StepOut, CoreError> {
         let cfg = &self.config;
         let unroll = Unroll { order: cfg.order, lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf, fd_draws: cfg.fd_draws };
-        let (arch, ga) = alpha_grad(
+        let (arch, ga) = alpha_grad_pending(
             &self.net, &self.weights, &self.alpha, StepBatches { train, val }, &unroll,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
-        )
-        .await;
+        );
         self.adam_step(ga);
-        let (train_pass, mut gw) = weight_grads(
+        let (train_pass, mut gw) = weight_grads_pending(
             &self.net, &self.weights, &self.alpha, train,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
-        )
-        .await;
+        );
+        // The step's one read from the device: both passes' losses and numbers correct.
+        let (arch, train_pass) = read_both(arch, train_pass).await;
         let cfg = &self.config;
         if !train_pass.loss.is_finite() || !arch.loss.is_finite() {
             let bad = if train_pass.loss.is_finite() { arch.loss } else { train_pass.loss };
