@@ -7,9 +7,9 @@ use crate::architect::Order;
 use crate::error::CoreError;
 use crate::search::{HessianConfig, RobustConfig};
 
-/// See the module documentation.
+/// See the module documentation. In a configuration file, missing fields take the paper's values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LmSearchConfig {
     /// Embedding and hidden size (`emsize = nhid = nhidlast`).
     pub hidden: usize,
@@ -47,6 +47,12 @@ pub struct LmSearchConfig {
     pub hessian: HessianConfig,
     /// DARTS-ES/ADA.
     pub robust: RobustConfig,
+}
+
+impl Default for LmSearchConfig {
+    fn default() -> Self {
+        Self::paper()
+    }
 }
 
 impl LmSearchConfig {

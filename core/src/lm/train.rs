@@ -18,8 +18,10 @@ use crate::optim::{Sgd, clip_global_norm};
 use crate::params::{BnStats, Weights, init_weights};
 use crate::rng::Rng;
 
-/// Every knob of training a recurrent cell (`rnn/train.py`'s arguments).
+/// Every knob of training a recurrent cell (`rnn/train.py`'s arguments). In a configuration
+/// file, missing fields take the paper's values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LmTrainConfig {
     /// Embedding and hidden size.
     pub hidden: usize,
@@ -51,6 +53,12 @@ pub struct LmTrainConfig {
     pub test_batch_size: usize,
     /// Use only the first N training tokens (0 = all).
     pub max_tokens: usize,
+}
+
+impl Default for LmTrainConfig {
+    fn default() -> Self {
+        Self::paper()
+    }
 }
 
 impl LmTrainConfig {

@@ -108,5 +108,11 @@ fn image_flags_are_refused_for_the_language_task_and_the_other_way_round() {
     assert_clean_error(&o, "--layers applies to image training");
     let o = rdarts(&["train", "--task", "lm", "Genotype(recurrent=[('bogus', 0)], concat=range(1, 2))", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("bogus"), "{}", String::from_utf8_lossy(&o.stderr));
+    // A configuration file: missing fields take the paper's values, unknown ones are named.
+    let file = scratch("lm", "config.toml");
+    std::fs::write(&file, "epochs = 2\nhiden = 16\n").unwrap();
+    let o = rdarts(&["search", "--task", "lm", "--config", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_clean_error(&o, "unknown field `hiden`");
+    let _ = std::fs::remove_file(&file);
     assert!(!out.exists(), "nothing is written for refused input");
 }
