@@ -142,6 +142,7 @@ pub fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
 /// allows in a browser. Every read on the search's path goes through here (or [`read_scalar`]).
 pub async fn read<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
     HOST_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    READS_HERE.with(|n| n.set(n.get() + 1));
     let data = t.to_data_async().await.expect("reading a tensor back from the device");
     data.convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
 }
@@ -153,6 +154,15 @@ pub fn host_reads() -> u64 {
 }
 
 static HOST_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// [`host_reads`] made by the calling thread only (what a test counts while other tests run).
+pub fn host_reads_on_this_thread() -> u64 {
+    READS_HERE.with(std::cell::Cell::get)
+}
+
+thread_local! {
+    static READS_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// Reads a one-element tensor back to the host, without blocking.
 pub async fn read_scalar<const D: usize>(t: &Tensor<D>) -> f64 {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::corpus::{Batched, Corpus, Window};
 use super::genotype::RnnGenotype;
 use super::model::{RnnCell, RnnConfig, RnnModel};
-use super::step::{LmObjective, LmUnroll, Start, StepRates, alpha_grad, evaluate, weight_step};
+use super::step::{LmObjective, LmUnroll, Start, StepRates, alpha_grad_pending, evaluate, weight_step_pending};
 use crate::architect::PassCtx;
 use crate::clock::now_seconds;
 use crate::error::CoreError;
@@ -206,7 +206,7 @@ impl LmSearch {
             let unroll = LmUnroll { order: c.order, lr, weight_decay: c.weight_decay, clip: c.clip, step_embedding: false };
             let ctx = PassCtx::new(Some(&mut self.stats), &mut self.model_rng, 0.0);
             let train = Start { win: &win, hidden: &hidden };
-            let (arch_loss, ga, next_valid) = alpha_grad(&self.model, &self.weights, &self.alpha, train, Start { win: &val_win, hidden: &hidden_valid }, unroll, ctx).await;
+            let (arch_loss, ga, next_valid) = alpha_grad_pending(&self.model, &self.weights, &self.alpha, train, Start { win: &val_win, hidden: &hidden_valid }, unroll, ctx);
             let shape = self.model.alpha_shape();
             let mut a = [self.alpha.clone().reshape([shape[0] * shape[1]])];
             self.adam.step(&mut a, &[ga.reshape([shape[0] * shape[1]])], c.arch_lr);
@@ -214,7 +214,10 @@ impl LmSearch {
             self.alpha = a.reshape(shape);
             let rates = StepRates { lr, weight_decay: c.weight_decay, clip: c.clip, beta: c.beta };
             let ctx = PassCtx::new(Some(&mut self.stats), &mut self.model_rng, 0.0);
-            let (loss, next) = weight_step(&self.model, &mut self.weights, &mut self.sgd, Some(&self.alpha), train, rates, ctx).await;
+            let (loss, next) = weight_step_pending(&self.model, &mut self.weights, &mut self.sgd, Some(&self.alpha), train, rates, ctx);
+            // The window's one read from the device: both NLLs.
+            let both = read(&Tensor::cat(vec![arch_loss, loss], 0)).await;
+            let (arch_loss, loss) = (f64::from(both[0]), f64::from(both[1]));
             if !loss.is_finite() || !arch_loss.is_finite() {
                 return Err(CoreError::Numerical(format!("loss became {} at epoch {epoch}, window {step} (try a lower learning rate)", if loss.is_finite() { arch_loss } else { loss })));
             }

@@ -51,11 +51,11 @@ fn alpha_grads_unread(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, win: &Wi
 /// The reference's `_clip`: scales `grads` to global norm `max_norm` when larger
 /// ([`clip_global_norm`]), and returns the factor max_norm / (‖grads‖ + 1e-6) even when it is
 /// above 1 (the second-order step multiplies its Hessian term by it, as `rnn/architect.py`
-/// does), and the clipped gradients' norm.
-async fn clip(grads: &mut [Tensor<1>], max_norm: f64) -> (f64, f64) {
-    let norm = read_scalar(&clip_global_norm(grads, max_norm)).await;
-    let coef = max_norm / (norm + 1e-6);
-    (coef, norm * coef.min(1.0))
+/// does), and the clipped gradients' norm, both as one-element tensors (nothing is read).
+fn clip(grads: &mut [Tensor<1>], max_norm: f64) -> (Tensor<1>, Tensor<1>) {
+    let norm = clip_global_norm(grads, max_norm);
+    let coef = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm);
+    (coef.clone(), norm * coef.clamp_max(1.0))
 }
 
 /// The unrolled step's settings, from the weight optimiser.
@@ -89,10 +89,18 @@ pub struct Start<'a> {
 /// hidden state. Running statistics are updated by the passes at the current weights (the
 /// unrolled pass at w' runs on a copy in the reference, whose statistics are dropped).
 pub async fn alpha_grad(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train: Start<'_>, val: Start<'_>, unroll: LmUnroll, ctx: PassCtx<'_>) -> (f64, Tensor<2>, Tensor<2>) {
+    let (loss, g, hidden) = alpha_grad_pending(model, w, alpha, train, val, unroll, ctx);
+    (read_scalar(&loss).await, g, hidden)
+}
+
+/// [`alpha_grad`] with nothing read from the device: the validation NLL stays a one-element
+/// tensor, and the second order's clipping factor and finite-difference radius R = 0.01/‖v‖ are
+/// device tensors (for v = 0 the Hessian term is 0, as the reference's skip gives).
+pub fn alpha_grad_pending(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train: Start<'_>, val: Start<'_>, unroll: LmUnroll, ctx: PassCtx<'_>) -> (Tensor<1>, Tensor<2>, Tensor<2>) {
     match unroll.order {
         Order::First => {
             let (g, hidden, loss) = alpha_grads_unread(model, w, alpha, val.win, val.hidden, ctx);
-            (read_scalar(&loss).await, g, hidden)
+            (loss, g, hidden)
         }
         Order::Second => {
             let PassCtx { mut stats, rng, .. } = ctx;
@@ -100,7 +108,7 @@ pub async fn alpha_grad(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train:
             let wl = w.leaves();
             let (_, g) = graph(model, &wl, Some(&alpha.clone().autodiff()), train.win, train.hidden, 0.0, PassCtx::new(stats.as_deref_mut(), &mut *rng, 0.0));
             let mut gw = wl.grads(&g);
-            let (clip_coef, _) = clip(&mut gw, unroll.clip).await;
+            let (clip_coef, _) = clip(&mut gw, unroll.clip);
             let step: Vec<Tensor<1>> = gw.iter().zip(&w.tensors).map(|(g, p)| g.clone() + p.clone().mul_scalar(unroll.weight_decay)).collect();
             let mut w_prime = w.axpy(-unroll.lr, &step);
             if !unroll.step_embedding {
@@ -115,18 +123,17 @@ pub async fn alpha_grad(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train:
             let (out, g) = graph(model, &wl, Some(&al), val.win, val.hidden, 0.0, PassCtx::new(None, &mut *rng, 0.0));
             let dalpha = al.grad(&g).unwrap_or_else(|| alpha.zeros_like());
             let mut v = wl.grads(&g);
-            let (_, norm) = clip(&mut v, unroll.clip).await;
-            let loss = read_scalar(&out.loss).await;
-            let hidden = out.hidden.inner();
-            if norm == 0.0 || !norm.is_finite() {
-                return (loss, dalpha, hidden);
-            }
-            // (∇α L_train(w + Rv) − ∇α L_train(w − Rv)) / 2R, each pass with its own dropout draws.
-            let r = FD_RADIUS / norm;
-            let (gp, _, _) = alpha_grads_unread(model, &w.axpy(r, &v), alpha, train.win, train.hidden, PassCtx::new(stats.as_deref_mut(), &mut *rng, 0.0));
-            let (gn, _, _) = alpha_grads_unread(model, &w.axpy(-r, &v), alpha, train.win, train.hidden, PassCtx::new(stats, rng, 0.0));
-            let implicit = (gp - gn).mul_scalar(1.0 / (2.0 * r));
-            (loss, dalpha - implicit.mul_scalar(unroll.lr * clip_coef), hidden)
+            let (_, norm) = clip(&mut v, unroll.clip);
+            let (loss, hidden) = (out.loss.inner(), out.hidden.inner());
+            // (∇α L_train(w + Rv) − ∇α L_train(w − Rv)) / 2R, each pass with its own dropout
+            // draws; R = 0.01 / (‖v‖ + 1e-30) on the device.
+            let r = norm.clone().add_scalar(1e-30).recip().mul_scalar(FD_RADIUS);
+            let shifted = |sign: f64| Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(r.clone()).mul_scalar(sign)).collect() };
+            let (gp, _, _) = alpha_grads_unread(model, &shifted(1.0), alpha, train.win, train.hidden, PassCtx::new(stats.as_deref_mut(), &mut *rng, 0.0));
+            let (gn, _, _) = alpha_grads_unread(model, &shifted(-1.0), alpha, train.win, train.hidden, PassCtx::new(stats, rng, 0.0));
+            // η · clip_coef / (2R) = η · clip_coef · (‖v‖ + 1e-30) / (2 · 0.01).
+            let scale = (norm.add_scalar(1e-30) * clip_coef).mul_scalar(unroll.lr / (2.0 * FD_RADIUS));
+            (loss, dalpha - (gp - gn).mul(scale.reshape([1, 1])), hidden)
         }
     }
 }
@@ -135,10 +142,18 @@ pub async fn alpha_grad(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, train:
 /// β · slowness, clipped to global norm `clip`, then SGD (no momentum) with learning rate `lr`
 /// and weight decay. Returns the NLL and the next hidden state.
 pub async fn weight_step(model: &RnnModel, w: &mut Weights, sgd: &mut Sgd, alpha: Option<&Tensor<2>>, from: Start<'_>, hp: StepRates, ctx: PassCtx<'_>) -> (f64, Tensor<2>) {
-    let (loss, mut grads, hidden) = weight_grads(model, w, alpha, from.win, from.hidden, hp.beta, ctx).await;
+    let (loss, hidden) = weight_step_pending(model, w, sgd, alpha, from, hp, ctx);
+    (read_scalar(&loss).await, hidden)
+}
+
+/// [`weight_step`] with the NLL left on the device.
+pub fn weight_step_pending(model: &RnnModel, w: &mut Weights, sgd: &mut Sgd, alpha: Option<&Tensor<2>>, from: Start<'_>, hp: StepRates, ctx: PassCtx<'_>) -> (Tensor<1>, Tensor<2>) {
+    let wl = w.leaves();
+    let (out, g) = graph(model, &wl, alpha.map(|a| a.clone().autodiff()).as_ref(), from.win, from.hidden, hp.beta, ctx);
+    let mut grads = wl.grads(&g);
     clip_global_norm(&mut grads, hp.clip);
     sgd.step(&mut w.tensors, &grads, hp.lr, hp.weight_decay);
-    (loss, hidden)
+    (out.loss.inner(), out.hidden.inner())
 }
 
 /// The rates of a weight step.

@@ -152,3 +152,20 @@ fn one_recurrent_window_agrees_on_the_cpu_and_on_wgpu() {
     assert!(max_abs_diff(&c.2, &g.2) <= 1e-4 * max_abs(&c.2) + 1e-6, "hidden state {}", max_abs_diff(&c.2, &g.2));
     assert!(max_abs_diff(&c.4, &g.4) <= 1e-4 * max_abs(&c.4) + 1e-7, "α gradient {} (largest {})", max_abs_diff(&c.4, &g.4), max_abs(&c.4));
 }
+
+/// A recurrent search window reads from the device once (its two NLLs together); the evaluation
+/// once per validation window; the epoch's end once more (α, for the genotype and the report).
+#[test]
+fn a_recurrent_search_window_reads_from_the_device_once() {
+    use rdarts_core::params::host_reads_on_this_thread as host_reads;
+    let corpus = Corpus::embedded();
+    let config = LmSearchConfig { hessian: HessianConfig { every: 0, ..HessianConfig::default() }, ..tiny(1) };
+    let mut s = LmSearch::new(config.clone(), &corpus, &cpu()).unwrap();
+    let mut windows = 0;
+    let before = host_reads();
+    block_on(s.run_epoch(&mut |e| windows += matches!(e, LmEvent::Step { .. }) as usize)).unwrap();
+    let reads = host_reads() - before;
+    // The validation text in 10 streams: 858 rows, windows of `bptt` from row 0 while a target exists.
+    let eval_windows = (corpus.valid.len() / config.eval_batch_size - 1).div_ceil(config.bptt);
+    assert_eq!(reads as usize, windows + eval_windows + 1, "{windows} windows, {eval_windows} evaluation windows");
+}
