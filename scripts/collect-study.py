@@ -5,10 +5,11 @@
     python3 scripts/collect-study.py SWEEP_DIR studies/results/NAME
 
 Writes DEST/report.md, DEST/runs.csv, DEST/plots/*.svg (the report's), and for every run
-DEST/runs/RUN/: search/config.json, search/lambda.jsonl, search/genotype.txt (and
-genotype_es.txt), search/epochs.jsonl (each epoch's losses, accuracies, λ and genotype, without
+DEST/runs/RUN/: search/config.json, search/lambda.jsonl, search/genotype.txt and .json (and
+genotype_es.txt and .json), search/epochs.jsonl (each epoch's losses, accuracies, λ and genotype, without
 the α matrices of metrics.jsonl), and train*/result.json. Checkpoints, logs and absolute paths
-(sweep.json, run.json) stay behind.
+(sweep.json, run.json) stay behind. scripts/restore-study.py puts the finished runs back into a
+sweep directory, so that a sweep cut off on one machine continues on another.
 """
 
 import json
@@ -38,7 +39,7 @@ def main():
         search = run / "search"
         if search.is_dir():
             (out / "search").mkdir(parents=True)
-            for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt"):
+            for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt", "genotype.json", "genotype_es.json"):
                 if (search / name).exists():
                     shutil.copy(search / name, out / "search" / name)
             metrics = search / "metrics.jsonl"

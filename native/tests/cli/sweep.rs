@@ -87,7 +87,6 @@ fn grid_names_are_stable_and_a_changed_setting_is_a_new_run() {
     assert_clean_error(&out, "--partition 'gpu\\nrm -rf ~': one value, without line breaks");
 }
 
-/// A run whose directory another process holds is reported busy and left alone.
 #[test]
 fn the_committed_study_expands_to_every_space_method_and_seed() {
     let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("../studies/robustdarts-digits.toml");
@@ -103,6 +102,21 @@ fn the_committed_study_expands_to_every_space_method_and_seed() {
     }
 }
 
+/// `rdarts … | head` when the reader has gone: the process ends by SIGPIPE, as other tools do,
+/// instead of panicking on the failed write.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("../studies/robustdarts-digits.toml");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN).args(["sweep", study.to_str().unwrap(), "--out", scratch("sweep", "pipe").to_str().unwrap(), "--dry-run"]).stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE: {:?} {stderr}", out.status);
+}
+
+/// A run whose directory another process holds is reported busy and left alone.
 #[test]
 fn a_run_held_by_another_process_is_busy() {
     let dir = scratch("sweep", "busy");
@@ -230,6 +244,22 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
     let html = std::fs::read_to_string(sweep.join("report.html")).unwrap();
     assert!(html.matches("<svg").count() >= 2, "λmax curves and the scatter");
     assert!(sweep.join("plots/lambda-S2-digits.svg").exists() && sweep.join("plots/scatter-S2-digits.svg").exists());
+
+    // What the repository keeps of a study (scripts/collect-study.py), put back into a new sweep
+    // directory (scripts/restore-study.py, as on a fresh machine): the sweep finds nothing to
+    // do, and the report rebuilt from it is the same.
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+    let (collected, restored) = (dir.join("collected"), dir.join("restored"));
+    for (script, from, to) in [("collect-study.py", &sweep, &collected), ("restore-study.py", &collected, &restored)] {
+        let out = Command::new("python3").arg(scripts.join(script)).args([from, to]).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = rdarts(&["sweep", grid.to_str().unwrap(), "--out", restored.to_str().unwrap(), "--jobs", "2"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 unfinished"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(!restored.join("logs").exists(), "nothing ran");
+    let out = rdarts(&["sweep", "report", restored.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(restored.join("runs.csv")).unwrap(), csv);
 }
 
 /// Runs `cmd` (a SLURM client) and returns its standard output, failing the test with its error.
