@@ -5,10 +5,10 @@ skips them and computes only the rest (on a fresh machine, say, where the sweep 
     python3 scripts/restore-study.py studies/results/NAME SWEEP_DIR
     rdarts sweep GRID.toml --out SWEEP_DIR --jobs 2
 
-The inverse of scripts/collect-study.py for what `rdarts sweep` and `rdarts sweep report` read:
-per finished run, search/config.json, search/metrics.jsonl (rebuilt from epochs.jsonl: every
-epoch and DARTS-ADA event as recorded, the α matrices empty, since collect-study.py does not keep
-them and neither the sweep nor its report reads them), search/genotype.json and genotype_es.json
+The inverse of scripts/collect-study.py: per finished run, search/config.json, lambda.jsonl and
+genotype*.txt as collected, search/metrics.jsonl (rebuilt from epochs.jsonl: every epoch and
+DARTS-ADA event as recorded, the α matrices empty, since collect-study.py does not keep them and
+neither the sweep nor its report reads them), search/genotype.json and genotype_es.json
 (as collected, or else the last epoch's and DARTS-ES's genotype from the records, checked against
 the collected genotype.txt / genotype_es.txt), and train*/result.json. Runs that had not finished
 (no genotype.txt, or a training without result.json) are left out: the sweep runs them afresh.
@@ -32,13 +32,14 @@ def pairs_of_json(g):
 
 
 def genotype(collected, name, records_genotype):
-    """The collected genotype JSON, or the records' checked against the text form."""
+    """The collected genotype JSON file's text, or else the records' genotype, checked against the
+    text form."""
     if (collected / f"{name}.json").exists():
-        return json.loads((collected / f"{name}.json").read_text())
+        return (collected / f"{name}.json").read_text()
     text = (collected / f"{name}.txt").read_text()
     if records_genotype is None or pairs_of_json(records_genotype) != pairs_of_text(text):
         sys.exit(f"{collected / (name + '.txt')}: does not match the genotype in {collected / 'epochs.jsonl'}")
-    return records_genotype
+    return json.dumps(records_genotype)
 
 
 def restore(run, dest):
@@ -65,11 +66,13 @@ def restore(run, dest):
     tmp = dest.with_name(dest.name + ".restoring")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "search").mkdir(parents=True)
-    shutil.copy(search / "config.json", tmp / "search" / "config.json")
+    for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt"):
+        if (search / name).exists():
+            shutil.copy(search / name, tmp / "search" / name)
     (tmp / "search" / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
-    (tmp / "search" / "genotype.json").write_text(json.dumps(found))
+    (tmp / "search" / "genotype.json").write_text(found)
     if found_es is not None:
-        (tmp / "search" / "genotype_es.json").write_text(json.dumps(found_es))
+        (tmp / "search" / "genotype_es.json").write_text(found_es)
     for t in trains:
         (tmp / t).mkdir()
         shutil.copy(run / t / "result.json", tmp / t / "result.json")

@@ -247,19 +247,52 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
 
     // What the repository keeps of a study (scripts/collect-study.py), put back into a new sweep
     // directory (scripts/restore-study.py, as on a fresh machine): the sweep finds nothing to
-    // do, and the report rebuilt from it is the same.
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
-    let (collected, restored) = (dir.join("collected"), dir.join("restored"));
-    for (script, from, to) in [("collect-study.py", &sweep, &collected), ("restore-study.py", &collected, &restored)] {
-        let out = Command::new("python3").arg(scripts.join(script)).args([from, to]).output().unwrap();
-        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    // do, the report rebuilt from it is the same, and collecting it again gives the same files.
+    let (collected, restored, again) = (dir.join("collected"), dir.join("restored"), dir.join("again"));
+    let script = |name: &str, from: &Path, to: &Path| {
+        let out = Command::new("python3").arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts").join(name)).args([from, to]).output().unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    script("collect-study.py", &sweep, &collected);
+    // One run as collected before the genotypes' JSON was kept: restore-study.py derives it from
+    // the epoch records and checks it against the text form.
+    let first_run = std::fs::read_dir(collected.join("runs")).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(first_run.join("search/genotype.json")).unwrap();
+    script("restore-study.py", &collected, &restored);
     let out = rdarts(&["sweep", grid.to_str().unwrap(), "--out", restored.to_str().unwrap(), "--jobs", "2"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 unfinished"), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(!restored.join("logs").exists(), "nothing ran");
     let out = rdarts(&["sweep", "report", restored.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(restored.join("runs.csv")).unwrap(), csv);
+    script("collect-study.py", &restored, &again);
+    let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut stack = vec![root.join("runs")];
+        let mut files = Vec::new();
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    files.push((p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let (mut first, second) = (files(&collected), files(&again));
+    assert!(first.iter().any(|(p, _)| p.ends_with("lambda.jsonl")) && first.iter().any(|(p, _)| p.ends_with("genotype.txt")), "{:?}", first.iter().map(|f| &f.0).collect::<Vec<_>>());
+    // The genotype.json removed above: restored from the records, collected again.
+    first.push((first_run.join("search/genotype.json").strip_prefix(&collected).unwrap().display().to_string(), std::fs::read(sweep.join("runs").join(first_run.file_name().unwrap()).join("search/genotype.json")).unwrap()));
+    first.sort();
+    assert_eq!(first.iter().map(|f| &f.0).collect::<Vec<_>>(), second.iter().map(|f| &f.0).collect::<Vec<_>>(), "the same files");
+    for ((path, a), (_, b)) in first.iter().zip(&second) {
+        // The derived genotype.json is compact JSON where the search wrote it indented.
+        let same = a == b || (path.ends_with("genotype.json") && serde_json::from_slice::<serde_json::Value>(a).unwrap() == serde_json::from_slice::<serde_json::Value>(b).unwrap());
+        assert!(same, "{path} differs after collect → restore → collect");
+    }
 }
 
 /// Runs `cmd` (a SLURM client) and returns its standard output, failing the test with its error.
