@@ -154,7 +154,7 @@ fn groups(rows: &[Row]) -> Groups<'_> {
 
 /// The Markdown tables.
 pub fn markdown(rows: &[Row]) -> String {
-    let mut s = String::from("# Sweep report\n\nMean ± sample standard deviation over seeds (number of runs measured in brackets). λmax: the newest measurement of each run; DARTS-ES epoch: where the rule stopped the search (DARTS-ES) or would have (others); parameter-free: skip connections, pooling and `none` among the normal cell's operations.\n");
+    let mut s = String::from("# Sweep report\n\nMean ± sample standard deviation over seeds (number of runs measured in brackets). λmax: the newest measurement of each run; DARTS-ES epoch: where the rule stopped the search (DARTS-ES) or would have (others); parameter-free: skip connections, pooling, `none` and noise among the normal cell's operations.\n");
     for ((space, dataset), methods) in groups(rows) {
         let _ = write!(s, "\n## {space}, {dataset}\n\n| method | runs finished | final λmax | DARTS-ES epoch | parameter-free ops (normal) | supernet valid acc % | test error % | test error %, DARTS-ES cell |\n|---|---|---|---|---|---|---|---|\n");
         for (method, rs) in methods {
