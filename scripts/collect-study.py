@@ -39,6 +39,7 @@ def main():
         search = run / "search"
         if search.is_dir():
             (out / "search").mkdir(parents=True)
+            # restore-study.py's COLLECTED: the same names.
             for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt", "genotype.json", "genotype_es.json"):
                 if (search / name).exists():
                     shutil.copy(search / name, out / "search" / name)

@@ -21,6 +21,9 @@ import shutil
 import sys
 from pathlib import Path
 
+# What collect-study.py copies from a run's search directory as it is.
+COLLECTED = ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt", "genotype.json", "genotype_es.json")
+
 
 def pairs_of_text(text):
     """The (operation, input) pairs of a genotype's text form, normal cell then reduction cell."""
@@ -31,14 +34,12 @@ def pairs_of_json(g):
     return [(op.replace("_", ""), int(i)) for op, i in g["normal"] + g["reduce"]]
 
 
-def genotype(collected, name, records_genotype):
-    """The collected genotype JSON file's text, or else the records' genotype, checked against the
-    text form."""
-    if (collected / f"{name}.json").exists():
-        return (collected / f"{name}.json").read_text()
-    text = (collected / f"{name}.txt").read_text()
+def derived_genotype(search, name, records_genotype):
+    """The records' genotype as JSON, checked against the collected text form `name`.txt (for
+    runs collected before collect-study.py kept `name`.json)."""
+    text = (search / f"{name}.txt").read_text()
     if records_genotype is None or pairs_of_json(records_genotype) != pairs_of_text(text):
-        sys.exit(f"{collected / (name + '.txt')}: does not match the genotype in {collected / 'epochs.jsonl'}")
+        sys.exit(f"{search / (name + '.txt')}: does not match the genotype in {search / 'epochs.jsonl'}")
     return json.dumps(records_genotype)
 
 
@@ -49,30 +50,30 @@ def restore(run, dest):
     trains = ["train"] + (["train-es"] if (search / "genotype_es.txt").exists() else [])
     if any(not (run / t / "result.json").exists() for t in trains):
         return False
-    epochs, last, es = [], {}, None
+    records, last, es = [], {}, None
     for line in (search / "epochs.jsonl").read_text().splitlines():
         e = json.loads(line)
         if e.get("event") == "robust":
-            epochs.append(e)
             if es is None and e.get("action") in ("stop", "would_stop", "rollback"):
                 es = e.get("genotype")
         else:
             e = {"event": "epoch", **e, "alpha_normal": [], "alpha_reduce": []}
-            epochs.append(e)
             last[e["epoch"]] = e
-    final = last[max(last)]["genotype"] if last else None
-    found = genotype(search, "genotype", final)
-    found_es = genotype(search, "genotype_es", es) if (search / "genotype_es.txt").exists() else None
+        records.append(e)
+    derived = {}
+    if not (search / "genotype.json").exists():
+        derived["genotype"] = derived_genotype(search, "genotype", last[max(last)]["genotype"] if last else None)
+    if (search / "genotype_es.txt").exists() and not (search / "genotype_es.json").exists():
+        derived["genotype_es"] = derived_genotype(search, "genotype_es", es)
     tmp = dest.with_name(dest.name + ".restoring")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "search").mkdir(parents=True)
-    for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt"):
+    for name in COLLECTED:
         if (search / name).exists():
             shutil.copy(search / name, tmp / "search" / name)
-    (tmp / "search" / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
-    (tmp / "search" / "genotype.json").write_text(found)
-    if found_es is not None:
-        (tmp / "search" / "genotype_es.json").write_text(found_es)
+    for name, text in derived.items():
+        (tmp / "search" / f"{name}.json").write_text(text)
+    (tmp / "search" / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in records))
     for t in trains:
         (tmp / t).mkdir()
         shutil.copy(run / t / "result.json", tmp / t / "result.json")

@@ -2,7 +2,7 @@
 //! Burn and wgpu, so they share one): searches, resume after SIGKILL, corrupt checkpoints, full
 //! and read-only disks, reports rendered in Chromium, training and genotypes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod bounds;
@@ -61,4 +61,20 @@ pub fn assert_clean_error(out: &Output, needle: &str) {
     assert_eq!(lines.len(), 1, "expected a one-line error, got: {stderr}");
     assert!(lines[0].starts_with("error: "), "{stderr}");
     assert!(stderr.contains(needle), "error should mention '{needle}': {stderr}");
+}
+
+/// Every file under `dir`, relative, `/`-separated, sorted.
+pub fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            let sub = e.file_name().to_string_lossy().into_owned();
+            out.extend(walk(&p).into_iter().map(|f| format!("{sub}/{f}")));
+        } else {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
 }

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use crate::{assert_clean_error, rdarts};
+use crate::{assert_clean_error, rdarts, walk};
 
 fn tmp(name: &str) -> std::path::PathBuf {
     crate::scratch("rundir", name)
@@ -64,22 +64,6 @@ fn a_foreign_folder_is_never_written_into() {
     assert_ok(&tiny(&empty, &[]));
     let _ = fs::remove_dir_all(&dir);
     let _ = fs::remove_dir_all(&empty);
-}
-
-/// Every file under `dir`, relative, `/`-separated, sorted.
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            let sub = e.file_name().to_string_lossy().into_owned();
-            out.extend(walk(&p).into_iter().map(|f| format!("{sub}/{f}")));
-        } else {
-            out.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]

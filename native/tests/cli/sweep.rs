@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{BIN, assert_clean_error, rdarts, scratch};
+use crate::{BIN, assert_clean_error, rdarts, scratch, walk};
 
 const TINY: &str = r#"
 [search]
@@ -87,10 +87,14 @@ fn grid_names_are_stable_and_a_changed_setting_is_a_new_run() {
     assert_clean_error(&out, "--partition 'gpu\\nrm -rf ~': one value, without line breaks");
 }
 
+/// The study's grid in the repository.
+fn committed_study() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../studies/robustdarts-digits.toml")
+}
+
 #[test]
 fn the_committed_study_expands_to_every_space_method_and_seed() {
-    let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("../studies/robustdarts-digits.toml");
-    let runs = names(&scratch("sweep", "study"), &std::fs::read_to_string(study).unwrap());
+    let runs = names(&scratch("sweep", "study"), &std::fs::read_to_string(committed_study()).unwrap());
     assert_eq!(runs.len(), 4 * 3 * 2, "{runs:?}");
     for method in ["darts", "rdarts-l2", "darts-ada"] {
         for space in ["s1", "s2", "s3", "s4"] {
@@ -107,7 +111,7 @@ fn the_committed_study_expands_to_every_space_method_and_seed() {
 #[test]
 fn a_closed_pipe_ends_the_output_quietly() {
     use std::os::unix::process::ExitStatusExt;
-    let study = Path::new(env!("CARGO_MANIFEST_DIR")).join("../studies/robustdarts-digits.toml");
+    let study = committed_study();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let out = Command::new(BIN).args(["sweep", study.to_str().unwrap(), "--out", scratch("sweep", "pipe").to_str().unwrap(), "--dry-run"]).stdout(writer).output().unwrap();
@@ -266,22 +270,8 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read_to_string(restored.join("runs.csv")).unwrap(), csv);
     script("collect-study.py", &restored, &again);
-    let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut stack = vec![root.join("runs")];
-        let mut files = Vec::new();
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    files.push((p.strip_prefix(root).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
-                }
-            }
-        }
-        files.sort();
-        files
-    };
+    // Every file under `root`/runs with its contents.
+    let files = |root: &Path| -> Vec<(String, Vec<u8>)> { walk(&root.join("runs")).into_iter().map(|f| (format!("runs/{f}"), std::fs::read(root.join("runs").join(&f)).unwrap())).collect() };
     let (mut first, second) = (files(&collected), files(&again));
     assert!(first.iter().any(|(p, _)| p.ends_with("lambda.jsonl")) && first.iter().any(|(p, _)| p.ends_with("genotype.txt")), "{:?}", first.iter().map(|f| &f.0).collect::<Vec<_>>());
     // The genotype.json removed above: restored from the records, collected again.
