@@ -9,11 +9,8 @@ scripts/install-lavapipe.sh
 scripts/install-chromium.sh
 # A private one-node SLURM cluster for the sweep's SLURM test (sbatch, squeue and scancel read it).
 export SLURM_CONF="$(scripts/slurm-cluster.sh)"
-# The browser demo's wasm (the demo's end-to-end test loads it in Chromium), built side by side with
-# the host's tests: the two builds share nothing (other targets, profiles and lock files) and each
-# leaves a core idle through its long single-crate stretches and links.
-( set -o pipefail; web/build.sh 2>&1 | sed -u 's/^/[wasm] /' ) &
-wasm_build=$!
+# The browser demo's wasm (the demo's end-to-end test loads it in Chromium).
+web/build.sh
 # Pin the software Vulkan driver so the wgpu tests run the same everywhere (Mesa 25 names its
 # manifest lvp_icd.json, older Mesa lvp_icd.<arch>.json), and require that wgpu really runs on it
 # rather than falling back to OpenGL. Silence XDG warnings.
@@ -24,9 +21,4 @@ if [ -z "${VK_DRIVER_FILES:-}" ]; then
 fi
 export RDARTS_WGPU_ADAPTER=${RDARTS_WGPU_ADAPTER:-Vulkan}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
-# Both builds finish before anything runs (no build is left behind when one fails).
-host=0; cargo test --workspace --no-run "$@" || host=$?
-wasm=0; wait "$wasm_build" || wasm=$?
-if [ "$wasm" -ne 0 ]; then echo "test.sh: the browser demo's wasm build failed (its output above, marked [wasm])" >&2; fi
-if [ "$host" -ne 0 ] || [ "$wasm" -ne 0 ]; then exit 1; fi
 cargo test --workspace --no-fail-fast "$@"
