@@ -8,7 +8,8 @@ Writes DEST/report.md, DEST/runs.csv, DEST/plots/*.svg (the report's), and for e
 DEST/runs/RUN/: search/config.json, search/lambda.jsonl, search/genotype.txt and .json (and
 genotype_es.txt and .json), search/epochs.jsonl (each epoch's losses, accuracies, λ and genotype, without
 the α matrices of metrics.jsonl), and train*/result.json. Checkpoints, logs and absolute paths
-(sweep.json, run.json) stay behind. scripts/restore-study.py puts the finished runs back into a
+(sweep.json, run.json) stay behind. The runs are the grid's (SWEEP_DIR/sweep.json), and DEST is
+replaced only once the copy is complete. scripts/restore-study.py puts the finished runs back into a
 sweep directory, so that a sweep cut off on one machine continues on another.
 """
 
@@ -16,6 +17,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
+
+from study_files import SEARCH_FILES, read_jsonl
 
 KEEP_EPOCH = ("epoch", "lr", "train_loss", "train_acc", "valid_loss", "valid_acc", "seconds",
               "curvature", "weight_decay", "drop_path_prob", "iteration")
@@ -27,27 +30,27 @@ def main():
     src, dest = Path(sys.argv[1]), Path(sys.argv[2])
     if not (src / "report.md").exists():
         sys.exit(f"{src}: no report.md; run `rdarts sweep report {src}` first")
-    if dest.exists():
-        shutil.rmtree(dest)
+    # Written beside DEST and swapped in at the end: an interrupted collection leaves DEST as it was.
+    final, dest = dest, dest.with_name(dest.name + ".collecting")
+    shutil.rmtree(dest, ignore_errors=True)
     (dest / "plots").mkdir(parents=True)
     for name in ("report.md", "runs.csv"):
         shutil.copy(src / name, dest / name)
     for svg in sorted((src / "plots").glob("*.svg")):
         shutil.copy(svg, dest / "plots" / svg.name)
-    for run in sorted((src / "runs").iterdir()):
-        out = dest / "runs" / run.name
+    # The grid's runs, as the report reads them (not whatever else lies in runs/).
+    for name in sorted(r["name"] for r in json.loads((src / "sweep.json").read_text())["runs"]):
+        run, out = src / "runs" / name, dest / "runs" / name
         search = run / "search"
         if search.is_dir():
             (out / "search").mkdir(parents=True)
-            # restore-study.py's COLLECTED: the same names.
-            for name in ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt", "genotype.json", "genotype_es.json"):
+            for name in SEARCH_FILES:
                 if (search / name).exists():
                     shutil.copy(search / name, out / "search" / name)
             metrics = search / "metrics.jsonl"
             if metrics.exists():
-                with open(metrics) as f, open(out / "search" / "epochs.jsonl", "w") as g:
-                    for line in f:
-                        e = json.loads(line)
+                with open(out / "search" / "epochs.jsonl", "w") as g:
+                    for e in read_jsonl(metrics):
                         if e.get("event") == "epoch":
                             kept = {k: e[k] for k in KEEP_EPOCH if k in e}
                             kept["genotype"] = e.get("genotype")
@@ -58,7 +61,10 @@ def main():
             if (train / "result.json").exists():
                 (out / train.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy(train / "result.json", out / train.name / "result.json")
-    print(f"copied the report and {len(list((dest / 'runs').iterdir()))} runs' results to {dest}")
+    runs = len(list((dest / "runs").iterdir()))
+    shutil.rmtree(final, ignore_errors=True)
+    dest.rename(final)
+    print(f"copied the report and {runs} runs' results to {final}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-# What collect-study.py copies from a run's search directory as it is.
-COLLECTED = ("config.json", "lambda.jsonl", "genotype.txt", "genotype_es.txt", "genotype.json", "genotype_es.json")
+from study_files import SEARCH_FILES, first_es_record, read_jsonl
 
 
 def pairs_of_text(text):
@@ -50,25 +49,22 @@ def restore(run, dest):
     trains = ["train"] + (["train-es"] if (search / "genotype_es.txt").exists() else [])
     if any(not (run / t / "result.json").exists() for t in trains):
         return False
-    records, last, es = [], {}, None
-    for line in (search / "epochs.jsonl").read_text().splitlines():
-        e = json.loads(line)
-        if e.get("event") == "robust":
-            if es is None and e.get("action") in ("stop", "would_stop", "rollback"):
-                es = e.get("genotype")
-        else:
+    records, last = [], {}
+    for e in read_jsonl(search / "epochs.jsonl"):
+        if e.get("event") != "robust":
             e = {"event": "epoch", **e, "alpha_normal": [], "alpha_reduce": []}
             last[e["epoch"]] = e
         records.append(e)
+    es = first_es_record(records)
     derived = {}
     if not (search / "genotype.json").exists():
         derived["genotype"] = derived_genotype(search, "genotype", last[max(last)]["genotype"] if last else None)
     if (search / "genotype_es.txt").exists() and not (search / "genotype_es.json").exists():
-        derived["genotype_es"] = derived_genotype(search, "genotype_es", es)
+        derived["genotype_es"] = derived_genotype(search, "genotype_es", es and es.get("genotype"))
     tmp = dest.with_name(dest.name + ".restoring")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "search").mkdir(parents=True)
-    for name in COLLECTED:
+    for name in SEARCH_FILES:
         if (search / name).exists():
             shutil.copy(search / name, tmp / "search" / name)
     for name, text in derived.items():

@@ -13,11 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from study_files import first_es_record, read_jsonl
+
 FREE = ("skip_connect", "max_pool3x3", "avg_pool3x3", "none", "noise")
-
-
-def records(path):
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def test_error(path):
@@ -31,7 +29,8 @@ def main():
     print("run\tmethod\tspace\tseed\tepochs\tlambda_first5\tlambda_last5\tlambda_final\tfree_normal\tes_epoch\tada_iterations\tweight_decay\ttest_error\ttest_error_es")
     for run in sorted(runs.iterdir()):
         config = json.loads((run / "search" / "config.json").read_text())
-        rows = records(run / "search" / "epochs.jsonl")
+        epochs_file = run / "search" / "epochs.jsonl"
+        rows = read_jsonl(epochs_file) if epochs_file.exists() else []
         # The trajectory the search ended with: the newest record of each epoch (DARTS-ADA rolls back).
         by_epoch = {}
         for r in rows:
@@ -39,8 +38,8 @@ def main():
                 by_epoch[r["epoch"]] = r
         epochs = [by_epoch[e] for e in sorted(by_epoch)]
         lam = [e["curvature"]["lambda_max"] for e in epochs if e.get("curvature")]
-        robust = [r for r in rows if r.get("event") == "robust"]
-        es = next((r["stop"]["stop_epoch"] + 1 for r in robust if r.get("action") in ("stop", "would_stop", "rollback")), None)
+        es_record = first_es_record(rows)
+        es = es_record["stop"]["stop_epoch"] + 1 if es_record else None
         genotype = epochs[-1]["genotype"] if epochs else None
         free = sum(op in FREE for op, _ in genotype["normal"]) if genotype else "-"
         method = run.name.split("-seed=")[0]
