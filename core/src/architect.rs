@@ -63,8 +63,8 @@ pub struct Pass {
     pub correct: usize,
 }
 
-/// A pass's loss and logits still on the device: [`Pending::read`] reads them, [`read_both`] two
-/// passes' in one read (each read waits for the device's queue).
+/// A pass's loss and logits still on the device: [`Pending::read`] reads them, [`read_passes`]
+/// several passes' in one read (each read waits for the device's queue).
 pub struct Pending {
     logits: Tensor<2>,
     loss: Tensor<1>,
@@ -79,15 +79,23 @@ impl Pending {
     }
 }
 
-/// Two passes' losses and numbers correct in one read from the device.
-pub async fn read_both(a: Pending, b: Pending) -> (Pass, Pass) {
-    let [n, k] = a.logits.dims();
-    let [m, _] = b.logits.dims();
-    let all = Tensor::cat(vec![a.logits.reshape([n * k]), a.loss.reshape([1]), b.logits.reshape([m * k]), b.loss.reshape([1])], 0);
-    let v = crate::params::read(&all).await;
-    let (va, vb) = v.split_at(n * k + 1);
-    let pass = |v: &[f32], labels: &[usize], rows: usize| Pass { loss: f64::from(v[rows * k]), correct: crate::network::count_correct(&v[..rows * k], k, labels) };
-    (pass(va, &a.labels, n), pass(vb, &b.labels, m))
+/// Passes' losses and numbers correct, in order, in one read from the device (each read waits
+/// for the device's queue).
+pub async fn read_passes(passes: Vec<Pending>) -> Vec<Pass> {
+    let Some(k) = passes.first().map(|p| p.logits.dims()[1]) else { return Vec::new() };
+    let rows: Vec<usize> = passes.iter().map(|p| p.logits.dims()[0]).collect();
+    let parts = passes.iter().flat_map(|p| [p.logits.clone().reshape([p.logits.dims()[0] * k]), p.loss.clone().reshape([1])]).collect();
+    let values = crate::params::read(&Tensor::cat(parts, 0)).await;
+    let mut rest = &values[..];
+    passes
+        .iter()
+        .zip(rows)
+        .map(|(p, n)| {
+            let (v, tail) = rest.split_at(n * k + 1);
+            rest = tail;
+            Pass { loss: f64::from(v[n * k]), correct: crate::network::count_correct(&v[..n * k], k, &p.labels) }
+        })
+        .collect()
 }
 
 /// One training-mode forward and backward pass on `batch` with `w` and `alpha` as given (leaves
@@ -101,7 +109,8 @@ async fn pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: Pa
 /// [`pass`] with nothing read.
 fn pending_pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Pending, Gradients) {
     let (logits, loss, grads) = graph(net, w, alpha, batch, ctx, device);
-    (Pending { logits, loss, labels: batch.y.clone() }, grads)
+    // Off the graph: a pending pass may wait for its read over several steps.
+    (Pending { logits: logits.inner(), loss: loss.inner(), labels: batch.y.clone() }, grads)
 }
 
 /// The pass of [`pass`] without reading anything: logits, loss and gradients stay on the device.

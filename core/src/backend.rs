@@ -44,6 +44,19 @@ pub struct Backend {
     pub description: String,
 }
 
+impl Backend {
+    /// Search steps to queue between two reads from the device, by default: 1 on the CPU backend
+    /// (it computes as it is called, so a read waits for nothing), 10 on wgpu (each read waits for
+    /// the device's queue to drain; 10 steps leave a GPU busy while the progress shown still moves
+    /// every second or so at the paper's search shape).
+    pub fn read_every(&self) -> usize {
+        match self.kind {
+            BackendChoice::Cpu | BackendChoice::Auto => 1,
+            BackendChoice::Wgpu => 10,
+        }
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.description)

@@ -55,11 +55,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             let mut rep = 0;
             let samples = time_reps(a.warmup, a.reps, || {
                 timed_from(&mut rep);
-                block_on(search.step(&train, &val, lr, 0.0))?;
+                // Queued as an epoch queues it (the passes it returns are read in groups there).
+                let _ = search.queue_step(&train, &val, lr, 0.0);
                 block_on(search.sync());
                 Ok::<_, rdarts_core::CoreError>(())
             })?;
-            // Every repetition is one step and one read by `sync`.
+            // Every repetition is one step and one read by `sync`, which waits for it.
             let reads = (host_reads() - before) / (a.warmup + a.reps) as u64 - 1;
             let m = summarise(format!("step {space} {order:?}-order").to_lowercase(), &backend.description, samples, shape);
             report(&m, a.json);

@@ -57,6 +57,7 @@ fn image_only_flags(a: &SearchArgs) -> Vec<&'static str> {
         ("--fd-draws", a.fd_draws.is_some()),
         ("--ada-target", a.ada_target.is_some()),
         ("--hessian-batches", a.hessian_batches.is_some()),
+        ("--read-every", a.read_every.is_some()),
     ];
     given.into_iter().filter(|(_, g)| *g).map(|(n, _)| n).collect()
 }

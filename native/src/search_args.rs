@@ -194,6 +194,11 @@ pub struct SearchArgs {
     /// comparison and as an escape hatch).
     #[arg(long, alias = "node-sum", default_value = "auto")]
     pub kernels: Kernels,
+    /// Steps to queue on the device between two reads of their losses (default: 1 on the CPU, 10
+    /// on wgpu, where each read waits for the GPU). Results do not depend on it; progress and a
+    /// diverged loss show when the steps are read.
+    #[arg(long, value_name = "STEPS")]
+    pub read_every: Option<usize>,
     /// Run directory for config, metrics and genotypes.
     #[arg(long, default_value = "runs/search")]
     pub out: PathBuf,

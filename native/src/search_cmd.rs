@@ -70,8 +70,7 @@ pub fn search(a: SearchArgs) -> Result<()> {
     crate::memory::ensure_fits("this search", rdarts_core::memory::search_bytes(&completed), &backend)?;
     let mut search = Search::new(config, data, &backend.device)?;
     let mut run = RunDir::create(&a.out, a.run.existing(), DONE_FILE)?;
-    search.set_kernels(a.kernels);
-    println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
+    set_up(&mut search, a.kernels, a.read_every, &backend);
     let info = a.run.run_info(&search_kind(), a.keep_checkpoints);
     run.write("config.json", serde_json::to_string_pretty(search.config())?.as_bytes())?;
     run.write("run.json", serde_json::to_string_pretty(&info)?.as_bytes())?;
@@ -91,9 +90,20 @@ pub struct ResumeArgs {
     /// everywhere); either resumes any run.
     #[arg(long, alias = "node-sum", default_value = "auto")]
     pub kernels: Kernels,
+    /// Steps to queue between two reads from the device (as `rdarts search --read-every`).
+    #[arg(long, value_name = "STEPS")]
+    pub read_every: Option<usize>,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Chooses `search`'s kernels and how often it reads its steps (`read_every`, or the backend's
+/// default), and says which kernels run.
+fn set_up(search: &mut Search, kernels: Kernels, read_every: Option<usize>, backend: &backend::Backend) {
+    search.set_kernels(kernels);
+    search.set_read_every(read_every.unwrap_or_else(|| backend.read_every()));
+    println!("kernels: {}", rdarts_core::kernels::describe(kernels, &backend.device));
 }
 
 /// A run directory's newest intact checkpoint (falling back over corrupt ones, with a warning),
@@ -146,7 +156,11 @@ pub fn load_run(dir: &Path, device: &burn::tensor::Device) -> Result<(Search, Pa
 /// Runs `rdarts resume` (a search's or, by its run.json, a training run's).
 pub fn resume(a: ResumeArgs) -> Result<()> {
     let dir = &a.run;
-    match RunInfo::read(dir)?.kind.as_str() {
+    let kind = RunInfo::read(dir)?.kind;
+    if a.read_every.is_some() && kind != search_kind() {
+        bail!("--read-every applies to image searches; {} is a {kind} run", dir.display());
+    }
+    match kind.as_str() {
         "train" => return crate::train_cmd::resume_train(dir, a.backend, a.quiet),
         crate::lm_search_cmd::LM_SEARCH_KIND => return crate::lm_search_cmd::resume(dir, a.backend, a.quiet),
         crate::lm_train_cmd::LM_TRAIN_KIND => return crate::lm_train_cmd::resume(dir, a.backend, a.quiet),
@@ -162,8 +176,7 @@ pub fn resume(a: ResumeArgs) -> Result<()> {
     println!("backend: {backend}");
     crate::memory::ensure_fits("this search", rdarts_core::memory::search_bytes(&snap.meta.config), &backend)?;
     let mut search = Search::new(config.clone(), data, &backend.device)?;
-    search.set_kernels(a.kernels);
-    println!("kernels: {}", rdarts_core::kernels::describe(a.kernels, &backend.device));
+    set_up(&mut search, a.kernels, a.read_every, &backend);
     let older: Vec<Snapshot> = checkpoints[..index]
         .iter()
         .filter_map(|(_, p)| std::fs::read(p).ok().and_then(|b| continues(&config, &p.display().to_string(), &b).ok()))

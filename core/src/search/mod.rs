@@ -2,7 +2,8 @@
 //! [`SearchEvent`]s; the loop never prints.
 //!
 //! One concept per file: [`config`] (every knob), [`event`] (what a search reports), this file
-//! (`Search`: the state and the step/epoch loop), `curvature` (λmax and λmin at an epoch's end),
+//! (`Search`: the state and the epoch loop), `step` (a bi-level step, queued, and the reads of
+//! queued steps), `curvature` (λmax and λmin at an epoch's end),
 //! [`ada`] (DARTS-ES/ADA's actions and rollback targets), `rs_ws` (the random-search baseline),
 //! [`snapshot`] (the whole state on the host, and back).
 //!
@@ -16,23 +17,25 @@ mod curvature;
 pub mod event;
 mod rs_ws;
 pub mod snapshot;
+mod step;
 
 pub use control::{Controller, RobustState};
 pub use config::*;
 pub use event::*;
 pub use curvature::Probe;
 pub use snapshot::{Snapshot, SnapshotMeta};
+pub use step::StepOut;
 
 use burn::tensor::{Device, Tensor};
 
-use crate::architect::{Pass, PassCtx, StepBatches, Unroll, alpha_grad_pending, evaluate_batch, read_both, weight_grads_pending};
+use crate::architect::evaluate_batch;
 use crate::clock::now_seconds;
 use crate::data::{Augment, Batch, Dataset, Split, epoch_batches, full_batches, make_batch};
 use crate::error::CoreError;
 use crate::genotype::Genotype;
 use crate::kernels::Kernels;
 use crate::network::{Alpha, Supernet};
-use crate::optim::{Adam, Sgd, clip_global_norm, cosine_lr};
+use crate::optim::{Adam, Sgd, cosine_lr};
 use crate::params::{BnStats, Weights, init_weights, read_scalar};
 use crate::rng::Rng;
 use crate::robust::EsTracker;
@@ -61,15 +64,8 @@ pub struct Search {
     data: Dataset,
     split: Split,
     device: Device,
-}
-
-/// Losses and numbers correct of one bi-level step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StepOut {
-    /// The weight step's pass on the training batch.
-    pub train: Pass,
-    /// The α step's pass on the validation batch (at w' in second order).
-    pub arch: Pass,
+    /// Steps an epoch queues between two reads from the device.
+    read_every: usize,
 }
 
 impl Search {
@@ -106,6 +102,7 @@ impl Search {
             data,
             split,
             device: device.clone(),
+            read_every: 1,
         })
     }
 
@@ -199,38 +196,6 @@ impl Search {
         Genotype::derive(&self.net.space, &n, &r)
     }
 
-    /// One bi-level step: an α step on `val` (first or second order), then a weight step on
-    /// `train`, at learning rate `lr` and drop-path probability `drop_prob`. It reads from the
-    /// device once, in either order: both passes' losses and numbers correct, after everything
-    /// but the weight update is queued (awaited, as WebGPU in a browser requires). A non-finite
-    /// loss stops it before the weights change; a non-finite α gradient (the second order's
-    /// finite difference of a diverged network) shows in the state check at the epoch's end.
-    pub async fn step(&mut self, train: &Batch, val: &Batch, lr: f64, drop_prob: f64) -> Result<StepOut, CoreError> {
-        let cfg = &self.config;
-        let unroll = Unroll { order: cfg.order, lr, momentum: cfg.momentum, weight_decay: cfg.weight_decay, momentum_buf: &self.sgd.buf, fd_draws: cfg.fd_draws };
-        let (arch, ga) = alpha_grad_pending(
-            &self.net, &self.weights, &self.alpha, StepBatches { train, val }, &unroll,
-            PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
-            &self.device,
-        );
-        self.adam_step(ga);
-        let (train_pass, mut gw) = weight_grads_pending(
-            &self.net, &self.weights, &self.alpha, train,
-            PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
-            &self.device,
-        );
-        // The step's one read from the device: both passes' losses and numbers correct.
-        let (arch, train_pass) = read_both(arch, train_pass).await;
-        let cfg = &self.config;
-        if !train_pass.loss.is_finite() || !arch.loss.is_finite() {
-            let bad = if train_pass.loss.is_finite() { arch.loss } else { train_pass.loss };
-            return Err(CoreError::Numerical(format!("loss became {bad} ({:?}-order step)", cfg.order)));
-        }
-        clip_global_norm(&mut gw, cfg.grad_clip);
-        self.sgd.step(&mut self.weights.tensors, &gw, lr, cfg.weight_decay);
-        Ok(StepOut { train: train_pass, arch })
-    }
-
     /// Waits for the device to finish queued work (reads one value back): for timing.
     pub async fn sync(&self) {
         let _ = read_scalar(&self.weights.tensors[0].clone().slice([0..1]).sum()).await;
@@ -270,7 +235,7 @@ impl Search {
     pub fn begin_epoch(&mut self) -> EpochRun {
         let plan = self.plan_epoch();
         let val_batches = full_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
-        EpochRun { plan, val_batches, next: 0, tally: Tally::default(), last_val: None, ended: false }
+        EpochRun { plan, val_batches, next: 0, queued: Vec::new(), tally: Tally::default(), last_val: None, ended: false }
     }
 
     /// One bounded piece of an epoch begun with [`Search::begin_epoch`]: the next search step
@@ -280,32 +245,22 @@ impl Search {
     pub async fn advance(&mut self, run: &mut EpochRun, observe: &mut dyn FnMut(&SearchEvent)) -> Result<Option<EpochReport>, CoreError> {
         let steps = run.plan.train_batches.len();
         if run.next < steps {
-            let (step, epoch) = (run.next, run.plan.epoch);
+            let step = run.next;
             if run.val_batches.is_empty() {
                 run.val_batches = full_batches(&self.split.valid, self.config.batch_size, &mut self.data_rng);
             }
             let val_idx = run.val_batches.remove(0);
             let train = make_batch(&self.data, &run.plan.train_batches[step], Some(&run.plan.augment), &mut self.data_rng);
             let val = make_batch(&self.data, &val_idx, Some(&run.plan.augment), &mut self.data_rng);
-            let out = self.step(&train, &val, run.plan.lr, run.plan.drop_prob).await.map_err(|e| match e {
-                CoreError::Numerical(m) => CoreError::Numerical(format!("{m} at epoch {epoch}, step {step} (try a lower learning rate)")),
-                other => other,
-            })?;
+            self.take_step(run, &train, &val, observe).await?;
             run.last_val = Some(val);
-            run.tally.add(out.train.loss, out.train.correct, train.y.len());
-            run.next += 1;
-            observe(&SearchEvent::Step(StepReport {
-                epoch,
-                step,
-                steps,
-                train_loss: out.train.loss,
-                train_acc: run.tally.accuracy(),
-                arch_loss: Some(out.arch.loss),
-            }));
             return Ok(None);
         }
         if run.ended {
             return Err(CoreError::invalid("epoch", format!("epoch {} has already ended; begin the next one", run.plan.epoch)));
+        }
+        if !run.queued.is_empty() {
+            self.read_queued(run, observe).await?;
         }
         run.ended = true;
         let EpochPlan { start, epoch, lr, drop_prob, .. } = run.plan;
@@ -423,6 +378,8 @@ pub struct EpochRun {
     plan: EpochPlan,
     val_batches: Vec<Vec<usize>>,
     next: usize,
+    /// Steps taken but not read yet.
+    queued: Vec<step::Queued>,
     tally: Tally,
     last_val: Option<Batch>,
     ended: bool,

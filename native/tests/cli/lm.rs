@@ -87,6 +87,8 @@ fn a_recurrent_search_killed_mid_run_resumes_to_the_uninterrupted_result() {
     let o = Command::new(BIN).args(search_args(&killed)).env("RDARTS_FAULT_ABORT_AT", &at).output().unwrap();
     assert!(!o.status.success(), "the fault point aborts the run");
     assert!(!killed.join("genotype.json").exists());
+    let o = rdarts(&["resume", killed.to_str().unwrap(), "--read-every", "2"]);
+    assert_clean_error(&o, "--read-every applies to image searches");
     let o = rdarts(&["resume", killed.to_str().unwrap(), "--quiet", "--backend", "cpu"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(outcome(&killed), outcome(&reference), "resumed after an abort at write step {at} of {steps}");
@@ -102,6 +104,8 @@ fn image_flags_are_refused_for_the_language_task_and_the_other_way_round() {
     let out = scratch("lm", "refused");
     let o = rdarts(&["search", "--task", "lm", "--space", "s2", "--out", out.to_str().unwrap()]);
     assert_clean_error(&o, "--space applies to image searches, not to --task lm");
+    let o = rdarts(&["search", "--task", "lm", "--read-every", "4", "--out", out.to_str().unwrap()]);
+    assert_clean_error(&o, "--read-every applies to image searches, not to --task lm");
     let o = rdarts(&["search", "--hidden", "32", "--out", out.to_str().unwrap()]);
     assert_clean_error(&o, "--hidden applies to --task lm only");
     let o = rdarts(&["train", "--task", "lm", "Genotype(recurrent=[('tanh', 0)], concat=range(1, 2))", "--layers", "3", "--out", out.to_str().unwrap()]);

@@ -59,6 +59,26 @@ fn divergence_at_the_end_of_an_epoch_stops_before_the_epoch_is_reported() {
     assert!(err.contains("the validation loss became NaN at the end of epoch 1"), "{err}");
 }
 
+/// A step whose loss is not finite stops the search with its epoch and step named, also when the
+/// steps are read in groups (the first bad step of the group is named, and none of the group is
+/// reported).
+#[test]
+fn a_non_finite_step_is_named_when_its_group_is_read() {
+    for read_every in [1, 3] {
+        let mut s = search();
+        s.set_read_every(read_every);
+        block_on(s.run_epoch(&mut |_| {})).unwrap();
+        // A NaN in the stem's convolution reaches every logit, so the next epoch's first step fails.
+        edited(&mut s, |snap| snap.weights[0][0] = f32::NAN);
+        let mut steps = 0;
+        let err = block_on(s.run_epoch(&mut |e| steps += matches!(e, SearchEvent::Step(_)) as usize)).unwrap_err();
+        let CoreError::Numerical(message) = &err else { panic!("expected a numerical failure, got {err}") };
+        assert!(message.contains("loss became NaN") && message.contains("at epoch 1, step 0"), "read every {read_every}: {message}");
+        assert_eq!(steps, 0, "read every {read_every}: a failed step is not reported");
+        assert_eq!(s.epoch(), 1, "the failed epoch does not count");
+    }
+}
+
 #[test]
 fn a_checkpoint_holding_a_nan_is_refused_as_corrupt() {
     let mut s = search();
