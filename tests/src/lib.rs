@@ -131,3 +131,11 @@ pub fn assert_golden(name: &str, file: &GoldenFile, replayed: &[Trace]) {
         "{name}: traces outside tolerance (if the change is intended, run `rdarts golden --bless` and review the diff): {failures:#?}"
     );
 }
+
+/// Held by tests that must not share this (2-core) machine with each other: one headless Chromium
+/// at a time (two starve each other's timers), and neither beside lavapipe's golden replay, which
+/// keeps both cores busy while the browser tests check the page's responsiveness by the clock.
+pub fn machine_to_itself() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -51,8 +51,6 @@ const TIGHT_STEPS: usize = 5;
 /// The longest the page's own work may hold its main thread at once (the issue's ~100 ms).
 const MAX_BLOCK_MS: f64 = 100.0;
 
-/// One browser at a time: two headless Chromiums on a 2-core machine starve each other's timers.
-static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -138,7 +136,7 @@ fn prerequisites(root: &Path) -> PathBuf {
 
 /// Runs the driver on `url`; its JSON result.
 fn drive(driver: &Path, url: &str, screenshot: &str, gpu: &str) -> Value {
-    let _one = BROWSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = rdarts_tests::machine_to_itself();
     let out = Command::new("node").arg(driver).args([url, screenshot, gpu]).output().expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{gpu}: the driver failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
