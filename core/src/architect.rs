@@ -82,20 +82,8 @@ impl Pending {
 /// Passes' losses and numbers correct, in order, in one read from the device (each read waits
 /// for the device's queue).
 pub async fn read_passes(passes: Vec<Pending>) -> Vec<Pass> {
-    let Some(k) = passes.first().map(|p| p.logits.dims()[1]) else { return Vec::new() };
-    let rows: Vec<usize> = passes.iter().map(|p| p.logits.dims()[0]).collect();
-    let parts = passes.iter().flat_map(|p| [p.logits.clone().reshape([p.logits.dims()[0] * k]), p.loss.clone().reshape([1])]).collect();
-    let values = crate::params::read(&Tensor::cat(parts, 0)).await;
-    let mut rest = &values[..];
-    passes
-        .iter()
-        .zip(rows)
-        .map(|(p, n)| {
-            let (v, tail) = rest.split_at(n * k + 1);
-            rest = tail;
-            Pass { loss: f64::from(v[n * k]), correct: crate::network::count_correct(&v[..n * k], k, &p.labels) }
-        })
-        .collect()
+    let batches: Vec<_> = passes.iter().map(|p| (&p.logits, &p.loss, &p.labels[..])).collect();
+    crate::network::read_losses_and_correct(&batches).await.into_iter().map(|(loss, correct)| Pass { loss, correct }).collect()
 }
 
 /// One training-mode forward and backward pass on `batch` with `w` and `alpha` as given (leaves

@@ -452,10 +452,30 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
 /// A batch's mean loss and its number of correct predictions in one read from the device (each
 /// read waits for the device's queue: one per pass instead of two).
 pub async fn read_loss_and_correct(logits: &Tensor<2>, loss: &Tensor<1>, labels: &[usize]) -> (f64, usize) {
-    let [n, k] = logits.dims();
-    let both = Tensor::cat(vec![logits.clone().reshape([n * k]), loss.clone().reshape([1])], 0);
-    let v = crate::params::read(&both).await;
-    (f64::from(v[n * k]), count_correct(&v[..n * k], k, labels))
+    read_losses_and_correct(&[(logits, loss, labels)]).await[0]
+}
+
+/// [`read_loss_and_correct`] for several batches, in order, in one read from the device.
+pub async fn read_losses_and_correct(batches: &[(&Tensor<2>, &Tensor<1>, &[usize])]) -> Vec<(f64, usize)> {
+    let flat = |logits: &Tensor<2>| {
+        let [n, k] = logits.dims();
+        logits.clone().reshape([n * k])
+    };
+    let parts: Vec<Tensor<1>> = batches.iter().flat_map(|(logits, loss, _)| [flat(logits), (*loss).clone().reshape([1])]).collect();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let values = crate::params::read(&Tensor::cat(parts, 0)).await;
+    let mut rest = &values[..];
+    batches
+        .iter()
+        .map(|(logits, _, labels)| {
+            let [n, k] = logits.dims();
+            let (v, tail) = rest.split_at(n * k + 1);
+            rest = tail;
+            (f64::from(v[n * k]), count_correct(&v[..n * k], k, labels))
+        })
+        .collect()
 }
 
 /// Rows of `v` (row-major, `k` columns) whose argmax equals the label (the first maximum on ties).

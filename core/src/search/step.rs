@@ -29,12 +29,6 @@ pub(super) struct Queued {
 }
 
 impl Search {
-    /// Steps an epoch queues between two reads from the device (at least 1; see
-    /// [`Search::set_read_every`]).
-    pub fn read_every(&self) -> usize {
-        self.read_every
-    }
-
     /// Reads the queued steps' losses every `steps` steps of an epoch (and after its last): 1 reads
     /// each step as it is taken; more lets a GPU run that many steps without the host waiting for
     /// it. Results are the same for every value; progress is reported (and a non-finite loss

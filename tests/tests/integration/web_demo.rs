@@ -51,7 +51,6 @@ const TIGHT_STEPS: usize = 5;
 /// The longest the page's own work may hold its main thread at once (the issue's ~100 ms).
 const MAX_BLOCK_MS: f64 = 100.0;
 
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
