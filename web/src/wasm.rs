@@ -26,10 +26,62 @@ extern "C" {
     fn console_error(message: &str);
 }
 
-/// Runs when the module is instantiated: installs the panic hook (message recorded for
-/// [`take_panic`] and written to the console).
+// The constructors of the whole module (wasm-ld synthesises this function; CubeCL's IR and pliron
+// register their dialects and operations through `inventory`, whose constructors it runs).
+#[cfg(target_family = "wasm")]
+#[allow(unsafe_code)]
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// How often the module's constructors have run: one of them is this counter's (registered like
+/// `inventory`'s, through `.init_array`). 1 once the module is set up; more means the linker has
+/// wrapped the exports again (see [`start`]), which the demo's end-to-end test would catch.
+#[cfg(target_family = "wasm")]
+static CONSTRUCTOR_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+#[cfg(target_family = "wasm")]
+#[allow(unsafe_code)]
+#[used]
+// SAFETY: a plain `extern "C" fn()` that only increments an atomic; `.init_array` entries are
+// what wasm-ld's `__wasm_call_ctors` calls.
+#[unsafe(link_section = ".init_array")]
+static COUNT_CONSTRUCTOR_RUN: extern "C" fn() = {
+    extern "C" fn count() {
+        CONSTRUCTOR_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    count
+};
+
+/// How often the module's constructors have run (1 when all is well; tests).
+#[wasm_bindgen]
+pub fn constructor_runs() -> u32 {
+    #[cfg(target_family = "wasm")]
+    return CONSTRUCTOR_RUNS.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(target_family = "wasm"))]
+    0
+}
+
+/// Runs when the module is instantiated: runs the module's constructors, once, and installs the
+/// panic hook (message recorded for [`take_panic`] and written to the console).
+///
+/// Why the constructors are run here: a module that never calls `__wasm_call_ctors` itself is
+/// linked "command style", and wasm-ld then puts a call to it at the top of *every* exported
+/// function, wasm-bindgen's glue included (`__externref_table_alloc`, called for each JavaScript
+/// object handed to Rust). On the WebGPU backend a step crosses that boundary thousands of times, so
+/// every step re-ran thousands of constructors: the worker spent 70 s of CPU per demo step, 80 % of
+/// it there (a `perf` profile of the page on SwiftShader, BENCHMARKS.md). An explicit call, made
+/// once before anything else runs, tells the linker not to wrap the exports.
 #[wasm_bindgen(start)]
 pub fn start() {
+    #[cfg(target_family = "wasm")]
+    #[allow(unsafe_code)]
+    // SAFETY: called once, first, when the module is instantiated (wasm-bindgen runs the start
+    // function before JavaScript can call any other export); the constructors it runs only
+    // register static items (`inventory`'s, idempotent on wasm).
+    unsafe {
+        __wasm_call_ctors();
+    }
     std::panic::set_hook(Box::new(|info| {
         let message = info.to_string();
         console_error(&format!("rdarts panicked: {message}"));

@@ -220,6 +220,8 @@ function publish(reason) {
     max_worker_call_ms: Math.max(0, ...record.call_ms),
     median_worker_call_ms: record.call_ms.slice().sort((a, b) => a - b)[Math.floor(record.call_ms.length / 2)] ?? null,
     updates: record.updates,
+    // How often the wasm module's constructors ran: 1, or every call into it re-ran them (tests).
+    constructor_runs: record.constructor_runs ?? null,
     state: latest,
     rendered,
     settings: settings(),
@@ -250,6 +252,7 @@ function handle(msg) {
     const u = msg.update;
     record.updates.push(u);
     record.call_ms.push(msg.ms);
+    record.constructor_runs = msg.constructor_runs;
     if (u.kind === "step") history.steps.push(u);
     render(msg.state);
     const what = u.kind === "step"

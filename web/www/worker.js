@@ -4,7 +4,7 @@
 // Messages out: {type: "backend"|"ready"|"update"|"paused"|"finished"|"error", ...}.
 // Every call into the search returns a promise (WebGPU's reads are asynchronous) and is awaited
 // before the next.
-import init, { WasmDemo, golden_cases, golden_trace, raise_panic, select_backend, take_panic } from "./pkg/rdarts_web.js";
+import init, { WasmDemo, constructor_runs, golden_cases, golden_trace, raise_panic, select_backend, take_panic } from "./pkg/rdarts_web.js";
 
 let demo = null;
 let running = false;
@@ -60,7 +60,7 @@ async function loop() {
   if (current !== demo) return;
   const ms = performance.now() - t0;
   advances += 1;
-  post("update", { update, state, ms, advances });
+  post("update", { update, state, ms, advances, constructor_runs: constructor_runs() });
   if (demo.finished()) {
     running = false;
     post("finished", { advances });
