@@ -20,5 +20,10 @@ if [ -z "${VK_DRIVER_FILES:-}" ]; then
   done
 fi
 export RDARTS_WGPU_ADAPTER=${RDARTS_WGPU_ADAPTER:-Vulkan}
+# Lavapipe without worker threads of its own (LP_NUM_THREADS=0): the tests' kernels are small, the
+# cores few, and the test threads already use them all
+# (measured on 2 cores: the golden replay on lavapipe 138 s against 186 s with its default threads,
+# the integration tests 378 s against 432 s; BENCHMARKS.md).
+export LP_NUM_THREADS=${LP_NUM_THREADS:-0}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 cargo test --workspace --no-fail-fast "$@"
