@@ -20,7 +20,7 @@ fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
-/// A folder for this test's files, unique to the process.
+/// A folder for this test's files, unique to the process (each case removes it when it passes).
 fn scratch_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("rdarts-properties-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -395,6 +395,7 @@ proptest! {
                 prop_assert!(rdarts_core::network::Supernet::new(&config.net).is_ok());
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// λ histories: generated ones read back; lines with any numbers are read or refused.
@@ -413,5 +414,6 @@ proptest! {
         if let Err(e) = rdarts::curvature::read_history(&path, 2) {
             prop_assert!(format!("{e:#}").contains("history.txt"), "{:#}", e);
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
