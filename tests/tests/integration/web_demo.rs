@@ -210,7 +210,7 @@ fn the_demo_page_searches_in_chromium_and_agrees_with_native() {
         assert_eq!(result["errors"], Value::Array(vec![]), "{gpu}: errors on the page");
         // The wasm module's constructors ran once, when it was set up: not again at every call
         // into it, which made a WebGPU step cost 70 s of the worker's time (web/src/wasm.rs, `start`).
-        assert_eq!(result["constructor_runs"], 1, "{gpu}: the module's constructors ran more than once");
+        assert_eq!(result["constructor_runs"], 1, "{gpu}: the module's constructors should have run exactly once");
         let ran: DemoSettings = serde_json::from_value(result["settings"].clone()).expect("the page's settings parse");
         assert_eq!(ran, settings(), "{gpu}: the page ran other settings");
         // Where it ran, and the page says so: WebGPU when the browser offers it, else the CPU.
