@@ -11,6 +11,9 @@ use rdarts_core::params::{Weights, init_weights, read};
 use rdarts_core::rng::Rng;
 use rdarts_core::space::SpaceId;
 
+mod scratch;
+pub use scratch::Scratch;
+
 /// A tensor's values on the host: the tests' blocking read (the core's reads are async).
 pub fn to_vec<const D: usize>(t: &burn::tensor::Tensor<D>) -> Vec<f32> {
     rdarts_core::block_on(read(t))

@@ -35,7 +35,6 @@ fn huge_search_settings_are_refused_before_anything_is_sized() {
     // A configuration file's crop padding.
     let cfg = write(&dir, "config.json", r#"{"augment": {"crop_padding": 18446744073709551615}}"#);
     assert_clean_error(&run_tiny(&["--config", &cfg, "--out", &out]), "augment.crop_padding: must be at most 1024");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Within every limit but far beyond this machine: refused with the estimate, before the run
@@ -94,7 +93,6 @@ fn hostile_genotypes_and_histories_get_one_line() {
         assert_clean_error(&rdarts(&["early-stop", &h]), "is past the limit of 1000000");
     }
     assert_clean_error(&rdarts(&["early-stop", "--delta", "18446744073709551615", &write(&dir, "h.txt", "1.0\n2.0\n")]), "--delta must be at most");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Images whose side a reduction cell cannot halve evenly (an MNIST-format file of 31×31 digits,
@@ -119,5 +117,4 @@ fn odd_image_sizes_are_refused_by_train() {
     let out = dir.join("run").display().to_string();
     let r = rdarts(&["train", genotype, "--dataset", "mnist", "--data", dir.to_str().unwrap(), "--backend", "cpu", "--quiet", "--epochs", "1", "--out", &out]);
     assert_clean_error(&r, "image_size: must be a multiple of 4");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::{assert_clean_error, rdarts, run_tiny};
 
 
-fn tmp(name: &str) -> std::path::PathBuf {
+fn tmp(name: &str) -> crate::Scratch {
     crate::scratch("cli", name)
 }
 
@@ -50,7 +50,6 @@ fn tiny_search_writes_its_artifacts() {
     // The finished run is not overwritten by accident.
     let again = run_tiny(&args);
     assert_clean_error(&again, "already holds a finished run");
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 #[test]
@@ -95,7 +94,6 @@ fn bad_input_gives_a_clear_error() {
     std::fs::write(&cfg, "epochs = \"many\"\n").unwrap();
     assert_clean_error(&with(&["--config", cfg.to_str().unwrap()]), "epochs");
     assert!(!Path::new(o).join("genotype.json").exists());
-    let _ = std::fs::remove_dir_all(&data);
 }
 
 #[test]
@@ -112,8 +110,6 @@ fn a_valid_cifar10_folder_is_read() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("40 images"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&data);
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -172,7 +168,6 @@ fn every_dataset_layout_is_found() {
     std::fs::remove_file(root.join("cifar10-py/cifar-10-batches-py/data_batch_4")).unwrap();
     let out = run_tiny(&["--dataset", "cifar10", "--data", root.join("cifar10-py").to_str().unwrap(), "--out", root.join("x").to_str().unwrap()]);
     assert_clean_error(&out, "data_batch_4");
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// DARTS-ADA on the embedded digits with a rule that fires at its second sample: the metrics show
@@ -210,7 +205,6 @@ fn darts_ada_run_restarts_from_the_stop_epoch_with_the_raised_factor() {
     let replay = rdarts(&["early-stop", metrics_path.to_str().unwrap(), "--window", "1", "--delta", "1", "--factor", "1e-9", "--start-epoch", "0", "--every", "1"]);
     let text = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success() && text.contains("stop at epoch 1") && text.contains("genotype of epoch 0"), "{text}");
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 #[test]
@@ -244,7 +238,6 @@ fn early_stop_replays_the_rule_over_a_plain_list() {
     std::fs::write(&metrics, r#"{"event":"epoch","epoch":0,"iteration":1,"curvature":{"lambda_max":1.0}}"#).unwrap();
     std::fs::write(dir.join("config.json"), r#"{"epochs": 0}"#).unwrap();
     assert_clean_error(&rdarts(&["early-stop", metrics.to_str().unwrap()]), "config.json: 'epochs' must be at least 1, found 0");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `rdarts hessian` on the PyTorch fixture (tests/fixtures/torch) reproduces its λmax.
@@ -303,7 +296,6 @@ fn random_search_with_weight_sharing_returns_the_best_sampled_architecture() {
     // DARTS-ES/ADA need α: refused with RS-ws.
     let bad = run_tiny(&["--out", o, "--overwrite", "--method", "rs-ws", "--robust", "es"]);
     assert_clean_error(&bad, "random search");
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 /// DARTS-ADA with `--preset paper` raises the weight decay as the authors' published runs did
@@ -345,7 +337,6 @@ fn random_search_scores_candidates_with_evaluation_mode_batch_norm_by_default() 
             .filter(|e| e["event"] == "sampled")
             .map(|e| e["valid_loss"].as_f64().unwrap())
             .collect();
-        let _ = std::fs::remove_dir_all(&out_dir);
         (config["rs_batch_norm"].as_str().unwrap().to_string(), l)
     };
     let (eval_mode, eval) = losses(&[]);

@@ -2,7 +2,7 @@
 //! Burn and wgpu, so they share one): searches, resume after SIGKILL, corrupt checkpoints, full
 //! and read-only disks, reports rendered in Chromium, training and genotypes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 mod bounds;
@@ -22,12 +22,12 @@ pub fn rdarts(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run rdarts")
 }
 
-/// A scratch path for the test `name` of `group`, unique to this process, with nothing there
-/// (whatever an earlier run left is removed).
-pub fn scratch(group: &str, name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rdarts-{group}-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+pub use rdarts_tests::Scratch;
+
+/// The scratch path of the test `name` of `group`: unique to this process, nothing there yet,
+/// removed when the test passes (see [`Scratch`]).
+pub fn scratch(group: &str, name: &str) -> Scratch {
+    Scratch::new(group, name)
 }
 
 /// A tiny CPU search; `extra` flags are appended, replacing a default flag of the same name.

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::BIN;
 
-fn tmp(name: &str) -> std::path::PathBuf {
+fn tmp(name: &str) -> crate::Scratch {
     crate::scratch("report", name)
 }
 
@@ -103,6 +103,4 @@ fn svgs_are_valid_and_the_page_renders_every_figure() {
     assert!(dom.contains(genotype.trim()) || dom.contains(&shown), "the page shows the found genotype");
     assert!(dom.contains("<table id=\"events\">") && dom.contains("Rollback") && dom.contains("AtMaximum"), "events table");
     assert!(std::fs::metadata(run.join("report.png")).unwrap().len() > 10_000, "screenshot");
-    let _ = std::fs::remove_dir_all(&run);
-    let _ = std::fs::remove_dir_all(&profile);
 }

@@ -13,7 +13,7 @@ use rdarts_core::search::Snapshot;
 
 use crate::BIN;
 
-fn tmp(name: &str) -> std::path::PathBuf {
+fn tmp(name: &str) -> crate::Scratch {
     crate::scratch("resume", name)
 }
 
@@ -142,9 +142,6 @@ fn killed_and_resumed_search_equals_an_uninterrupted_one() {
     let name = newest.file_name().unwrap().to_string_lossy().to_string();
     assert!(stderr.contains("warning: ") && stderr.contains(&name) && stderr.contains("trying the previous one") && stderr.contains("checksum mismatch"), "{stderr}");
     assert_eq!(outcome(&run2), expected, "resumed from the previous checkpoint");
-    for d in [reference, run, run2] {
-        let _ = std::fs::remove_dir_all(d);
-    }
 }
 
 #[test]
@@ -163,7 +160,6 @@ fn a_checkpoint_for_another_configuration_is_refused() {
     // A directory that is not a run.
     let out = finish(&["resume", std::env::temp_dir().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("run.json: cannot read"));
-    let _ = std::fs::remove_dir_all(&run);
 }
 
 /// A small tmpfs: the first checkpoint fits, what follows does not. Needs `mount` (root in a container that
@@ -208,8 +204,6 @@ fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
     let out = Command::new(BIN).args(search_args(&reference)).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(got.unwrap(), outcome(&reference), "resumed after the disk filled = uninterrupted");
-    let _ = std::fs::remove_dir_all(&mnt);
-    let _ = std::fs::remove_dir_all(&reference);
 }
 
 /// Deterministic fault injection (`RDARTS_FAULT_ABORT_AT`): the search is aborted at chosen write
@@ -219,14 +213,11 @@ fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
 /// uninterrupted run's epochs, α and genotype.
 #[test]
 fn a_search_aborted_at_any_write_step_resumes_to_the_same_result() {
+    // The uninterrupted run, listing its write steps as it goes (listing only prints).
     let reference = tmp("fault-reference");
-    let out = Command::new(BIN).args(search_args(&reference)).output().unwrap();
+    let out = Command::new(BIN).args(search_args(&reference)).env("RDARTS_FAULT_ABORT_AT", "log").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = outcome(&reference);
-
-    // The write steps of a whole run, listed.
-    let listed = tmp("fault-log");
-    let out = Command::new(BIN).args(search_args(&listed)).env("RDARTS_FAULT_ABORT_AT", "log").output().unwrap();
     let steps: Vec<String> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter_map(|l| l.strip_prefix("fault point ").and_then(|r| r.split_once(": ")).map(|(_, s)| s.to_string()))
@@ -256,9 +247,5 @@ fn a_search_aborted_at_any_write_step_resumes_to_the_same_result() {
         };
         assert!(again.status.success(), "step {n} ({}): {}", steps[n - 1], String::from_utf8_lossy(&again.stderr));
         assert_eq!(outcome(&run), expected, "aborted at step {n} ({}), then resumed", steps[n - 1]);
-        let _ = std::fs::remove_dir_all(&run);
-    }
-    for d in [reference, listed] {
-        let _ = std::fs::remove_dir_all(d);
     }
 }

@@ -9,7 +9,7 @@ use std::process::Output;
 
 use crate::{assert_clean_error, rdarts, walk};
 
-fn tmp(name: &str) -> std::path::PathBuf {
+fn tmp(name: &str) -> crate::Scratch {
     crate::scratch("rundir", name)
 }
 
@@ -62,8 +62,6 @@ fn a_foreign_folder_is_never_written_into() {
     let empty = tmp("empty");
     fs::create_dir_all(&empty).unwrap();
     assert_ok(&tiny(&empty, &[]));
-    let _ = fs::remove_dir_all(&dir);
-    let _ = fs::remove_dir_all(&empty);
 }
 
 #[test]
@@ -83,7 +81,7 @@ fn starting_over_removes_only_what_the_manifest_lists() {
     }
     assert!(listed.contains(&"genotype_es.txt"), "the ES run wrote its own answer: {listed:?}");
     // The user's files beside ours, and a tampered manifest pointing outside the run.
-    let outside = dir.with_extension("outside.txt");
+    let outside = tmp("over-outside.txt");
     write(&outside, "keep me");
     for f in ["notes.txt", "plots/mine.svg", "checkpoints/mine.bin"] {
         write(&dir.join(f), "mine");
@@ -102,15 +100,13 @@ fn starting_over_removes_only_what_the_manifest_lists() {
     assert!(!dir.join("genotype_es.txt").exists() && !dir.join("genotype_es.json").exists(), "the old run's files are gone");
     let metrics = read(&dir.join("metrics.jsonl"));
     assert_eq!(metrics.lines().filter(|l| l.contains("\"event\":\"epoch\"")).count(), 1, "one epoch: the new run's only");
-    let _ = fs::remove_dir_all(&dir);
-    let _ = fs::remove_file(&outside);
 }
 
 #[test]
 #[cfg(unix)]
 fn starting_over_never_follows_a_link_out_of_the_run() {
     let dir = tmp("link");
-    let outside = dir.with_extension("elsewhere");
+    let outside = tmp("link-elsewhere");
     write(&outside.join("old.dot"), "keep me");
     assert_ok(&tiny(&dir, &[]));
     // `plots/` replaced by a link to the user's folder, and a manifest entry that would lead there.
@@ -123,8 +119,6 @@ fn starting_over_never_follows_a_link_out_of_the_run() {
     // user's link points: that is where the user put plots/).
     assert_ok(&tiny(&dir, &["--overwrite"]));
     assert_eq!(read(&outside.join("old.dot")), "keep me");
-    let _ = fs::remove_dir_all(&dir);
-    let _ = fs::remove_dir_all(&outside);
 }
 
 #[test]
@@ -139,7 +133,6 @@ fn the_demo_replaces_a_finished_run_but_not_an_unfinished_one() {
     assert_clean_error(&out, "rdarts resume");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--overwrite"), "says how to start over too");
     assert_eq!(walk(&dir), before, "nothing removed");
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -157,7 +150,6 @@ fn one_process_at_a_time_holds_a_run_directory() {
     lock.unlock().unwrap();
     assert_ok(&rdarts(&["resume", o, "--backend", "cpu", "--quiet"]));
     assert!(dir.join("genotype.json").exists());
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -180,7 +172,7 @@ fn temporary_files_of_killed_processes_are_swept_and_links_not_followed() {
     // never the file it points to.
     #[cfg(unix)]
     {
-        let victim = dir.with_extension("victim.txt");
+        let victim = tmp("sweep-victim.txt");
         write(&victim, "untouched");
         let link = dir.join(format!(".x.json.tmp-{}", std::process::id()));
         std::os::unix::fs::symlink(&victim, &link).unwrap();
@@ -188,9 +180,7 @@ fn temporary_files_of_killed_processes_are_swept_and_links_not_followed() {
         assert_eq!(read(&victim), "untouched");
         assert_eq!(read(&dir.join("x.json")), "new");
         assert!(fs::symlink_metadata(&link).is_err(), "the link is gone");
-        let _ = fs::remove_file(&victim);
     }
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -203,5 +193,4 @@ fn a_file_shorter_than_its_checkpoint_says_is_an_error_not_padding() {
     let out = rdarts(&["resume", dir.to_str().unwrap(), "--backend", "cpu", "--quiet"]);
     assert_clean_error(&out, "metrics.jsonl: 10 bytes, shorter than");
     assert_eq!(fs::read(&metrics).unwrap(), &full[..10], "not padded");
-    let _ = fs::remove_dir_all(&dir);
 }

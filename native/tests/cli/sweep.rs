@@ -85,7 +85,6 @@ fn grid_names_are_stable_and_a_changed_setting_is_a_new_run() {
     assert!(text.contains("#SBATCH --qos=low\n") && text.contains("sweep task") && text.contains("--index \"$SLURM_ARRAY_TASK_ID\""), "{text}");
     let out = rdarts(&["sweep", g.to_str().unwrap(), "--out", dir.join("s").to_str().unwrap(), "--dry-run", "--slurm", "--partition", "gpu\nrm -rf ~"]);
     assert_clean_error(&out, "--partition 'gpu\\nrm -rf ~': one value, without line breaks");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The study's grid in the repository.
@@ -97,7 +96,6 @@ fn committed_study() -> std::path::PathBuf {
 fn the_committed_study_expands_to_every_space_method_and_seed() {
     let dir = scratch("sweep", "study");
     let runs = names(&dir, &std::fs::read_to_string(committed_study()).unwrap());
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(runs.len(), 4 * 3 * 2, "{runs:?}");
     for method in ["darts", "rdarts-l2", "darts-ada"] {
         for space in ["s1", "s2", "s3", "s4"] {
@@ -146,7 +144,6 @@ fn a_run_held_by_another_process_is_busy() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && stdout.contains(&format!("{name}: search busy")), "{stdout}");
     assert_eq!(std::fs::read_dir(&search).unwrap().count(), 1, "nothing written into the held run");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Parts started afresh and resumed, over every run's log of the sweep.
@@ -287,7 +284,6 @@ fn local_pool_killed_and_run_again_finishes_without_repeating_work() {
         let same = a == b || (path.ends_with("genotype.json") && serde_json::from_slice::<serde_json::Value>(a).unwrap() == serde_json::from_slice::<serde_json::Value>(b).unwrap());
         assert!(same, "{path} differs after collect → restore → collect");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Runs `cmd` (a SLURM client) and returns its standard output, failing the test with its error.
@@ -340,5 +336,4 @@ fn slurm_array_task_cancelled_and_resubmitted_finishes_without_repeating_work() 
     assert_eq!(starts(&sweep), (4, 1), "two searches and two trainings started once each, the cancelled search resumed once");
     let script = std::fs::read_to_string(sweep.join("slurm/array.sbatch")).unwrap();
     assert!(script.contains(&format!("#SBATCH --array={index}\n")) && script.contains("#SBATCH --cpus-per-task=1"), "{script}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -9,7 +9,7 @@ use crate::BIN;
 /// DARTS-V2, the published genotype, as the DARTS code prints it.
 pub const DARTS_V2: &str = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
 
-fn tmp(name: &str) -> std::path::PathBuf {
+fn tmp(name: &str) -> crate::Scratch {
     crate::scratch("train", name)
 }
 
@@ -73,8 +73,6 @@ fn training_learns_and_a_resumed_run_matches_an_uninterrupted_one() {
     let args = train_args(&cut);
     let again = rdarts(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a finished run"));
-    let _ = std::fs::remove_dir_all(&full);
-    let _ = std::fs::remove_dir_all(&cut);
 }
 
 #[test]
@@ -103,7 +101,6 @@ fn genotype_command_converts_draws_validates_and_counts() {
     assert!(!bad.status.success() && e.contains("is not in space S2"), "{e}");
     let bad = rdarts(&["genotype", "Genotype(normal=[('sep_conv_3x3', 5)])"]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).starts_with("error: "));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `rdarts train --preset paper` trains the network the authors trained for each data set: C = 36
@@ -136,5 +133,4 @@ fn a_genotype_with_none_trains() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let result: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert!(result["test_accuracy"].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)), "{result}");
-    let _ = std::fs::remove_dir_all(&out);
 }

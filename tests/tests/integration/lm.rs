@@ -321,8 +321,7 @@ fn a_found_cell_trains_on_the_embedded_corpus_and_reports_test_perplexity() {
 
 #[test]
 fn corpus_folders_are_found_by_their_training_file() {
-    let dir = std::env::temp_dir().join(format!("rdarts-lm-corpus-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = rdarts_tests::Scratch::new("lm", "corpus");
     for (layout, names) in [("ptb", ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"]), ("wiki", ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"])] {
         let d = dir.join(layout);
         std::fs::create_dir_all(&d).unwrap();
@@ -345,5 +344,4 @@ fn corpus_folders_are_found_by_their_training_file() {
     assert!(err.contains("2 files could be the training file"), "{err}");
     let err = rdarts::text::read_corpus(&dir).unwrap_err().to_string();
     assert!(err.contains("no training file"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

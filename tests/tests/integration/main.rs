@@ -23,5 +23,6 @@ mod node_sum_kernel;
 mod properties;
 mod regularisers;
 mod robust_search;
+mod scratch;
 mod torch_reference;
 mod web_demo;

@@ -13,18 +13,12 @@ use rdarts_core::genotype::Genotype;
 use rdarts_core::interop::{TensorFile, infer_config};
 use rdarts_core::search::SearchConfig;
 use rdarts_core::space::{Primitive, SpaceId};
+use rdarts_tests::Scratch;
 
 use crate::alloc;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
-
-/// A folder for this test's files, unique to the process (each case removes it when it passes).
-fn scratch_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rdarts-properties-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn fixture(dir: &str, name: &str) -> Vec<u8> {
@@ -386,7 +380,7 @@ proptest! {
             slot = slot.get_mut(k).unwrap();
         }
         *slot = value;
-        let dir = scratch_dir("config");
+        let dir = Scratch::dir("properties", "config");
         let file = dir.join("config.json");
         std::fs::write(&file, doc.to_string()).unwrap();
         if let Ok(config) = rdarts::common::read_config_file_as::<SearchConfig>(&file) {
@@ -395,7 +389,6 @@ proptest! {
                 prop_assert!(rdarts_core::network::Supernet::new(&config.net).is_ok());
             }
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// λ histories: generated ones read back; lines with any numbers are read or refused.
@@ -404,7 +397,7 @@ proptest! {
         values in prop::collection::vec(0.0f64..1e3, 1..40),
         junk in prop::collection::vec(prop_oneof![any::<f64>().prop_map(|v| v.to_string()), any::<u64>().prop_map(|v| v.to_string()), "[ -~]{0,12}"], 0..4),
     ) {
-        let dir = scratch_dir("history");
+        let dir = Scratch::dir("properties", "history");
         let path = dir.join("history.txt");
         let text: String = values.iter().enumerate().map(|(i, v)| format!("{} {v}\n", 2 * i)).collect();
         std::fs::write(&path, &text).unwrap();
@@ -414,6 +407,5 @@ proptest! {
         if let Err(e) = rdarts::curvature::read_history(&path, 2) {
             prop_assert!(format!("{e:#}").contains("history.txt"), "{:#}", e);
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
