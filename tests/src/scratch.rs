@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 /// `<temp dir>/rdarts-<group>-<process id>-<name>`, with nothing there when made (whatever an
 /// earlier run left is removed; nothing is created). Dropped while the thread is not panicking,
-/// the folder (or file) is removed.
+/// the folder (or file) is removed; dropped while it panics, the folder stays and its path is
+/// printed.
 #[derive(Debug)]
 pub struct Scratch(PathBuf);
 
@@ -33,7 +34,10 @@ fn remove(path: &Path) {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        if std::thread::panicking() {
+            // Shown with the failing test's output.
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
             remove(&self.0);
         }
     }
