@@ -30,6 +30,15 @@ pub fn scratch(group: &str, name: &str) -> Scratch {
     Scratch::new(group, name)
 }
 
+/// Runs `rdarts` with `args` to completion with its write steps listed (`RDARTS_FAULT_ABORT_AT=log`,
+/// which only prints them): the run must succeed; its write steps, in order.
+pub fn run_listing_write_steps(args: &[String]) -> Vec<String> {
+    let out = Command::new(BIN).args(args).env("RDARTS_FAULT_ABORT_AT", "log").output().expect("run rdarts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr.lines().filter_map(|l| l.strip_prefix("fault point ").and_then(|r| r.split_once(": ")).map(|(_, s)| s.to_string())).collect()
+}
+
 /// A tiny CPU search; `extra` flags are appended, replacing a default flag of the same name.
 fn tiny(extra: &[&str]) -> Vec<String> {
     let defaults = [

@@ -215,13 +215,8 @@ fn a_full_or_read_only_disk_is_an_error_and_keeps_the_previous_checkpoint() {
 fn a_search_aborted_at_any_write_step_resumes_to_the_same_result() {
     // The uninterrupted run, listing its write steps as it goes (listing only prints).
     let reference = tmp("fault-reference");
-    let out = Command::new(BIN).args(search_args(&reference)).env("RDARTS_FAULT_ABORT_AT", "log").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let steps = crate::run_listing_write_steps(&search_args(&reference));
     let expected = outcome(&reference);
-    let steps: Vec<String> = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter_map(|l| l.strip_prefix("fault point ").and_then(|r| r.split_once(": ")).map(|(_, s)| s.to_string()))
-        .collect();
     assert!(steps.len() > 100, "{} write steps", steps.len());
     let second = steps.iter().position(|s| s.starts_with("checkpoint-000002")).expect("a second checkpoint");
     let mut points: Vec<usize> = vec![1, 2, 3, 4];
