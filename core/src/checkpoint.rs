@@ -1,8 +1,10 @@
 //! The file form of every rdarts state: one safetensors buffer of named f32 vectors whose
 //! metadata holds a JSON document with a format name and version. Search snapshots and training
-//! checkpoints both use it, each with its own format name and version. A CRC-32 of the metadata
-//! and of every tensor byte (stored beside the metadata as `rdarts_crc32`) catches a file damaged
-//! after it was written: a flipped bit in a weight is otherwise a valid, silently different state.
+//! checkpoints both use it, each with its own format name and version. A CRC-32 of the metadata,
+//! of the tensor table (names, types, shapes, offsets) and of every tensor byte (stored beside the
+//! metadata as `rdarts_crc32`) catches a file damaged after it was written: a flipped bit in a
+//! weight is otherwise a valid, silently different state, and one in the last tensor's name of a
+//! numbered list (`bn.mean.00044` → `bn.mean>00044`) a valid, silently shorter one.
 
 use std::collections::HashMap;
 
@@ -16,10 +18,16 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
 /// Metadata key of the checksum.
 const CHECKSUM_KEY: &str = "rdarts_crc32";
 
-/// CRC-32 of the metadata JSON and the tensor bytes (everything after the safetensors header).
-fn checksum(meta_json: &str, data: &[u8]) -> String {
+/// CRC-32 of the metadata JSON, the tensor table of `header` (in name order) and the tensor
+/// bytes (everything after the safetensors header).
+fn checksum(meta_json: &str, header: &safetensors::tensor::Metadata, data: &[u8]) -> String {
     let mut h = crc32fast::Hasher::new();
     h.update(meta_json.as_bytes());
+    let mut table: Vec<_> = header.tensors().into_iter().collect();
+    table.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, info) in table {
+        h.update(format!("{name:?} {} {:?} {:?};", info.dtype, info.shape, info.data_offsets).as_bytes());
+    }
     h.update(data);
     format!("{:08x}", h.finalize())
 }
@@ -50,11 +58,12 @@ pub fn pack(named: &[(String, Vec<f32>)], meta_json: &str) -> Vec<u8> {
     };
     let serialize = |info: HashMap<String, String>| safetensors::serialize(views(), Some(info.into_iter().collect())).expect("in-memory serialisation");
     let mut info = HashMap::from([("rdarts".to_string(), meta_json.to_string())]);
-    // The data section does not depend on the header's contents: serialise once to find it, then
-    // again with its checksum.
+    // Neither the data section nor the tensor table depends on the metadata: serialise once to
+    // find them, then again with their checksum.
     let draft = serialize(info.clone());
+    let (_, header) = safetensors::SafeTensors::read_metadata(&draft).expect("just serialised");
     let data = &draft[data_start(&draft).expect("just serialised")..];
-    info.insert(CHECKSUM_KEY.to_string(), checksum(meta_json, data));
+    info.insert(CHECKSUM_KEY.to_string(), checksum(meta_json, &header, data));
     serialize(info)
 }
 
@@ -81,7 +90,7 @@ pub fn unpack<'a>(source: &str, bytes: &'a [u8], format: &str, version: u32) -> 
     }
     let stored = info.get(CHECKSUM_KEY).ok_or_else(|| bad(format!("no checksum ('{CHECKSUM_KEY}' metadata): the file is corrupt")))?;
     let start = data_start(bytes).ok_or_else(|| bad("truncated header".into()))?;
-    let computed = checksum(&meta_json, &bytes[start..]);
+    let computed = checksum(&meta_json, &header, &bytes[start..]);
     if *stored != computed {
         return Err(bad(format!("checksum mismatch (stored {stored}, computed {computed}): the file was damaged after it was written")));
     }

@@ -356,8 +356,9 @@ impl Trainer {
 /// Format name of training checkpoints.
 pub const TRAIN_FORMAT: &str = "rdarts-train-state";
 /// Format version of training checkpoints; bumped whenever their layout or a field's meaning
-/// changes (independently of the search state's version; 2: checksummed).
-pub const TRAIN_VERSION: u32 = 2;
+/// changes (independently of the search state's version; 2: checksummed; 3: the checksum covers
+/// the tensor table too).
+pub const TRAIN_VERSION: u32 = 3;
 
 /// Metadata of a training checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -16,8 +16,8 @@ use crate::search::{EpochSummary, RobustState};
 
 /// Format name of recurrent-search checkpoints.
 pub const LM_SEARCH_FORMAT: &str = "rdarts-lm-search-state";
-/// Their version.
-pub const LM_SEARCH_VERSION: u32 = 1;
+/// Their version (2: the checksum covers the tensor table too).
+pub const LM_SEARCH_VERSION: u32 = 2;
 
 /// See the module documentation.
 #[derive(Clone, Debug, PartialEq)]

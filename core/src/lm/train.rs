@@ -374,8 +374,8 @@ impl LmTrainer {
 
 /// Format name of language-model training checkpoints.
 pub const LM_TRAIN_FORMAT: &str = "rdarts-lm-train-state";
-/// Their format version.
-pub const LM_TRAIN_VERSION: u32 = 1;
+/// Their format version (2: the checksum covers the tensor table too).
+pub const LM_TRAIN_VERSION: u32 = 2;
 
 /// Metadata of a language-model training checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -17,8 +17,9 @@ use crate::robust::EsTracker;
 
 /// Format name in the metadata.
 pub const FORMAT: &str = "rdarts-search-state";
-/// Format version; bumped whenever the layout or the meaning of a field changes (2: checksummed).
-pub const VERSION: u32 = 2;
+/// Format version; bumped whenever the layout or the meaning of a field changes (2: checksummed;
+/// 3: the checksum covers the tensor table too).
+pub const VERSION: u32 = 3;
 
 /// Everything besides the tensors.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

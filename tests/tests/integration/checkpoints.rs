@@ -65,6 +65,33 @@ proptest! {
     }
 }
 
+/// A changed byte in the name of the last tensor of a numbered list (`bn.mean.00044` →
+/// `bn.mean>00044`) left a valid file with one tensor fewer, which read back as a shorter state
+/// (found by the property above in CI): the checksum covers the tensor table, so it is refused.
+#[test]
+fn a_renamed_last_tensor_is_refused() {
+    let (snap, bytes) = snapshot_bytes();
+    let last = |n: usize| format!("{:05}", n - 1);
+    let names = [
+        format!("weights.{}", last(snap.weights.len())),
+        format!("momentum.{}", last(snap.momentum.len())),
+        format!("bn.mean.{}", last(snap.bn_mean.len())),
+        format!("bn.var.{}", last(snap.bn_var.len())),
+        "adam.m.1".to_string(),
+        "adam.v.1".to_string(),
+    ];
+    let header = &bytes[..data_start(bytes)];
+    for name in names {
+        let quoted = format!("\"{name}\"");
+        let at = header.windows(quoted.len()).position(|w| w == quoted.as_bytes()).unwrap_or_else(|| panic!("{name} in the header"));
+        let dot = at + quoted.rfind('.').unwrap();
+        let mut b = bytes.clone();
+        b[dot] ^= 16; // '.' → '>'
+        let err = Snapshot::from_bytes("ckpt", &b).unwrap_err().to_string();
+        assert!(err.starts_with("ckpt: checksum mismatch"), "{name}: {err}");
+    }
+}
+
 #[test]
 fn state_sizes_are_checked_before_anything_is_loaded() {
     let (mut s, snap) = one_epoch(config());
@@ -155,3 +182,4 @@ fn training_checkpoints_are_checked_before_anything_is_loaded() {
     flipped[last] ^= 1;
     assert!(t.restore("flipped", &flipped).unwrap_err().to_string().contains("checksum mismatch"));
 }
+
