@@ -250,10 +250,11 @@ pub fn make_batch(ds: &Dataset, idx: &[usize], aug: Option<&Augment>, rng: &mut 
                 }
             }
         }
-        if let Some(a) = aug {
-            if a.cutout > 0 && rng.uniform() < a.cutout_prob {
-                cutout(&mut x[b * c * plane..(b + 1) * c * plane], c, s, a.cutout, rng);
-            }
+        if let Some(a) = aug
+            && a.cutout > 0
+            && rng.uniform() < a.cutout_prob
+        {
+            cutout(&mut x[b * c * plane..(b + 1) * c * plane], c, s, a.cutout, rng);
         }
     }
     Batch { x, shape: [idx.len(), c, s, s], y }
@@ -374,7 +375,7 @@ mod tests {
         let aug = Augment { crop_padding: 4, flip: true, cutout: 8, cutout_prob: 1.0 };
         let a = make_batch(&ds, &[0, 1, 2], Some(&aug), &mut rng);
         assert_eq!(a.x.len(), 3 * 1024);
-        assert!(a.x.iter().any(|&v| v == 0.0), "cutout writes zeros");
+        assert!(a.x.contains(&0.0), "cutout writes zeros");
         let split = Split::new(10, 0.5).unwrap();
         assert_eq!(split.train, (0..5).collect::<Vec<_>>());
         assert_eq!(split.valid, (5..10).collect::<Vec<_>>());

@@ -89,13 +89,13 @@ impl EvalNet {
     pub fn new(config: &EvalConfig, genotype: &Genotype) -> Result<Self, CoreError> {
         genotype.validate(None)?;
         let check = |ok: bool, field: &str, msg: String| if ok { Ok(()) } else { Err(CoreError::invalid(field, msg)) };
-        check(config.channels > 0 && config.channels % 2 == 0, "channels", format!("must be even and positive, found {}", config.channels))?;
+        check(config.channels > 0 && config.channels.is_multiple_of(2), "channels", format!("must be even and positive, found {}", config.channels))?;
         check(config.layers >= 3, "layers", format!("must be at least 3, found {}", config.layers))?;
         check(config.classes >= 2, "classes", format!("must be at least 2, found {}", config.classes))?;
         crate::limits::all_at_most(&[("channels", config.channels, crate::limits::MAX_CHANNELS), ("layers", config.layers, crate::limits::MAX_LAYERS)])?;
         // Each reduction halves the side, and FactorizedReduce needs an even side to halve.
         check(
-            config.image_size >= 8 && config.image_size % 4 == 0 && config.image_size <= crate::limits::MAX_IMAGE_SIZE,
+            config.image_size >= 8 && config.image_size.is_multiple_of(4) && config.image_size <= crate::limits::MAX_IMAGE_SIZE,
             "image_size",
             format!("must be a multiple of 4 (two reduction cells), at least 8 and at most {}, found {}", crate::limits::MAX_IMAGE_SIZE, config.image_size),
         )?;

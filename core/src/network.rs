@@ -78,7 +78,7 @@ impl NetConfig {
             ("stem_multiplier", self.stem_multiplier, MAX_STEM_MULTIPLIER),
             ("image_size", self.image_size, MAX_IMAGE_SIZE),
         ])?;
-        if self.channels % 2 != 0 {
+        if !self.channels.is_multiple_of(2) {
             return Err(CoreError::invalid(
                 "channels",
                 format!("must be even (FactorizedReduce halves it), found {}", self.channels),
@@ -86,7 +86,7 @@ impl NetConfig {
         }
         let reductions = self.reduction_layers().len();
         let div = 1usize << reductions;
-        if self.image_size < div * 2 || self.image_size % div != 0 {
+        if self.image_size < div * 2 || !self.image_size.is_multiple_of(div) {
             return Err(CoreError::invalid(
                 "image_size",
                 format!(
@@ -237,6 +237,10 @@ pub struct Supernet {
     pub kernels: Kernels,
 }
 
+/// Which operations of each edge a forward computes (`[edge][op]`), for the normal and the
+/// reduction cell; the others count as zero.
+pub type ActiveOps<'a> = (&'a [Vec<bool>], &'a [Vec<bool>]);
+
 impl Supernet {
     /// Builds the network structure for `config` (validated first).
     pub fn new(config: &NetConfig) -> Result<Self, CoreError> {
@@ -309,7 +313,7 @@ impl Supernet {
         f: &mut Fwd,
         w_normal: &Tensor<2>,
         w_reduce: &Tensor<2>,
-        active: Option<(&[Vec<bool>], &[Vec<bool>])>,
+        active: Option<ActiveOps<'_>>,
         x: Tensor<4>,
     ) -> Tensor<2> {
         let s = self.stem.forward(f, x);

@@ -223,7 +223,7 @@ pub struct FactorizedReduce {
 impl FactorizedReduce {
     /// Declares the block; `c_out` must be even.
     pub fn new(b: &mut Builder, c_in: usize, c_out: usize, affine: bool) -> Self {
-        assert!(c_out % 2 == 0, "FactorizedReduce needs an even channel count, found {c_out}");
+        assert!(c_out.is_multiple_of(2), "FactorizedReduce needs an even channel count, found {c_out}");
         FactorizedReduce {
             act: b.activation,
             conv1: Conv::new(b, "conv_1", ConvConfig::new(c_in, c_out / 2, 1).with_stride(2)),

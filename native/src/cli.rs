@@ -19,6 +19,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // one value per run, parsed once: boxing would buy nothing
 pub enum Command {
     /// Run an architecture search (default: a small demo on the embedded digits; `--task lm`: the
     /// recurrent cell on text).

@@ -245,6 +245,7 @@ pub fn read_history(path: &Path, every: usize) -> Result<Vec<(usize, f64)>> {
 
 /// Runs `rdarts early-stop`.
 pub fn early_stop(a: EarlyStopArgs) -> Result<()> {
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN factor is refused too
     if a.window == 0 || a.every == 0 || !(a.factor > 0.0) {
         bail!("--window and --every must be at least 1 and --factor positive");
     }

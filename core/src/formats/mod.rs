@@ -63,7 +63,7 @@ pub fn decode_idx(name: &str, bytes: &[u8], dtype: u8, rank: usize) -> Result<(V
     let payload = read_promised(&mut r, count, "the IDX data")
         .map_err(|m| err(format!("IDX dimensions {dims:?}: {m}")))?;
     let mut extra = [0u8; 1];
-    if (&mut r).read(&mut extra).map_err(|e| err(format!("corrupt gzip data: {e}")))? != 0 {
+    if r.read(&mut extra).map_err(|e| err(format!("corrupt gzip data: {e}")))? != 0 {
         return Err(err(format!("IDX dimensions {dims:?} need {count} data bytes, the file has more")));
     }
     Ok((dims, payload))
@@ -105,7 +105,7 @@ pub fn idx_dataset(kind: DataKind, name: &str, images: &[u8], labels: &[u8]) -> 
 pub fn decode_cifar_bin(kind: DataKind, name: &str, bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CoreError> {
     let label_bytes = if kind == DataKind::Cifar100 { 2 } else { 1 };
     let record = label_bytes + 3 * 32 * 32;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(CoreError::data(
             name,
             format!(
@@ -198,7 +198,7 @@ pub fn svhn_dataset(name: &str, bytes: &[u8]) -> Result<Dataset, CoreError> {
     let mut labels = Vec::with_capacity(n);
     for i in 0..n {
         let v = y.data.get(i);
-        if !(v >= 1.0 && v <= 10.0 && v.fract() == 0.0) {
+        if !((1.0..=10.0).contains(&v) && v.fract() == 0.0) {
             return Err(err(format!("label {i} is {v}, expected 1..10")));
         }
         labels.push((v as u8) % 10);

@@ -198,6 +198,7 @@ impl Search {
 
     /// Waits for the device to finish queued work (reads one value back): for timing.
     pub async fn sync(&self) {
+        #[allow(clippy::single_range_in_vec_init)] // Burn's slice takes one range per dimension
         let _ = read_scalar(&self.weights.tensors[0].clone().slice([0..1]).sum()).await;
     }
 

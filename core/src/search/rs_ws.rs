@@ -64,9 +64,9 @@ impl Search {
             cells.push(gene);
         }
         let concat: Vec<usize> = (2..self.config.net.nodes + 2).collect();
-        let [normal, reduce]: [Vec<(Primitive, usize)>; 2] = cells.try_into().ok().expect("two cell types");
+        let [normal, reduce]: [Vec<(Primitive, usize)>; 2] = cells.try_into().expect("two cell types");
         let g = Genotype { normal, normal_concat: concat.clone(), reduce, reduce_concat: concat };
-        (g, parts.try_into().ok().expect("two cell types"))
+        (g, parts.try_into().expect("two cell types"))
     }
 
     /// One training-mode pass of a sampled architecture on `batch` that updates the running

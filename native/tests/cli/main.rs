@@ -2,6 +2,9 @@
 //! Burn and wgpu, so they share one): searches, resume after SIGKILL, corrupt checkpoints, full
 //! and read-only disks, reports rendered in Chromium, training and genotypes.
 
+// Tests are written as tables of cases, whose element types clippy finds complex.
+#![allow(clippy::type_complexity)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

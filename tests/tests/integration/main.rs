@@ -2,6 +2,9 @@
 //! binary carries all of Burn and wgpu, so they share one). Run one group with
 //! `cargo test -p rdarts-tests --test integration golden::`.
 
+// Tests are written as tables of cases, whose element types clippy finds complex.
+#![allow(clippy::type_complexity)]
+
 /// Allocation counts per thread, for the bounds on what decoders allocate (see [`alloc`]).
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;

@@ -335,7 +335,7 @@ proptest! {
         for (at, c) in edits {
             let i = at.index(chars.len() + 1);
             match c {
-                Some(c) if i < chars.len() && (c as u32) % 2 == 0 => chars[i] = c,
+                Some(c) if i < chars.len() && (c as u32).is_multiple_of(2) => chars[i] = c,
                 Some(c) => chars.insert(i, c),
                 None if i < chars.len() => { chars.remove(i); }
                 None => {}
@@ -383,11 +383,11 @@ proptest! {
         let dir = Scratch::dir("properties", "config");
         let file = dir.join("config.json");
         std::fs::write(&file, doc.to_string()).unwrap();
-        if let Ok(config) = rdarts::common::read_config_file_as::<SearchConfig>(&file) {
-            if config.validate().is_ok() {
-                let _ = rdarts_core::memory::search_bytes(&config);
-                prop_assert!(rdarts_core::network::Supernet::new(&config.net).is_ok());
-            }
+        if let Ok(config) = rdarts::common::read_config_file_as::<SearchConfig>(&file)
+            && config.validate().is_ok()
+        {
+            let _ = rdarts_core::memory::search_bytes(&config);
+            prop_assert!(rdarts_core::network::Supernet::new(&config.net).is_ok());
         }
     }
 

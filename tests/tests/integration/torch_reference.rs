@@ -89,7 +89,7 @@ fn a_state_dict_for_another_network_is_refused_with_the_reason() {
     let model = TensorFile::parse("model.safetensors", &bytes).unwrap();
     let config = infer_config(&model, SpaceId::S5, 8).unwrap();
     let refuse = |config: &rdarts_core::network::NetConfig| {
-        load_darts_state(&model, &Supernet::new(config).unwrap(), &dev).err().expect("refused").to_string()
+        load_darts_state(&model, &Supernet::new(config).unwrap(), &dev).expect_err("refused").to_string()
     };
     // More cells: the reduction cells move, so a shape differs first.
     let err = refuse(&rdarts_core::network::NetConfig { layers: 6, ..config.clone() });
@@ -143,7 +143,7 @@ fn a_hostile_state_dict_is_refused_before_a_network_is_sized() {
     });
     let file = TensorFile::parse("cells.safetensors", &absurd).unwrap();
     let config = infer_config(&file, SpaceId::S5, 8).unwrap();
-    let err = Supernet::new(&config).err().expect("refused").to_string();
+    let err = Supernet::new(&config).expect_err("refused").to_string();
     assert_eq!(err, "invalid layers: must be at most 100, found 1000000000");
 }
 
