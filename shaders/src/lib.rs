@@ -42,10 +42,27 @@ pub const NODE_SUM_GRAD_COEF: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
-/// Every registered shader.
-pub const SHADERS: &[ShaderSource] = &[NODE_SUM_FORWARD, NODE_SUM_GRAD_INPUTS, NODE_SUM_GRAD_COEF];
+/// Training-mode BatchNorm forward: per-channel batch mean and biased variance, and the
+/// normalised, scaled and shifted output, in one launch (with `batch_norm_common.wgsl`, the
+/// statistics it shares with the backward, appended).
+pub const BATCH_NORM_FORWARD: ShaderSource = ShaderSource {
+    name: "batch_norm_forward",
+    source: concat!(include_str!("../wgsl/batch_norm_forward.wgsl"), include_str!("../wgsl/batch_norm_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
 
-/// Storage buffers each node-sum kernel binds. WebGPU guarantees 8 per shader stage.
+/// Training-mode BatchNorm backward: the gradients of the input, scale and shift in one launch
+/// (with `batch_norm_common.wgsl` appended).
+pub const BATCH_NORM_BACKWARD: ShaderSource = ShaderSource {
+    name: "batch_norm_backward",
+    source: concat!(include_str!("../wgsl/batch_norm_backward.wgsl"), include_str!("../wgsl/batch_norm_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Every registered shader.
+pub const SHADERS: &[ShaderSource] = &[NODE_SUM_FORWARD, NODE_SUM_GRAD_INPUTS, NODE_SUM_GRAD_COEF, BATCH_NORM_FORWARD, BATCH_NORM_BACKWARD];
+
+/// Storage buffers a kernel may bind: WebGPU guarantees 8 per shader stage.
 pub const MAX_STORAGE_BUFFERS: usize = 8;
 
 /// A placeholder without a value, or a value for a placeholder the source lacks.

@@ -1,5 +1,7 @@
-//! Training-mode BatchNorm as a Burn backend extension on the CPU (Flex) backend, with its
-//! hand-written backward registered with Burn's autodiff.
+//! Training-mode BatchNorm as a Burn backend extension, with its hand-written backward registered
+//! with Burn's autodiff. The CPU (Flex) arm is our loops (`cpu`), the CubeCL (wgpu) arm our WGSL
+//! kernels (`kernel`; not under Burn's fusion, which has no arm for an operation of three
+//! outputs here: there the reference runs).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -15,7 +17,7 @@ use super::cpu;
 use crate::kernels::host::{contiguous, dims, tensor, values};
 
 /// Training-mode BatchNorm as a Burn backend operation.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Cube: cfg(all(feature = "wgpu", not(feature = "fusion"))), Flex, Autodiff)]
 pub trait BatchNormBackend: burn::backend::Backend {
     /// `x: [N, C, H, W]`, `gamma, beta: [C]` → (output, batch mean `[C]`, biased batch variance
     /// `[C]`); only the output carries gradients.

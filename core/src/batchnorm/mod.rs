@@ -1,28 +1,39 @@
 //! Training-mode BatchNorm (docs/ALGORITHM.md §2): every candidate op of a search cell ends in one.
 //!
 //! Two implementations compute the same function: Burn's `batch_norm_train` (every backend; the
-//! reference) and, on the CPU backend, our own loops (`cpu`) registered with Burn's autodiff as a
-//! backend extension (`extension`). Burn's generic version reduces per channel by swapping the
+//! reference) and a backend extension (`extension`) registered with Burn's autodiff, with two
+//! arms: our own loops on the CPU backend (`cpu`) and our WGSL kernels on wgpu (`kernel`, one
+//! launch forward and one backward). Burn's generic version reduces per channel by swapping the
 //! batch and channel axes, which costs a full layout copy of the activation for the statistics and
-//! two more in the backward pass; ours reads NCHW planes in place. [`batch_norm_train`] is the one
-//! entry point and picks by device and [`Kernels`].
+//! two more in the backward pass, besides a launch per element-wise step on a GPU; ours read NCHW
+//! planes in place. [`batch_norm_train`] is the one entry point and picks by device and
+//! [`Kernels`].
 
 pub mod cpu;
 mod extension;
+#[cfg(all(feature = "wgpu", not(feature = "fusion")))]
+mod kernel;
 
 use burn::tensor::module::batch_norm_train as burn_batch_norm_train;
 use burn::tensor::{DType, Tensor};
 
 use crate::kernels::Kernels;
 
+/// Whether [`batch_norm_train`] with `choice` runs our kernels for (float32) tensors on `device`:
+/// the WGSL kernels on a CubeCL (wgpu) device (not under Burn's fusion), our loops on the CPU
+/// backend.
+pub fn uses_kernel(choice: Kernels, device: &burn::tensor::Device) -> bool {
+    crate::kernels::uses_cpu_kernels(choice, device) || (!cfg!(feature = "fusion") && crate::kernels::uses_wgsl_kernels(choice, device))
+}
+
 /// The output `(x − mean)/√(var + eps) · gamma + beta` with the batch's per-channel mean and
 /// biased variance, returned alongside it (as values without gradient, for running statistics);
-/// by our CPU loops where [`crate::kernels::uses_cpu_kernels`] says they run, else by Burn.
+/// by our kernels where [`uses_kernel`] says they run, else by Burn.
 ///
 /// # Shapes
 /// `x: [N, C, H, W]`, `gamma, beta: [C]` → (`[N, C, H, W]`, `[C]`, `[C]`).
 pub fn batch_norm_train(x: Tensor<4>, gamma: Tensor<1>, beta: Tensor<1>, eps: f64, choice: Kernels) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
-    if crate::kernels::uses_cpu_kernels(choice, &x.device()) && x.dtype() == DType::F32 && gamma.dtype() == DType::F32 {
+    if uses_kernel(choice, &x.device()) && x.dtype() == DType::F32 && gamma.dtype() == DType::F32 {
         let (y, mean, var) = extension::batch_norm_train(x, gamma, beta, eps);
         (y, mean.inner(), var.inner())
     } else {

@@ -1,13 +1,16 @@
 //! Which implementation of the hot operations runs: our own kernels where the device has them, or
 //! Burn's plain tensor operations everywhere (the reference the kernels are tested against).
 //!
-//! Our kernels: the mixed operation's node sum as WGSL on wgpu (`mixed::kernel`); on the CPU
-//! backend the node sum (`mixed::cpu`), the depthwise convolution (`depthwise`), training-mode
-//! BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix product (`ops::Conv`; at stride 2
-//! on the input's `subsample`). Each computes the same function as its reference, to float
-//! rounding.
+//! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`) and
+//! training-mode BatchNorm (`batchnorm::kernel`; not under Burn's fusion), launched through
+//! `wgsl`; on the CPU backend the node sum (`mixed::cpu`), the depthwise convolution
+//! (`depthwise`), training-mode BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix
+//! product (`ops::Conv`; at stride 2 on the input's `subsample`). Each computes the same function
+//! as its reference, to float rounding.
 
 pub mod host;
+#[cfg(feature = "wgpu")]
+pub mod wgsl;
 
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
@@ -61,7 +64,8 @@ pub fn is_cube(device: &Device) -> bool {
     }
 }
 
-/// Whether our WGSL kernels (the node sum) run with `choice` on `device`.
+/// Whether our WGSL kernels (the node sum; BatchNorm but under fusion) run with `choice` on
+/// `device`.
 pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
@@ -69,7 +73,8 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
-        (_, true, _) => "our WGSL node-sum kernels",
+        (_, true, _) if cfg!(feature = "fusion") => "our WGSL node-sum kernels",
+        (_, true, _) => "our WGSL kernels (node sum, BatchNorm)",
         (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",

@@ -1,11 +1,10 @@
 //! Our CPU kernels against the plain-tensor reference, on the CPU backend: the depthwise
 //! convolution (output, gradient of the input, gradient of the weight) against Burn's grouped
 //! `conv2d` and its autodiff, on random inputs of awkward shapes (odd sides, stride 2, dilation 2,
-//! a kernel wider than the image, a 1×1 image, a non-contiguous input); training-mode BatchNorm
-//! (output, batch statistics, gradients of input, scale and shift) against Burn's
-//! `batch_norm_train`; then a whole supernet pass (depthwise and 1×1 convolutions and BatchNorm on
-//! our paths) against the same pass with the reference forced: loss, every weight gradient and the
-//! α gradient.
+//! a kernel wider than the image, a 1×1 image, a non-contiguous input); then a whole supernet pass
+//! (depthwise and 1×1 convolutions and BatchNorm on our paths) against the same pass with the
+//! reference forced: loss, every weight gradient and the α gradient. BatchNorm's kernels, on both
+//! backends, are tested by themselves in `batch_norm_kernel`.
 //!
 //! Tolerances, and why: both sides compute the same sums of float32 products in different orders.
 //! An output or input-gradient element sums ≤ 25 products (k²), so rounding differs by ≲ 25 ulp of
@@ -14,13 +13,10 @@
 //! gradients pass through BatchNorm, which divides by batch standard deviations, so differences of
 //! 1e-7 in the convolutions grow; measured: ≤ 1e-6 of each tensor's largest gradient entry, hence
 //! the bound 1e-5 of it (α likewise), which a wrong index or a missing tap exceeds by orders of
-//! magnitude. BatchNorm: ours sums in float64, Burn in float32 over N·H·W values per
-//! channel, so statistics and gradients differ by float32 rounding of those sums, ≲ 1e-6 relative
-//! for these sizes: 1e-4 · max|reference| + 1e-6, and 1e-5 for the output.
+//! magnitude.
 
 use burn::tensor::{Tensor, TensorData};
 use rdarts_core::architect::{PassCtx, all_grads};
-use rdarts_core::batchnorm::{batch_norm_train, batch_norm_train_reference};
 use rdarts_core::block_on;
 use rdarts_core::depthwise::{DwGeom, depthwise_conv2d, depthwise_conv2d_reference, uses_kernel};
 use rdarts_core::kernels::Kernels;
@@ -103,52 +99,6 @@ fn forcing_the_reference_skips_the_kernel_bit_for_bit() {
     let w = Tensor::<4>::from_data(TensorData::new(Rng::new(2).normal_vec(27), [3, 1, 3, 3]), &dev);
     let forced = to_vec(&depthwise_conv2d(x.clone(), w.clone(), g, Kernels::Reference));
     assert_eq!(forced, to_vec(&depthwise_conv2d_reference(x, w, g)));
-}
-
-/// BatchNorm's outputs and the gradients of `Σ y · r` with respect to x, gamma and beta.
-fn bn_run(shape: [usize; 4], seed: u64, kernel: bool, permuted: bool) -> Vec<Vec<f32>> {
-    let dev = cpu().autodiff();
-    let mut rng = Rng::new(seed);
-    let [n, c, h, w] = shape;
-    // Inputs with a per-channel offset, as activations have.
-    let v: Vec<f32> = rng.normal_vec(n * c * h * w).iter().enumerate().map(|(i, x)| 1.5 * x + (i % 7) as f32 * 0.3).collect();
-    let x = if permuted {
-        Tensor::<4>::from_data(TensorData::new(v, [n, c, w, h]), &dev).require_grad()
-    } else {
-        Tensor::<4>::from_data(TensorData::new(v, shape), &dev).require_grad()
-    };
-    let xin = if permuted { x.clone().swap_dims(2, 3) } else { x.clone() };
-    let gamma = Tensor::<1>::from_data(TensorData::new(rng.normal_vec(c), [c]), &dev).require_grad();
-    let beta = Tensor::<1>::from_data(TensorData::new(rng.normal_vec(c), [c]), &dev).require_grad();
-    let eps = 1e-5;
-    let (y, mean, var) = if kernel {
-        batch_norm_train(xin, gamma.clone(), beta.clone(), eps, Kernels::Auto)
-    } else {
-        batch_norm_train_reference(xin, gamma.clone(), beta.clone(), eps)
-    };
-    let r = Tensor::<4>::from_data(TensorData::new(rng.normal_vec(n * c * h * w), shape), &dev);
-    let grads = (y.clone() * r).sum().backward();
-    let dx = x.grad(&grads).expect("x gradient");
-    let dx = if permuted { dx.swap_dims(2, 3) } else { dx };
-    vec![
-        to_vec(&y.inner()),
-        to_vec(&mean),
-        to_vec(&var),
-        to_vec(&dx),
-        to_vec(&gamma.grad(&grads).expect("gamma gradient")),
-        to_vec(&beta.grad(&grads).expect("beta gradient")),
-    ]
-}
-
-#[test]
-fn batch_norm_kernel_matches_the_reference() {
-    for (i, (shape, permuted)) in [([4, 3, 5, 7], false), ([64, 16, 8, 8], false), ([2, 5, 3, 4], true), ([1, 2, 1, 1], false)].into_iter().enumerate() {
-        let (r, k) = (bn_run(shape, 20 + i as u64, false, permuted), bn_run(shape, 20 + i as u64, true, permuted));
-        for ((name, a), b) in ["y", "mean", "var", "∂x", "∂gamma", "∂beta"].iter().zip(&r).zip(&k) {
-            let rel = if *name == "y" { 1e-5 } else { 1e-4 };
-            compare(&format!("batch norm {shape:?} permuted={permuted} {name}"), a, b, rel, 1e-6);
-        }
-    }
 }
 
 /// A supernet pass with our kernels against the same pass on the reference: S2 (separable 3×3

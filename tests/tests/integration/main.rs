@@ -10,6 +10,7 @@
 static ALLOC: alloc::Counting = alloc::Counting;
 
 mod alloc;
+mod batch_norm_kernel;
 mod checkpoints;
 mod cpu_kernels;
 mod cross_backend;
