@@ -21,25 +21,6 @@
 // [N, C, H·W, bits of eps as f32]
 @group(0) @binding(6) var<storage, read_write> dims: array<u32>;
 
-var<workgroup> partial2: array<{{ elem }}, {{ workgroup_size }}>;
-
-// Two sums at once, by `workgroup_sum`'s tree.
-fn workgroup_sum2(lid: u32, a: {{ elem }}, b: {{ elem }}) -> vec2<{{ elem }}> {
-    partial[lid] = a;
-    partial2[lid] = b;
-    workgroupBarrier();
-    for (var stride: u32 = WORKGROUP_SIZE / 2u; stride > 0u; stride = stride / 2u) {
-        if lid < stride {
-            partial[lid] += partial[lid + stride];
-            partial2[lid] += partial2[lid + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = vec2<{{ elem }}>(partial[0], partial2[0]);
-    workgroupBarrier();
-    return total;
-}
-
 @compute @workgroup_size({{ workgroup_size }})
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -59,7 +40,7 @@ fn main(
         sum_dy += g;
         sum_dy_xc += g * (x[at] - mean);
     }
-    let sums = workgroup_sum2(lid, sum_dy, sum_dy_xc);
+    let sums = workgroup_sum2(lid, vec2<{{ elem }}>(sum_dy, sum_dy_xc));
     let db = sums.x;
     let dg = sums.y * inv_std;
 

@@ -7,12 +7,12 @@
 
 const WORKGROUP_SIZE: u32 = {{ workgroup_size }}u;
 
-var<workgroup> partial: array<{{ elem }}, {{ workgroup_size }}>;
+var<workgroup> partial: array<vec2<{{ elem }}>, {{ workgroup_size }}>;
 
-// The sum of every invocation's `value` (in every invocation): a tree in workgroup memory, so the
-// rounding error grows with log M, not M.
-fn workgroup_sum(lid: u32, value: {{ elem }}) -> {{ elem }} {
-    partial[lid] = value;
+// The sums of every invocation's two `values` (in every invocation): a tree in workgroup memory,
+// so the rounding error grows with log M, not M. The statistics use the first component only.
+fn workgroup_sum2(lid: u32, values: vec2<{{ elem }}>) -> vec2<{{ elem }}> {
+    partial[lid] = values;
     workgroupBarrier();
     for (var stride: u32 = WORKGROUP_SIZE / 2u; stride > 0u; stride = stride / 2u) {
         if lid < stride {
@@ -66,11 +66,11 @@ fn channel_stats(lid: u32, ch: Channel) -> vec2<{{ elem }}> {
     for (var i: u32 = lid; i < ch.count; i += WORKGROUP_SIZE) {
         acc += x[channel_at(ch, i)];
     }
-    let mean = workgroup_sum(lid, acc) / {{ elem }}(ch.count);
+    let mean = workgroup_sum2(lid, vec2<{{ elem }}>(acc, 0.0)).x / {{ elem }}(ch.count);
     acc = 0.0;
     for (var i: u32 = lid; i < ch.count; i += WORKGROUP_SIZE) {
         let d = x[channel_at(ch, i)] - mean;
         acc += d * d;
     }
-    return vec2<{{ elem }}>(mean, workgroup_sum(lid, acc) / {{ elem }}(ch.count));
+    return vec2<{{ elem }}>(mean, workgroup_sum2(lid, vec2<{{ elem }}>(acc, 0.0)).x / {{ elem }}(ch.count));
 }

@@ -10,7 +10,7 @@
 
 use burn::backend::wgpu::{CubeBackend, CubeTensor};
 use burn::tensor::Shape;
-use rdarts_shaders::{BATCH_NORM_BACKWARD, BATCH_NORM_FORWARD};
+use rdarts_shaders::{BATCH_NORM_BACKWARD, BATCH_NORM_FORWARD, ShaderSource};
 
 use super::extension::{BatchNormBackend, BatchNormGrads};
 use crate::kernels::wgsl::{self, dim};
@@ -23,20 +23,21 @@ use crate::kernels::wgsl::{self, dim};
 /// a GPU, where barriers are cheap and C workgroups of 32 leave most of it idle, is unmeasured.
 const BN_WORKGROUP: u32 = 32;
 
-/// `[N, C, H·W, eps]` for the kernels' size buffer (eps as the bits of an f32), and C.
-fn sizes(x: &CubeTensor, eps: f64) -> ([u32; 4], usize) {
-    let s = x.meta.shape();
-    assert_eq!(s.num_dims(), 4, "batch norm: input of rank {}, expected [N, C, H, W]", s.num_dims());
-    let (n, c, plane) = (s[0], s[1], s[2] * s[3]);
-    ([dim(n, "batch norm batch"), dim(c, "batch norm channels"), dim(plane, "batch norm plane"), (eps as f32).to_bits()], c)
+/// Launches one of the two kernels, a workgroup per channel, on inputs whose first is the
+/// activation `x: [N, C, H, W]`: both return a tensor shaped like it and two of `[C]`. The size
+/// buffer is `[N, C, H·W, eps]` (eps as the bits of an f32).
+fn launch(shader: ShaderSource, inputs: [CubeTensor; 3], eps: f64) -> (CubeTensor, CubeTensor, CubeTensor) {
+    let shape = inputs[0].meta.shape().clone();
+    assert_eq!(shape.num_dims(), 4, "batch norm: input of rank {}, expected [N, C, H, W]", shape.num_dims());
+    let (n, c, plane) = (shape[0], shape[1], shape[2] * shape[3]);
+    let dims = [dim(n, "batch norm batch"), dim(c, "batch norm channels"), dim(plane, "batch norm plane"), (eps as f32).to_bits()];
+    let [a, b, d] = wgsl::launch_with(shader, BN_WORKGROUP, inputs, [shape, Shape::new([c]), Shape::new([c])], &dims, c);
+    (a, b, d)
 }
 
 impl BatchNormBackend for CubeBackend {
     fn batch_norm_train(x: CubeTensor, gamma: CubeTensor, beta: CubeTensor, eps: f64) -> (CubeTensor, CubeTensor, CubeTensor) {
-        let (dims, c) = sizes(&x, eps);
-        let shape = x.meta.shape().clone();
-        let [y, mean, var] = wgsl::launch_with(BATCH_NORM_FORWARD, BN_WORKGROUP, [x, gamma, beta], [shape, Shape::new([c]), Shape::new([c])], &dims, c);
-        (y, mean, var)
+        launch(BATCH_NORM_FORWARD, [x, gamma, beta], eps)
     }
 }
 
@@ -44,9 +45,6 @@ impl BatchNormGrads for CubeBackend {
     /// The kernel recomputes the batch statistics from `x` (bit for bit the forward's; see the
     /// shader), so `mean` and `var` are not bound.
     fn batch_norm_train_grads(x: CubeTensor, gamma: CubeTensor, _mean: CubeTensor, _var: CubeTensor, eps: f64, dy: CubeTensor) -> (CubeTensor, CubeTensor, CubeTensor) {
-        let (dims, c) = sizes(&x, eps);
-        let shape = x.meta.shape().clone();
-        let [dx, dgamma, dbeta] = wgsl::launch_with(BATCH_NORM_BACKWARD, BN_WORKGROUP, [x, dy, gamma], [shape, Shape::new([c]), Shape::new([c])], &dims, c);
-        (dx, dgamma, dbeta)
+        launch(BATCH_NORM_BACKWARD, [x, dy, gamma], eps)
     }
 }

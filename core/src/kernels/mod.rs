@@ -64,8 +64,8 @@ pub fn is_cube(device: &Device) -> bool {
     }
 }
 
-/// Whether our WGSL kernels (the node sum; BatchNorm but under fusion) run with `choice` on
-/// `device`.
+/// Whether our WGSL kernels run with `choice` on `device` (the node sum's; BatchNorm's where this
+/// build has them, [`crate::batchnorm::WGSL_KERNELS`]).
 pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
@@ -73,8 +73,8 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
-        (_, true, _) if cfg!(feature = "fusion") => "our WGSL node-sum kernels",
-        (_, true, _) => "our WGSL kernels (node sum, BatchNorm)",
+        (_, true, _) if crate::batchnorm::WGSL_KERNELS => "our WGSL kernels (node sum, BatchNorm)",
+        (_, true, _) => "our WGSL node-sum kernels",
         (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",
