@@ -23,12 +23,8 @@ use crate::kernels::Kernels;
 /// the WGSL kernels on a CubeCL (wgpu) device (not under Burn's fusion), our loops on the CPU
 /// backend.
 pub fn uses_kernel(choice: Kernels, device: &burn::tensor::Device) -> bool {
-    crate::kernels::uses_cpu_kernels(choice, device) || (WGSL_KERNELS && crate::kernels::uses_wgsl_kernels(choice, device))
+    crate::kernels::uses_cpu_kernels(choice, device) || (crate::kernels::WGSL_BATCH_NORM && crate::kernels::uses_wgsl_kernels(choice, device))
 }
-
-/// Whether this build has the WGSL arm: with wgpu, but not under Burn's fusion (the extension has
-/// no Fusion arm; there Burn's version runs, and fuses).
-pub const WGSL_KERNELS: bool = cfg!(all(feature = "wgpu", not(feature = "fusion")));
 
 /// The output `(x − mean)/√(var + eps) · gamma + beta` with the batch's per-channel mean and
 /// biased variance, returned alongside it (as values without gradient, for running statistics);

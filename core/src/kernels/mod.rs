@@ -64,8 +64,12 @@ pub fn is_cube(device: &Device) -> bool {
     }
 }
 
+/// Whether this build has BatchNorm's WGSL arm: with wgpu, but not under Burn's fusion (the
+/// extension has no Fusion arm; there Burn's version runs, and fuses).
+pub const WGSL_BATCH_NORM: bool = cfg!(all(feature = "wgpu", not(feature = "fusion")));
+
 /// Whether our WGSL kernels run with `choice` on `device` (the node sum's; BatchNorm's where this
-/// build has them, [`crate::batchnorm::WGSL_KERNELS`]).
+/// build has them, [`WGSL_BATCH_NORM`]).
 pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
@@ -73,7 +77,7 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
-        (_, true, _) if crate::batchnorm::WGSL_KERNELS => "our WGSL kernels (node sum, BatchNorm)",
+        (_, true, _) if WGSL_BATCH_NORM => "our WGSL kernels (node sum, BatchNorm)",
         (_, true, _) => "our WGSL node-sum kernels",
         (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
