@@ -27,9 +27,19 @@ try {
   page.on("worker", (w) => w.on("console", (m) => { if (m.type() === "error") errors.push(`worker console: ${m.text()}`); }));
   await page.goto(url);
   if (screenshot === "controls") {
+    // No process.exit here: it would skip the `finally` below, and a browser not closed leaves its
+    // singleton folder (org.chromium.Chromium.*) in the temp directory.
     console.log(JSON.stringify(Object.assign(await controls(page), { errors })));
-    process.exit(0);
+  } else {
+    console.log(JSON.stringify(await search(page)));
   }
+} finally {
+  await browser.close();
+}
+
+// The demo's run (or the golden page's replay) to its end: the page's result record, with a
+// screenshot mid-search when one is asked for.
+async function search(page) {
   let shotAt = null;
   if (screenshot !== "-") {
     // Mid-search: a few steps done (4, or one short of a shorter run's ?steps=), more to come.
@@ -43,9 +53,7 @@ try {
   const result = JSON.parse(await page.locator("#result").textContent());
   result.screenshot_after_updates = shotAt;
   result.errors = errors;
-  console.log(JSON.stringify(result));
-} finally {
-  await browser.close();
+  return result;
 }
 
 // Start, Pause, a control change (which resets), Start again, the speed slider: what a student does.
