@@ -1,7 +1,8 @@
 //! Training-mode BatchNorm as a Burn backend extension, with its hand-written backward registered
 //! with Burn's autodiff. The CPU (Flex) arm is our loops (`cpu`), the CubeCL (wgpu) arm our WGSL
-//! kernels (`kernel`; not under Burn's fusion, which has no arm for an operation of three
-//! outputs here: there the reference runs).
+//! kernels (`kernel`). Under Burn's fusion (feature `fusion`) each call is registered in the
+//! fusion stream as an opaque operation with its three outputs' shapes, and runs our kernel when
+//! the stream executes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -17,16 +18,19 @@ use super::cpu;
 use crate::kernels::host::{contiguous, dims, tensor, values};
 
 /// Training-mode BatchNorm as a Burn backend operation.
-#[backend_extension(Cube: cfg(all(feature = "wgpu", not(feature = "fusion"))), Flex, Autodiff)]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex, Autodiff)]
 pub trait BatchNormBackend: burn::backend::Backend {
     /// `x: [N, C, H, W]`, `gamma, beta: [C]` → (output, batch mean `[C]`, biased batch variance
     /// `[C]`); only the output carries gradients.
+    #[fusion(meta = |x, _gamma, _beta, _eps| (x.clone(), per_channel(x), per_channel(x)))]
     fn batch_norm_train(x: FloatTensor<Self>, gamma: FloatTensor<Self>, beta: FloatTensor<Self>, eps: f64) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
-/// The backward pass, on backends that compute it.
+/// The backward pass, on backends that compute it (called by the autodiff arm only).
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex)]
 pub trait BatchNormGrads: burn::backend::Backend {
     /// `(dx, dgamma, dbeta)` from the output gradient `dy` and the forward pass's statistics.
+    #[fusion(meta = |x, _gamma, _mean, _var, _eps, _dy| (x.clone(), per_channel(x), per_channel(x)))]
     fn batch_norm_train_grads(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -35,6 +39,13 @@ pub trait BatchNormGrads: burn::backend::Backend {
         eps: f64,
         dy: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// The description of a `[C]` tensor for `x: [N, C, H, W]` (statistics and parameter gradients),
+/// for the fusion stream.
+#[cfg(feature = "fusion")]
+fn per_channel(x: &burn::backend::fusion::custom::TensorSpec) -> burn::backend::fusion::custom::TensorSpec {
+    burn::backend::fusion::custom::TensorSpec::new(burn::tensor::Shape::new([x.shape[1]]), x.dtype)
 }
 
 /// Through the extension (autodiff included); the caller checked device and dtype.

@@ -11,7 +11,7 @@
 
 pub mod cpu;
 mod extension;
-#[cfg(all(feature = "wgpu", not(feature = "fusion")))]
+#[cfg(feature = "wgpu")]
 mod kernel;
 
 use burn::tensor::module::batch_norm_train as burn_batch_norm_train;
@@ -20,10 +20,9 @@ use burn::tensor::{DType, Tensor};
 use crate::kernels::Kernels;
 
 /// Whether [`batch_norm_train`] with `choice` runs our kernels for (float32) tensors on `device`:
-/// the WGSL kernels on a CubeCL (wgpu) device (not under Burn's fusion), our loops on the CPU
-/// backend.
+/// the WGSL kernels on a CubeCL (wgpu) device, our loops on the CPU backend.
 pub fn uses_kernel(choice: Kernels, device: &burn::tensor::Device) -> bool {
-    crate::kernels::uses_cpu_kernels(choice, device) || (crate::kernels::WGSL_BATCH_NORM && crate::kernels::uses_wgsl_kernels(choice, device))
+    crate::kernels::uses_cpu_kernels(choice, device) || crate::kernels::uses_wgsl_kernels(choice, device)
 }
 
 /// The output `(x − mean)/√(var + eps) · gamma + beta` with the batch's per-channel mean and

@@ -2,7 +2,7 @@
 //! Burn's plain tensor operations everywhere (the reference the kernels are tested against).
 //!
 //! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`) and
-//! training-mode BatchNorm (`batchnorm::kernel`; not under Burn's fusion), launched through
+//! training-mode BatchNorm (`batchnorm::kernel`), launched through
 //! `wgsl`; on the CPU backend the node sum (`mixed::cpu`), the depthwise convolution
 //! (`depthwise`), training-mode BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix
 //! product (`ops::Conv`; at stride 2 on the input's `subsample`). Each computes the same function
@@ -64,12 +64,7 @@ pub fn is_cube(device: &Device) -> bool {
     }
 }
 
-/// Whether this build has BatchNorm's WGSL arm: with wgpu, but not under Burn's fusion (the
-/// extension has no Fusion arm; there Burn's version runs, and fuses).
-pub const WGSL_BATCH_NORM: bool = cfg!(all(feature = "wgpu", not(feature = "fusion")));
-
-/// Whether our WGSL kernels run with `choice` on `device` (the node sum's; BatchNorm's where this
-/// build has them, [`WGSL_BATCH_NORM`]).
+/// Whether our WGSL kernels (node sum, BatchNorm) run with `choice` on `device`.
 pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
@@ -77,8 +72,7 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
-        (_, true, _) if WGSL_BATCH_NORM => "our WGSL kernels (node sum, BatchNorm)",
-        (_, true, _) => "our WGSL node-sum kernels",
+        (_, true, _) => "our WGSL kernels (node sum, BatchNorm)",
         (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",
