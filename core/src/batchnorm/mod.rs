@@ -19,11 +19,8 @@ use burn::tensor::{DType, Tensor};
 
 use crate::kernels::Kernels;
 
-/// Whether [`batch_norm_train`] with `choice` runs our kernels for (float32) tensors on `device`:
-/// the WGSL kernels on a CubeCL (wgpu) device, our loops on the CPU backend.
-pub fn uses_kernel(choice: Kernels, device: &burn::tensor::Device) -> bool {
-    crate::kernels::uses_cpu_kernels(choice, device) || crate::kernels::uses_wgsl_kernels(choice, device)
-}
+/// Whether [`batch_norm_train`] with `choice` runs our kernels for (float32) tensors on `device`.
+pub use crate::kernels::uses_wgsl_or_cpu_kernels as uses_kernel;
 
 /// The output `(x − mean)/√(var + eps) · gamma + beta` with the batch's per-channel mean and
 /// biased variance, returned alongside it (as values without gradient, for running statistics);

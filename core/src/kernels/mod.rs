@@ -69,6 +69,12 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
 
+/// Whether the kernels of an operation with both arms (the node sum, BatchNorm) run with `choice`
+/// on `device`: the WGSL kernels on a CubeCL (wgpu) device, our loops on the CPU backend.
+pub fn uses_wgsl_or_cpu_kernels(choice: Kernels, device: &Device) -> bool {
+    uses_wgsl_kernels(choice, device) || uses_cpu_kernels(choice, device)
+}
+
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {

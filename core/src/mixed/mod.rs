@@ -29,11 +29,8 @@ pub struct EdgeInputs {
     pub mask: Option<Tensor<4>>,
 }
 
-/// Whether [`node_sum`] with `choice` runs the kernels for (float32) tensors on `device`: the
-/// WGSL kernels on a CubeCL (wgpu) device, our loops on the CPU backend.
-pub fn uses_kernel(choice: Kernels, device: &burn::tensor::Device) -> bool {
-    crate::kernels::uses_wgsl_kernels(choice, device) || crate::kernels::uses_cpu_kernels(choice, device)
-}
+/// Whether [`node_sum`] with `choice` runs the kernels for (float32) tensors on `device`.
+pub use crate::kernels::uses_wgsl_or_cpu_kernels as uses_kernel;
 
 /// The node output, by the kernels or the reference (see [`uses_kernel`]).
 ///
