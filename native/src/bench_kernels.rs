@@ -1,6 +1,6 @@
 //! `rdarts bench --kernels`: our kernels against the plain-tensor reference, measured side by side
-//! in one run on one device: the kernels alone (forward, forward + backward; the node sum, and on the
-//! CPU backend the depthwise convolution) and the whole search step (first and second order) with
+//! in one run on one device: the kernels alone (forward, forward + backward; the depthwise
+//! convolution and the node sum) and the whole search step (first and second order) with
 //! the kernels on and off. Repetitions of the two variants alternate, so drifting machine load hits
 //! both alike; ratios are reference / kernel medians (above 1: the kernels are faster).
 

@@ -52,7 +52,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Compare our kernels with the plain-tensor reference instead, side by side: the kernels alone
-    /// (the node sum; on the CPU also the depthwise convolution) and whole search steps.
+    /// (the depthwise convolution and the node sum) and whole search steps.
     #[arg(long)]
     pub kernels: bool,
 }

@@ -59,8 +59,39 @@ pub const BATCH_NORM_BACKWARD: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
+/// Depthwise convolution forward (a k×k filter per channel; stride, padding, dilation), one
+/// invocation per output element.
+pub const DEPTHWISE_FORWARD: ShaderSource = ShaderSource {
+    name: "depthwise_forward",
+    source: include_str!("../wgsl/depthwise_forward.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Depthwise convolution backward to the input, gathered: one invocation per input element.
+pub const DEPTHWISE_GRAD_INPUT: ShaderSource = ShaderSource {
+    name: "depthwise_grad_input",
+    source: include_str!("../wgsl/depthwise_grad_input.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Depthwise convolution backward to the weight: a workgroup tree reduction per (channel, tap).
+pub const DEPTHWISE_GRAD_WEIGHT: ShaderSource = ShaderSource {
+    name: "depthwise_grad_weight",
+    source: include_str!("../wgsl/depthwise_grad_weight.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
 /// Every registered shader.
-pub const SHADERS: &[ShaderSource] = &[NODE_SUM_FORWARD, NODE_SUM_GRAD_INPUTS, NODE_SUM_GRAD_COEF, BATCH_NORM_FORWARD, BATCH_NORM_BACKWARD];
+pub const SHADERS: &[ShaderSource] = &[
+    NODE_SUM_FORWARD,
+    NODE_SUM_GRAD_INPUTS,
+    NODE_SUM_GRAD_COEF,
+    BATCH_NORM_FORWARD,
+    BATCH_NORM_BACKWARD,
+    DEPTHWISE_FORWARD,
+    DEPTHWISE_GRAD_INPUT,
+    DEPTHWISE_GRAD_WEIGHT,
+];
 
 /// Storage buffers a kernel may bind: WebGPU guarantees 8 per shader stage.
 pub const MAX_STORAGE_BUFFERS: usize = 8;

@@ -108,6 +108,15 @@ pub fn max_abs(a: &[f32]) -> f32 {
     a.iter().fold(0.0f32, |m, x| m.max(x.abs()))
 }
 
+/// Asserts that a kernel's result `k` is within `rel · max|r| + abs` of the reference's `r`
+/// everywhere, and prints the largest difference beside the tolerance.
+pub fn assert_close(what: &str, r: &[f32], k: &[f32], rel: f32, abs: f32) {
+    let diff = max_abs_diff(r, k);
+    let tol = rel * max_abs(r) + abs;
+    eprintln!("{what}: max |kernel − reference| = {diff:.3e} (tolerance {tol:.3e}, max |reference| = {:.3e})", max_abs(r));
+    assert!(diff <= tol, "{what}: kernel differs from the reference by {diff:e} > {tol:e}");
+}
+
 /// The committed golden traces, `tests/golden/traces.json`.
 pub fn golden_file() -> GoldenFile {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/traces.json");

@@ -1,5 +1,8 @@
-//! The depthwise convolution as a Burn backend extension on the CPU (Flex) backend, with its
-//! hand-written backward registered with Burn's autodiff.
+//! The depthwise convolution as a Burn backend extension, with its hand-written backward
+//! registered with Burn's autodiff. The CPU (Flex) arm is our loops (`cpu`), the CubeCL (wgpu) arm
+//! our WGSL kernels (`kernel`). Under Burn's fusion (feature `fusion`) each call is registered in
+//! the fusion stream as an opaque operation with its output's shape, and runs our kernel when the
+//! stream executes.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -16,17 +19,21 @@ use super::cpu;
 use crate::kernels::host::{Dims, contiguous, dims, tensor, values};
 
 /// The depthwise convolution as a Burn backend operation.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex, Autodiff)]
 pub trait DepthwiseBackend: burn::backend::Backend {
     /// `x: [N, C, H, W]`, `w: [C, 1, k, k]` → `[N, C, Ho, Wo]`.
+    #[fusion(dtype = x, shape = burn::tensor::Shape::new([x[0], x[1], g.out_len(x[2]), g.out_len(x[3])]))]
     fn depthwise_conv2d(x: FloatTensor<Self>, w: FloatTensor<Self>, g: DwGeom) -> FloatTensor<Self>;
 }
 
-/// The two gradients, on backends that compute them.
+/// The two gradients, on backends that compute them (called by the autodiff arm only).
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex)]
 pub trait DepthwiseGrads: burn::backend::Backend {
     /// The gradient of `x` (of shape `x_dims`) from the output gradient `dy`.
+    #[fusion(dtype = dy, shape = burn::tensor::Shape::new([x_dims.n, x_dims.c, x_dims.h, x_dims.w]))]
     fn depthwise_grad_input(w: FloatTensor<Self>, dy: FloatTensor<Self>, x_dims: Dims, g: DwGeom) -> FloatTensor<Self>;
     /// The gradient of `w`, `[C, 1, k, k]`, from the output gradient `dy`.
+    #[fusion(dtype = x, shape = burn::tensor::Shape::new([x[1], 1, g.kernel, g.kernel]))]
     fn depthwise_grad_weight(x: FloatTensor<Self>, dy: FloatTensor<Self>, g: DwGeom) -> FloatTensor<Self>;
 }
 

@@ -2,21 +2,24 @@
 //! the 1×1 convolution makes up DARTS' separable and dilated convolutions (docs/ALGORITHM.md §2).
 //!
 //! Two implementations compute the same function: [`depthwise_conv2d_reference`] (Burn's grouped
-//! `conv2d`, every backend) and, on the CPU backend, a backend extension (`extension`) whose
-//! forward pass and backward (registered with Burn's autodiff) are our loops (`cpu`): the input's
-//! gradient at stride 1 as a forward convolution with rotated filters, at other strides and for
-//! the weight by loops of their own. Burn's CPU backend differentiates a grouped convolution as a
-//! transposed convolution for the input and one small convolution per group for the weight, with
-//! layout copies in between (a third of a search step at the paper's shape), and its forward pass
-//! updates each output row in memory once per tap with scalar tails on 8- to 32-wide rows.
-//! [`depthwise_conv2d`] is the one entry point and picks by device and [`Kernels`].
+//! `conv2d`, every backend) and a backend extension (`extension`) whose forward pass and backward
+//! (registered with Burn's autodiff) have two arms. On the CPU backend, our loops (`cpu`): the
+//! input's gradient at stride 1 as a forward convolution with rotated filters, at other strides
+//! and for the weight by loops of their own. Burn's CPU backend differentiates a grouped
+//! convolution as a transposed convolution for the input and one small convolution per group for
+//! the weight, with layout copies in between (a third of a search step at the paper's shape), and
+//! its forward pass updates each output row in memory once per tap with scalar tails on 8- to
+//! 32-wide rows. On wgpu, our WGSL kernels (`kernel`), one launch each way. [`depthwise_conv2d`]
+//! is the one entry point and picks by device and [`Kernels`].
 
 pub mod cpu;
 mod extension;
+#[cfg(feature = "wgpu")]
+mod kernel;
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Tensor};
 
 use crate::kernels::Kernels;
 
@@ -50,10 +53,8 @@ impl DwGeom {
     }
 }
 
-/// Whether [`depthwise_conv2d`] with `choice` runs our CPU loops for (float32) tensors on `device`.
-pub fn uses_kernel(choice: Kernels, device: &Device) -> bool {
-    crate::kernels::uses_cpu_kernels(choice, device)
-}
+/// Whether [`depthwise_conv2d`] with `choice` runs our kernels for (float32) tensors on `device`.
+pub use crate::kernels::uses_wgsl_or_cpu_kernels as uses_kernel;
 
 /// The depthwise convolution by Burn's grouped `conv2d` (any backend).
 ///
@@ -64,7 +65,7 @@ pub fn depthwise_conv2d_reference(x: Tensor<4>, w: Tensor<4>, g: DwGeom) -> Tens
     conv2d(x, w, None, g.options(c))
 }
 
-/// The depthwise convolution, by our CPU loops or the reference (see [`uses_kernel`]).
+/// The depthwise convolution, by our kernels or the reference (see [`uses_kernel`]).
 ///
 /// # Shapes
 /// `x: [N, C, H, W]`, `w: [C, 1, k, k]` → `[N, C, Ho, Wo]`.

@@ -1,9 +1,9 @@
 //! Which implementation of the hot operations runs: our own kernels where the device has them, or
 //! Burn's plain tensor operations everywhere (the reference the kernels are tested against).
 //!
-//! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`) and
-//! training-mode BatchNorm (`batchnorm::kernel`), launched through
-//! `wgsl`; on the CPU backend the node sum (`mixed::cpu`), the depthwise convolution
+//! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`),
+//! training-mode BatchNorm (`batchnorm::kernel`) and the depthwise convolution
+//! (`depthwise::kernel`), launched through `wgsl`; on the CPU backend the node sum (`mixed::cpu`), the depthwise convolution
 //! (`depthwise`), training-mode BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix
 //! product (`ops::Conv`; at stride 2 on the input's `subsample`). Each computes the same function
 //! as its reference, to float rounding.
@@ -64,13 +64,15 @@ pub fn is_cube(device: &Device) -> bool {
     }
 }
 
-/// Whether our WGSL kernels (node sum, BatchNorm) run with `choice` on `device`.
+/// Whether our WGSL kernels (node sum, BatchNorm, depthwise convolution) run with `choice` on
+/// `device`.
 pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
 
-/// Whether the kernels of an operation with both arms (the node sum, BatchNorm) run with `choice`
-/// on `device`: the WGSL kernels on a CubeCL (wgpu) device, our loops on the CPU backend.
+/// Whether the kernels of an operation with both arms (the node sum, BatchNorm, the depthwise
+/// convolution) run with `choice` on `device`: the WGSL kernels on a CubeCL (wgpu) device, our
+/// loops on the CPU backend.
 pub fn uses_wgsl_or_cpu_kernels(choice: Kernels, device: &Device) -> bool {
     uses_wgsl_kernels(choice, device) || uses_cpu_kernels(choice, device)
 }
@@ -78,7 +80,7 @@ pub fn uses_wgsl_or_cpu_kernels(choice: Kernels, device: &Device) -> bool {
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
-        (_, true, _) => "our WGSL kernels (node sum, BatchNorm)",
+        (_, true, _) => "our WGSL kernels (node sum, BatchNorm, depthwise convolution)",
         (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",
