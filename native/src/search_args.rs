@@ -190,8 +190,9 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub lm: LmArgs,
     /// Kernels: `auto` (ours where the backend has them: the node sum, the depthwise convolution
-    /// and BatchNorm in WGSL on wgpu, those and the 1×1 convolution on the CPU backend) or
-    /// `reference` (Burn's plain tensor ops everywhere; for comparison and as an escape hatch).
+    /// and BatchNorm in WGSL on wgpu and as loops on the CPU backend, the 1×1 convolution as a
+    /// matrix product on both) or `reference` (Burn's plain tensor ops everywhere; for comparison
+    /// and as an escape hatch).
     #[arg(long, alias = "node-sum", default_value = "auto")]
     pub kernels: Kernels,
     /// Steps to queue on the device between two reads of their losses (default: 1 on the CPU, 10

@@ -3,9 +3,10 @@
 //!
 //! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`),
 //! training-mode BatchNorm (`batchnorm::kernel`) and the depthwise convolution
-//! (`depthwise::kernel`), launched through `wgsl`; on the CPU backend the node sum (`mixed::cpu`), the depthwise convolution
-//! (`depthwise`), training-mode BatchNorm (`batchnorm`) and the 1×1 convolution as a matrix
-//! product (`ops::Conv`; at stride 2 on the input's `subsample`). Each computes the same function
+//! (`depthwise::kernel`), launched through `wgsl`; on the CPU backend the node sum
+//! (`mixed::cpu`), the depthwise convolution (`depthwise`) and training-mode BatchNorm
+//! (`batchnorm`) as loops of ours; on both, the 1×1 convolution as a matrix product (`ops::Conv`;
+//! at stride 2 on the input's `subsample`, our gather on the CPU). Each computes the same function
 //! as its reference, to float rounding.
 
 pub mod host;
@@ -44,8 +45,8 @@ pub fn is_cpu(device: &Device) -> bool {
     matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-/// Whether our CPU kernels (node sum, depthwise convolution, BatchNorm, 1×1 convolution as a
-/// matrix product) run with `choice` on `device`: the CPU backend unless the reference is forced.
+/// Whether our CPU kernels (node sum, depthwise convolution, BatchNorm, the strided subsample)
+/// run with `choice` on `device`: the CPU backend unless the reference is forced.
 pub fn uses_cpu_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cpu(device)
 }
@@ -72,7 +73,7 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
 
 /// Whether the kernels of an operation with both arms (the node sum, BatchNorm, the depthwise
 /// convolution) run with `choice` on `device`: the WGSL kernels on a CubeCL (wgpu) device, our
-/// loops on the CPU backend.
+/// loops on the CPU backend; also whether a 1×1 convolution runs as a matrix product.
 pub fn uses_wgsl_or_cpu_kernels(choice: Kernels, device: &Device) -> bool {
     uses_wgsl_kernels(choice, device) || uses_cpu_kernels(choice, device)
 }
