@@ -104,7 +104,7 @@ fn pending_pass(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: 
 /// The pass of [`pass`] without reading anything: logits, loss and gradients stay on the device.
 fn graph(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> (Tensor<2>, Tensor<1>, Gradients) {
     let x = batch.tensor(device).autodiff();
-    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels };
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels, constants: Default::default() };
     let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
     let grads = loss.backward();
@@ -269,7 +269,7 @@ pub async fn evaluate_batch(
     device: &Device,
 ) -> (f64, usize) {
     let x = batch.tensor(device);
-    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None, kernels: net.kernels };
+    let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng, drop_prob: 0.0, tape: None, kernels: net.kernels, constants: Default::default() };
     let logits = net.forward(&mut f, alpha, x);
     let loss = cross_entropy(logits.clone(), &batch.y);
     read_loss_and_correct(&logits, &loss, &batch.y).await
@@ -284,7 +284,7 @@ pub async fn train_mode_loss(net: &Supernet, w: &Weights, alpha: &Alpha, batch: 
 /// [`train_mode_loss`] left on the device.
 pub fn train_mode_loss_unread(net: &Supernet, w: &Weights, alpha: &Alpha, batch: &Batch, ctx: PassCtx<'_>, device: &Device) -> Tensor<1> {
     let x = batch.tensor(device);
-    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels };
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: ctx.drop_prob, tape: ctx.tape, kernels: net.kernels, constants: Default::default() };
     let logits = net.forward(&mut f, alpha, x);
     cross_entropy(logits, &batch.y)
 }

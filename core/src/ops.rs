@@ -162,7 +162,7 @@ impl BatchNorm {
         let c = self.channels;
         let (gamma, beta) = match self.affine {
             Some((g, b)) => (f.get(g, [c]), f.get(b, [c])),
-            None => (Tensor::ones([c], &device), Tensor::zeros([c], &device)),
+            None => f.constants.identity_affine(c, &device),
         };
         match f.mode {
             Mode::Train => {
@@ -471,7 +471,7 @@ mod tests {
         let mut rng = Rng::new(0);
         let w = w.unwrap_or_else(|| init_weights(&b.specs, &mut rng, &d));
         let mut stats = BnStats::new(&b.bn_channels, &d);
-        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &w, mode, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default(), constants: Default::default() };
         op.forward(&mut f, x)
     }
 
@@ -526,7 +526,7 @@ mod tests {
         let w = Weights::from_host(&[vec![2.0], vec![-3.0]], &d);
         let mut rng = Rng::new(0);
         let mut stats = BnStats::new(&b.bn_channels, &d);
-        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &w, mode: Mode::Eval, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default(), constants: Default::default() };
         let got = to_vec(&fr.forward(&mut f, x));
         let relu = |v: f32| v.max(0.0);
         let px = |r: usize, c: usize| relu(xs[r * 4 + c]);
@@ -556,7 +556,7 @@ mod tests {
                 let w = init_weights(&b.specs, &mut rng, &d);
                 let w = Weights { tensors: w.tensors.into_iter().map(|t| t.require_grad()).collect() };
                 let x = Tensor::<4>::from_data(TensorData::new(rng.normal_vec(2 * 6 * side * side), [2, 6, side, side]), &d).require_grad();
-                let f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels };
+                let f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels, constants: Default::default() };
                 let y = conv.forward_from(&f, x.clone(), skip);
                 let r = Tensor::<4>::from_data(TensorData::new(Rng::new(5).normal_vec(y.dims().iter().product()), y.dims()), &d);
                 let grads = (y.clone() * r).sum().backward();
@@ -583,7 +583,7 @@ mod tests {
         let x = input([1, 2, 4, 4], vec![1.0; 32]);
         let w = Weights { tensors: vec![] };
         let mut rng = Rng::new(3);
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default(), constants: Default::default() };
         let a = to_vec(&noise.forward(&mut f, x.clone()));
         let c = to_vec(&noise.forward(&mut f, x.clone()));
         assert_ne!(a, c, "each call draws new noise");

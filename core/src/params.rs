@@ -292,6 +292,33 @@ pub struct Fwd<'a> {
     /// Our kernels or Burn's plain tensor ops for the node sums, depthwise and 1×1 convolutions
     /// and training-mode BatchNorm (see [`crate::kernels`]).
     pub kernels: crate::kernels::Kernels,
+    /// Constant tensors the pass makes once and shares (see [`Constants`]).
+    pub constants: Constants,
+}
+
+/// Constant tensors shared within one forward pass: the scale of ones and the shift of zeros that
+/// a BatchNorm without affine parameters (every one in a search cell) normalises with, one pair
+/// per channel count. Made once per pass instead of once per BatchNorm: each is a fill launch on
+/// a GPU, two for each of a search step's hundreds of BatchNorms.
+#[derive(Debug, Default)]
+pub struct Constants {
+    identity: Vec<(usize, Device, Tensor<1>, Tensor<1>)>,
+}
+
+impl Constants {
+    /// Ones and zeros of length `c` on `device` (made on the first call for that length and
+    /// device).
+    pub fn identity_affine(&mut self, c: usize, device: &Device) -> (Tensor<1>, Tensor<1>) {
+        let pos = match self.identity.iter().position(|(len, dev, ..)| *len == c && dev == device) {
+            Some(pos) => pos,
+            None => {
+                self.identity.push((c, device.clone(), Tensor::ones([c], device), Tensor::zeros([c], device)));
+                self.identity.len() - 1
+            }
+        };
+        let (.., ones, zeros) = &self.identity[pos];
+        (ones.clone(), zeros.clone())
+    }
 }
 
 /// The kink pattern of one forward pass: which ReLU inputs were positive and which input won each

@@ -236,7 +236,7 @@ impl Trainer {
         for (step, idx) in batches.iter().enumerate() {
             let b = make_batch(&self.train, idx, Some(&cfg.augment), &mut self.data_rng);
             let w = self.weights.leaves();
-            let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None, kernels: Default::default() };
+            let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None, kernels: Default::default(), constants: Default::default() };
             let (logits, aux) = self.net.forward(&mut f, b.tensor(&self.device).autodiff());
             let mut loss = cross_entropy(logits.clone(), &b.y);
             if let Some(aux) = aux {
@@ -276,7 +276,7 @@ impl Trainer {
         let idx: Vec<usize> = (0..self.test.len()).collect();
         let (net, weights, stats, device) = (&self.net, &self.weights, &mut self.stats, &self.device);
         evaluate_chunks(&self.test, &idx, self.config.batch_size.max(EVAL_CHUNK_MIN), async |b: &Batch| {
-            let mut f = Fwd { w: weights, mode: Mode::Eval, stats: Some(&mut *stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
+            let mut f = Fwd { w: weights, mode: Mode::Eval, stats: Some(&mut *stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default(), constants: Default::default() };
             let (logits, _) = net.forward(&mut f, b.tensor(device));
             let loss = cross_entropy(logits.clone(), &b.y);
             read_loss_and_correct(&logits, &loss, &b.y).await

@@ -22,7 +22,7 @@ pub const FD_RADIUS: f64 = 1e-2;
 /// `None` for a found cell) on `win` from `hidden`; returns the output and the gradients of the
 /// NLL plus β times the slowness term.
 fn graph(model: &RnnModel, w: &Weights, alpha: Option<&Tensor<2>>, win: &Window, hidden: &Tensor<2>, beta: f64, ctx: PassCtx<'_>) -> (RnnOut, Gradients) {
-    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: 0.0, tape: ctx.tape, kernels: model.kernels };
+    let mut f = Fwd { w, mode: Mode::Train, stats: ctx.stats, rng: ctx.rng, drop_prob: 0.0, tape: ctx.tape, kernels: model.kernels, constants: Default::default() };
     let out = model.forward(&mut f, alpha, win, hidden.clone().autodiff());
     let objective = match slowness(&out.raw, beta) {
         Some(s) => out.loss.clone() + s,
@@ -179,7 +179,7 @@ pub async fn evaluate(model: &RnnModel, w: &Weights, alpha: Option<&Tensor<2>>, 
     let mut i = 0;
     while i + 1 < data.rows {
         let win = data.window(i, bptt);
-        let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: model.kernels };
+        let mut f = Fwd { w, mode: Mode::Eval, stats: Some(stats), rng: &mut rng, drop_prob: 0.0, tape: None, kernels: model.kernels, constants: Default::default() };
         let out = model.forward(&mut f, alpha, &win, hidden);
         total += read_scalar(&out.loss).await * win.t as f64;
         hidden = out.hidden;
@@ -216,7 +216,7 @@ impl AlphaObjective for LmObjective<'_> {
 
     fn loss(&self, shift: Option<&Tensor<1>>, rng: &mut Rng, tape: Option<&mut KinkTape>) -> Tensor<1> {
         let w = self.w.constants();
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng, drop_prob: 0.0, tape, kernels: self.model.kernels };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: None, rng, drop_prob: 0.0, tape, kernels: self.model.kernels, constants: Default::default() };
         self.model.forward(&mut f, Some(&self.at(shift).autodiff()), self.win, self.hidden.clone().autodiff()).loss.inner()
     }
 

@@ -74,7 +74,7 @@ impl Search {
     async fn arch_train_pass(&mut self, arch: &SampledWeights, batch: &Batch, drop_prob: f64) -> (f64, usize, Vec<Tensor<1>>) {
         let w = self.weights.leaves();
         let (wn, wr) = (arch[0].0.clone().autodiff(), arch[1].0.clone().autodiff());
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut self.stats), rng: &mut self.model_rng, drop_prob, tape: None, kernels: Default::default(), constants: Default::default() };
         let logits = self.net.forward_weighted(&mut f, &wn, &wr, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device).autodiff());
         let loss = cross_entropy(logits.clone(), &batch.y);
         let (value, hits) = read_loss_and_correct(&logits, &loss, &batch.y).await;
@@ -91,7 +91,7 @@ impl Search {
             RsBatchNorm::Eval => (Mode::Eval, Some(&mut stats)),
             RsBatchNorm::Train => (Mode::Train, None),
         };
-        let mut f = Fwd { w: &self.weights, mode, stats, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &self.weights, mode, stats, rng: &mut rng, drop_prob: 0.0, tape: None, kernels: Default::default(), constants: Default::default() };
         let logits = self.net.forward_weighted(&mut f, &arch[0].0, &arch[1].0, Some((&arch[0].1, &arch[1].1)), batch.tensor(&self.device));
         let loss = cross_entropy(logits.clone(), &batch.y);
         read_loss_and_correct(&logits, &loss, &batch.y).await

@@ -72,7 +72,7 @@ fn large_batch_norm_reductions_agree() {
         let w = Weights { tensors: vec![] };
         let mut stats = BnStats::new(&b.bn_channels, dev);
         let mut r = Rng::new(0);
-        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut stats), rng: &mut r, drop_prob: 0.0, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &w, mode: Mode::Train, stats: Some(&mut stats), rng: &mut r, drop_prob: 0.0, tape: None, kernels: Default::default(), constants: Default::default() };
         let x = Tensor::<4>::from_data(TensorData::new(values.clone(), shape), dev);
         let y = to_vec(&bn.forward(&mut f, x));
         (y, to_vec(&stats.mean[0]), to_vec(&stats.var[0]))

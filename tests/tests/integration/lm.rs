@@ -109,7 +109,7 @@ fn pass(model: &RnnModel, w: &Weights, alpha: Option<&Tensor<1>>, fx: &Fixture, 
     let a2 = a.as_ref().map(|a| a.clone().reshape(shape));
     let mut rng = Rng::new(0);
     let mut stats = BnStats::new(&model.bn_channels, &dev);
-    let mut f = Fwd { w: &leaves, mode: Mode::Train, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape, kernels: Default::default() };
+    let mut f = Fwd { w: &leaves, mode: Mode::Train, stats: Some(&mut stats), rng: &mut rng, drop_prob: 0.0, tape, kernels: Default::default(), constants: Default::default() };
     let h0 = tensor1(fx.hidden.clone(), &dev).reshape([fx.win.b, model.config.hidden]).autodiff();
     let out = model.forward(&mut f, a2.as_ref(), &fx.win, h0);
     let loss = f64::from(to_vec(&out.loss.clone().inner())[0]);

@@ -15,7 +15,7 @@ fn drop_path_is_active_in_training_and_off_in_evaluation() {
     let mut stats = BnStats::new(&net.bn_channels, &dev);
     let logits = |mode: Mode, p: f64, stats: &mut BnStats| {
         let mut rng = Rng::new(7);
-        let mut f = Fwd { w: &w, mode, stats: Some(stats), rng: &mut rng, drop_prob: p, tape: None, kernels: Default::default() };
+        let mut f = Fwd { w: &w, mode, stats: Some(stats), rng: &mut rng, drop_prob: p, tape: None, kernels: Default::default(), constants: Default::default() };
         to_vec(&net.forward(&mut f, &alpha, batch.tensor(&dev)))
     };
     let train_off = logits(Mode::Train, 0.0, &mut stats);
