@@ -2,11 +2,16 @@
 //!
 //! Burn's own optimisers work on modules and clip gradients per tensor; DARTS clips the global norm
 //! of all weight gradients and second-order DARTS reads SGD's momentum buffers, so the few lines of
-//! each rule live here, where the state is explicit and serialisable.
+//! each rule live here, where the state is explicit and serialisable. On wgpu the searches' weight
+//! step (`Sgd::step_clipped`) is one WGSL kernel launch per tensor (`fused`).
+
+#[cfg(feature = "wgpu")]
+mod fused;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::Kernels;
 use crate::params::{read_all, sq_norm, tensor1};
 
 /// SGD with momentum and L2 weight decay (PyTorch `torch.optim.SGD`, no dampening, no Nesterov).
@@ -16,12 +21,14 @@ pub struct Sgd {
     pub momentum: f64,
     /// Momentum buffers, one per parameter (zeros before the first step).
     pub buf: Vec<Tensor<1>>,
+    /// Whether [`Sgd::step_clipped`] runs our WGSL kernel on wgpu (`Auto`) or tensor operations.
+    pub kernels: Kernels,
 }
 
 impl Sgd {
     /// Zero buffers shaped like `params`.
     pub fn new(params: &[Tensor<1>], momentum: f64) -> Self {
-        Sgd { momentum, buf: params.iter().map(|p| p.zeros_like()).collect() }
+        Sgd { momentum, buf: params.iter().map(|p| p.zeros_like()).collect(), kernels: Kernels::Auto }
     }
 
     /// One step with learning rate `lr` and L2 weight decay `weight_decay` (the caller's
@@ -33,6 +40,26 @@ impl Sgd {
             *b = b.clone().mul_scalar(self.momentum) + d;
             *p = p.clone() - b.clone().mul_scalar(lr);
         }
+    }
+
+    /// [`clip_global_norm`] with `max_norm`, then [`Sgd::step`]; returns the norm before clipping.
+    /// On wgpu (unless [`Sgd::kernels`] forces the reference) the scaling and the update are one
+    /// kernel launch per tensor (`fused`), elsewhere tensor operations.
+    pub fn step_clipped(&mut self, params: &mut [Tensor<1>], mut grads: Vec<Tensor<1>>, max_norm: f64, lr: f64, weight_decay: f64) -> Tensor<1> {
+        let (norm, factor) = clip_factor(&grads, max_norm);
+        #[cfg(feature = "wgpu")]
+        if grads.first().is_some_and(|g| crate::kernels::uses_wgsl_kernels(self.kernels, &g.device())) {
+            let h = fused::SgdHyper { lr: lr as f32, weight_decay: weight_decay as f32, momentum: self.momentum as f32 };
+            for ((p, g), b) in params.iter_mut().zip(grads).zip(self.buf.iter_mut()) {
+                (*p, *b) = fused::sgd_step(p.clone(), g, b.clone(), factor.clone(), h);
+            }
+            return norm;
+        }
+        for g in grads.iter_mut() {
+            *g = g.clone() * factor.clone();
+        }
+        self.step(params, &grads, lr, weight_decay);
+        norm
     }
 
     /// Host copy of the buffers.
@@ -119,12 +146,19 @@ impl Adam {
 /// `clip_grad_norm_`: factor max_norm / (norm + 1e-6), applied only when below 1). Runs on the
 /// device without a host read; returns the norm before clipping as a one-element tensor.
 pub fn clip_global_norm(grads: &mut [Tensor<1>], max_norm: f64) -> Tensor<1> {
-    let norm = sq_norm(grads).sqrt();
-    let factor = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+    let (norm, factor) = clip_factor(grads, max_norm);
     for g in grads.iter_mut() {
         *g = g.clone() * factor.clone();
     }
     norm
+}
+
+/// The global norm of `grads` and the factor [`clip_global_norm`] scales them by, both as
+/// one-element tensors.
+fn clip_factor(grads: &[Tensor<1>], max_norm: f64) -> (Tensor<1>, Tensor<1>) {
+    let norm = sq_norm(grads).sqrt();
+    let factor = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+    (norm, factor)
 }
 
 /// Cosine annealing from `lr_max` to `lr_min` over `epochs` (PyTorch `CosineAnnealingLR`, stepped per epoch).

@@ -81,6 +81,14 @@ pub const DEPTHWISE_GRAD_WEIGHT: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
+/// SGD's update (momentum, L2 weight decay, the global clipping factor) on one parameter tensor,
+/// one invocation per element.
+pub const SGD_STEP: ShaderSource = ShaderSource {
+    name: "sgd_step",
+    source: include_str!("../wgsl/sgd_step.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
 /// Every registered shader.
 pub const SHADERS: &[ShaderSource] = &[
     NODE_SUM_FORWARD,
@@ -91,6 +99,7 @@ pub const SHADERS: &[ShaderSource] = &[
     DEPTHWISE_FORWARD,
     DEPTHWISE_GRAD_INPUT,
     DEPTHWISE_GRAD_WEIGHT,
+    SGD_STEP,
 ];
 
 /// Storage buffers a kernel may bind: WebGPU guarantees 8 per shader stage.

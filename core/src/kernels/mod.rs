@@ -3,7 +3,8 @@
 //!
 //! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`),
 //! training-mode BatchNorm (`batchnorm::kernel`) and the depthwise convolution
-//! (`depthwise::kernel`), launched through `wgsl`; on the CPU backend the node sum
+//! (`depthwise::kernel`), launched through `wgsl` (as is SGD's update, `optim::fused`, which
+//! [`crate::optim::Sgd`] chooses by its own `kernels` field); on the CPU backend the node sum
 //! (`mixed::cpu`), the depthwise convolution (`depthwise`) and training-mode BatchNorm
 //! (`batchnorm`) as loops of ours; on both, the 1×1 convolution as a matrix product (`ops::Conv`;
 //! at stride 2 on the input's `subsample`, our gather on the CPU). Each computes the same function

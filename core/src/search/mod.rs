@@ -165,6 +165,7 @@ impl Search {
     /// is the same.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.net.kernels = kernels;
+        self.sgd.kernels = kernels;
     }
 
     /// Whether every epoch has run, or DARTS-ES stopped the search.

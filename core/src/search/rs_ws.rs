@@ -11,7 +11,6 @@ use crate::data::{Batch, full_batches, make_batch};
 use crate::error::CoreError;
 use crate::genotype::Genotype;
 use crate::network::{cross_entropy, read_loss_and_correct};
-use crate::optim::clip_global_norm;
 use crate::params::{Fwd, Mode};
 use crate::rng::Rng;
 use crate::space::{CellKind, Primitive};
@@ -154,12 +153,11 @@ impl Search {
             let mut arch_rng = self.data_rng.fork(7);
             let (g, arch) = self.sample_arch(&mut arch_rng);
             let b = make_batch(&self.data, idx, Some(&plan.augment), &mut self.data_rng);
-            let (loss, hits, mut gw) = self.arch_train_pass(&arch, &b, plan.drop_prob).await;
+            let (loss, hits, gw) = self.arch_train_pass(&arch, &b, plan.drop_prob).await;
             if !loss.is_finite() {
                 return Err(CoreError::Numerical(format!("loss became {loss} at epoch {epoch}, step {step}")));
             }
-            clip_global_norm(&mut gw, self.config.grad_clip);
-            self.sgd.step(&mut self.weights.tensors, &gw, plan.lr, self.config.weight_decay);
+            self.sgd.step_clipped(&mut self.weights.tensors, gw, self.config.grad_clip, plan.lr, self.config.weight_decay);
             tally.add(loss, hits, b.y.len());
             observe(&SearchEvent::Step(StepReport { epoch, step, steps, train_loss: loss, train_acc: tally.accuracy(), arch_loss: None }));
             last = Some((g, arch));

@@ -7,7 +7,6 @@ use super::{EpochRun, Search, SearchEvent, StepReport};
 use crate::architect::{Pass, PassCtx, Pending, StepBatches, Unroll, alpha_grad_pending, read_passes, weight_grads_pending};
 use crate::data::Batch;
 use crate::error::CoreError;
-use crate::optim::clip_global_norm;
 
 /// Losses and numbers correct of one bi-level step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,13 +58,12 @@ impl Search {
             &self.device,
         );
         self.adam_step(ga);
-        let (train_pass, mut gw) = weight_grads_pending(
+        let (train_pass, gw) = weight_grads_pending(
             &self.net, &self.weights, &self.alpha, train,
             PassCtx::new(Some(&mut self.stats), &mut self.model_rng, drop_prob),
             &self.device,
         );
-        clip_global_norm(&mut gw, self.config.grad_clip);
-        self.sgd.step(&mut self.weights.tensors, &gw, lr, self.config.weight_decay);
+        self.sgd.step_clipped(&mut self.weights.tensors, gw, self.config.grad_clip, lr, self.config.weight_decay);
         [arch, train_pass]
     }
 

@@ -28,6 +28,7 @@ mod properties;
 mod regularisers;
 mod robust_search;
 mod scratch;
+mod sgd_kernel;
 mod supernet_kernels;
 mod torch_reference;
 mod web_demo;
