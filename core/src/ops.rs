@@ -8,7 +8,7 @@ use burn::tensor::module::{avg_pool2d, batch_norm, conv2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
 use burn::tensor::{Tensor, TensorData};
 
-use crate::batchnorm::batch_norm_train;
+use crate::batchnorm::{batch_norm_train, update_running};
 use crate::depthwise::{DwGeom, depthwise_conv2d};
 use crate::subsample::subsample;
 use crate::kernels::uses_wgsl_or_cpu_kernels;
@@ -169,13 +169,8 @@ impl BatchNorm {
                 let [n, _, h, w] = x.dims();
                 let (out, mean, var) = batch_norm_train(x, gamma, beta, BN_EPS, f.kernels);
                 if let Some(stats) = f.stats.as_deref_mut() {
-                    let m = stats.momentum;
-                    let count = (n * h * w) as f64;
-                    let unbias = if count > 1.0 { count / (count - 1.0) } else { 1.0 };
                     let i = self.stats.0;
-                    let var = var.mul_scalar(unbias);
-                    stats.mean[i] = stats.mean[i].clone().mul_scalar(1.0 - m) + mean.mul_scalar(m);
-                    stats.var[i] = stats.var[i].clone().mul_scalar(1.0 - m) + var.mul_scalar(m);
+                    (stats.mean[i], stats.var[i]) = update_running(stats.mean[i].clone(), stats.var[i].clone(), mean, var, stats.momentum, n * h * w, f.kernels);
                 }
                 out
             }

@@ -59,6 +59,14 @@ pub const BATCH_NORM_BACKWARD: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
+/// Training-mode BatchNorm's running statistics updated with a batch's (momentum, unbiased
+/// variance), one invocation per channel.
+pub const BATCH_NORM_RUNNING: ShaderSource = ShaderSource {
+    name: "batch_norm_running",
+    source: include_str!("../wgsl/batch_norm_running.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
 /// Depthwise convolution forward (a k×k filter per channel; stride, padding, dilation), one
 /// invocation per output element.
 pub const DEPTHWISE_FORWARD: ShaderSource = ShaderSource {
@@ -96,6 +104,7 @@ pub const SHADERS: &[ShaderSource] = &[
     NODE_SUM_GRAD_COEF,
     BATCH_NORM_FORWARD,
     BATCH_NORM_BACKWARD,
+    BATCH_NORM_RUNNING,
     DEPTHWISE_FORWARD,
     DEPTHWISE_GRAD_INPUT,
     DEPTHWISE_GRAD_WEIGHT,

@@ -12,12 +12,16 @@
 //! float32 rounding of those sums, ≲ 1e-6 relative for these sizes: 1e-4 · max|reference| + 1e-6,
 //! and 1e-5 for the output (one subtraction, one product and one sum per element after the
 //! statistics). A wrong index, a missing term or a stale statistic is off by orders of magnitude.
+//!
+//! The running statistics' update (one kernel launch on wgpu) against the same rule in tensor
+//! operations: the same float32 products and sums in the same order, so at most an ulp or two
+//! apart where a shader compiler fuses a product and a sum: 1e-6 · max|reference| + 1e-7.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use rdarts_core::batchnorm::{batch_norm_train, batch_norm_train_reference, uses_kernel};
+use rdarts_core::batchnorm::{batch_norm_train, batch_norm_train_reference, update_running, uses_kernel};
 use rdarts_core::kernels::Kernels;
 use rdarts_core::rng::Rng;
-use rdarts_tests::{cpu, max_abs, max_abs_diff, to_vec, wgpu};
+use rdarts_tests::{assert_close, cpu, max_abs, max_abs_diff, to_vec, wgpu};
 
 /// BatchNorm's outputs and the gradients of `Σ y · r` with respect to x, gamma and beta, on
 /// `device`; `permuted` feeds `x` as a transposed view (a non-contiguous layout).
@@ -94,5 +98,28 @@ fn forcing_the_reference_skips_the_kernels() {
         let (forced, _, _) = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5, Kernels::Reference);
         let (reference, _, _) = batch_norm_train_reference(x, gamma, beta, 1e-5);
         assert_eq!(to_vec(&forced), to_vec(&reference));
+    }
+}
+
+/// The running statistics' update on wgpu (our kernel) against the tensor operations (forced
+/// reference), for channel counts around a workgroup's size and counts of one and many values.
+#[test]
+fn running_statistics_update_matches_the_tensor_operations() {
+    let Some(gpu) = wgpu() else { return };
+    for (i, c) in [1usize, 5, 255, 256, 300].into_iter().enumerate() {
+        let mut rng = Rng::new(40 + i as u64);
+        let vec = |rng: &mut Rng, offset: f32| -> Tensor<1> {
+            let v: Vec<f32> = rng.normal_vec(c).into_iter().map(|x| x.abs() + offset).collect();
+            Tensor::from_data(TensorData::new(v, [c]), &gpu)
+        };
+        let (mean, var, batch_mean, batch_var) = (vec(&mut rng, -0.5), vec(&mut rng, 0.1), vec(&mut rng, 0.2), vec(&mut rng, 0.3));
+        for count in [1, 2, 6400] {
+            let run = |choice| update_running(mean.clone(), var.clone(), batch_mean.clone(), batch_var.clone(), 0.1, count, choice);
+            let ((rm, rv), (km, kv)) = (run(Kernels::Reference), run(Kernels::Auto));
+            assert_close(&format!("running mean, C = {c}, count {count}"), &to_vec(&rm), &to_vec(&km), 1e-6, 1e-7);
+            assert_close(&format!("running variance, C = {c}, count {count}"), &to_vec(&rv), &to_vec(&kv), 1e-6, 1e-7);
+            // The statistics moved towards the batch's (a kernel that wrote nothing would differ).
+            assert!(max_abs_diff(&to_vec(&mean), &to_vec(&km)) > 1e-3, "C = {c}: the running mean did not move");
+        }
     }
 }
