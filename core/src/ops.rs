@@ -11,7 +11,7 @@ use burn::tensor::{Tensor, TensorData};
 use crate::batchnorm::{batch_norm_train, update_running};
 use crate::depthwise::{DwGeom, depthwise_conv2d};
 use crate::subsample::subsample;
-use crate::kernels::uses_wgsl_or_cpu_kernels;
+use crate::kernels::uses_matmul_1x1;
 use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
 pub use crate::params::Activation;
 use crate::space::Primitive;
@@ -92,10 +92,11 @@ impl Conv {
     /// `[N, C_in, H, W]` → `[N, C_out, H', W']`.
     ///
     /// A depthwise convolution goes through [`depthwise_conv2d`] (our kernels on the CPU backend
-    /// and wgpu); a 1×1 convolution without padding on those two is one batched matrix product
-    /// `W · x[n]` (Burn's matrix product, forward and backward), at stride s on every s-th row
-    /// and column of `x` ([`subsample`]), unless [`Fwd::kernels`] forces the reference;
-    /// everything else is Burn's `conv2d`. Burn's CPU backend runs a strided 1×1 convolution
+    /// and wgpu); a 1×1 convolution without padding where [`uses_matmul_1x1`] says so (the CPU
+    /// backend, and wgpu outside the browser) is one batched matrix product `W · x[n]` (Burn's
+    /// matrix product, forward and backward), at stride s on every s-th row and column of `x`
+    /// ([`subsample`]), unless [`Fwd::kernels`] forces the reference; everything else is Burn's
+    /// `conv2d`. Burn's CPU backend runs a strided 1×1 convolution
     /// through a serial im2col and its backward as a transposed convolution; its CubeCL backend
     /// permutes input, weight and output between NCHW and NHWC around every convolution and its
     /// two gradients (a layout copy each).
@@ -108,7 +109,7 @@ impl Conv {
     pub fn forward_from(&self, f: &Fwd, x: Tensor<4>, skip: usize) -> Tensor<4> {
         let [c_out, c_in_group, k, _] = self.shape;
         let w = f.get(self.w, self.shape);
-        if k == 1 && self.pad == 0 && self.groups == 1 && uses_wgsl_or_cpu_kernels(f.kernels, &x.device()) {
+        if k == 1 && self.pad == 0 && self.groups == 1 && uses_matmul_1x1(f.kernels, &x.device()) {
             let x = match (self.stride, skip) {
                 (1, 0) => x,
                 (s, skip) => subsample(x, s, skip, f.kernels),

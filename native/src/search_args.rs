@@ -191,7 +191,7 @@ pub struct SearchArgs {
     pub lm: LmArgs,
     /// Kernels: `auto` (ours where the backend has them: the node sum, the depthwise convolution
     /// and BatchNorm in WGSL on wgpu and as loops on the CPU backend, the 1×1 convolution as a
-    /// matrix product on both) or `reference` (Burn's plain tensor ops everywhere; for comparison
+    /// matrix product on both, SGD's update and BatchNorm's running statistics in WGSL on wgpu) or `reference` (Burn's plain tensor ops everywhere; for comparison
     /// and as an escape hatch).
     #[arg(long, alias = "node-sum", default_value = "auto")]
     pub kernels: Kernels,

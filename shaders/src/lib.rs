@@ -68,24 +68,25 @@ pub const BATCH_NORM_RUNNING: ShaderSource = ShaderSource {
 };
 
 /// Depthwise convolution forward (a k×k filter per channel; stride, padding, dilation), one
-/// invocation per output element.
+/// invocation per output element (with `depthwise_common.wgsl`, the geometry's reader, appended,
+/// as to the two backward kernels).
 pub const DEPTHWISE_FORWARD: ShaderSource = ShaderSource {
     name: "depthwise_forward",
-    source: include_str!("../wgsl/depthwise_forward.wgsl"),
+    source: concat!(include_str!("../wgsl/depthwise_forward.wgsl"), include_str!("../wgsl/depthwise_common.wgsl")),
     placeholders: ELEM_AND_WORKGROUP,
 };
 
 /// Depthwise convolution backward to the input, gathered: one invocation per input element.
 pub const DEPTHWISE_GRAD_INPUT: ShaderSource = ShaderSource {
     name: "depthwise_grad_input",
-    source: include_str!("../wgsl/depthwise_grad_input.wgsl"),
+    source: concat!(include_str!("../wgsl/depthwise_grad_input.wgsl"), include_str!("../wgsl/depthwise_common.wgsl")),
     placeholders: ELEM_AND_WORKGROUP,
 };
 
 /// Depthwise convolution backward to the weight: a workgroup tree reduction per (channel, tap).
 pub const DEPTHWISE_GRAD_WEIGHT: ShaderSource = ShaderSource {
     name: "depthwise_grad_weight",
-    source: include_str!("../wgsl/depthwise_grad_weight.wgsl"),
+    source: concat!(include_str!("../wgsl/depthwise_grad_weight.wgsl"), include_str!("../wgsl/depthwise_common.wgsl")),
     placeholders: ELEM_AND_WORKGROUP,
 };
 

@@ -6,7 +6,8 @@
 // invocations read neighbouring columns) and writes once. Layouts are NCHW, contiguous; w is
 // [C, 1, k, k].
 //
-// Placeholders: elem (float type), workgroup_size (invocations per workgroup).
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup). The geometry's
+// reader, `geom`, is in depthwise_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -24,39 +25,30 @@ fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let c_count = dims[1];
-    let h = dims[2];
-    let wd = dims[3];
-    let ho = dims[4];
-    let wo = dims[5];
-    let k = dims[6];
-    let stride = dims[7];
-    let pad = i32(dims[8]);
-    let dil = dims[9];
+    let g = geom();
     // Large outputs spread over a 2-D grid (65 535 workgroups per dimension at most).
     let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
-    if i >= dims[0] * c_count * ho * wo {
+    if i >= g.n * g.c * g.ho * g.wo {
         return;
     }
-    let ox = i % wo;
-    let oy = (i / wo) % ho;
-    let plane = i / (wo * ho);
-    let c = plane % c_count;
-    let x_base = plane * h * wd;
-    let w_base = c * k * k;
-    let y0 = i32(oy * stride) - pad;
-    let x0 = i32(ox * stride) - pad;
+    let ox = i % g.wo;
+    let oy = (i / g.wo) % g.ho;
+    let plane = i / (g.wo * g.ho);
+    let x_base = plane * g.h * g.w;
+    let w_base = (plane % g.c) * g.k * g.k;
+    let y0 = i32(oy * g.stride) - g.pad;
+    let x0 = i32(ox * g.stride) - g.pad;
     var acc: {{ elem }} = 0.0;
-    for (var ti: u32 = 0u; ti < k; ti++) {
-        let iy = y0 + i32(ti * dil);
-        if iy < 0 || iy >= i32(h) {
+    for (var ti: u32 = 0u; ti < g.k; ti++) {
+        let iy = y0 + i32(ti * g.dil);
+        if iy < 0 || iy >= i32(g.h) {
             continue;
         }
-        let row = x_base + u32(iy) * wd;
-        for (var tj: u32 = 0u; tj < k; tj++) {
-            let ix = x0 + i32(tj * dil);
-            if ix >= 0 && ix < i32(wd) {
-                acc += w[w_base + ti * k + tj] * x[row + u32(ix)];
+        let row = x_base + u32(iy) * g.w;
+        for (var tj: u32 = 0u; tj < g.k; tj++) {
+            let ix = x0 + i32(tj * g.dil);
+            if ix >= 0 && ix < i32(g.w) {
+                acc += w[w_base + ti * g.k + tj] * x[row + u32(ix)];
             }
         }
     }

@@ -6,7 +6,8 @@
 // through that tap, if any (the offset must be a multiple of the stride and land inside the
 // output). Layouts are NCHW, contiguous; w is [C, 1, k, k].
 //
-// Placeholders: elem (float type), workgroup_size (invocations per workgroup).
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup). The geometry's
+// reader, `geom`, is in depthwise_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -24,37 +25,29 @@ fn main(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let c_count = dims[1];
-    let h = dims[2];
-    let wd = dims[3];
-    let ho = dims[4];
-    let wo = dims[5];
-    let k = dims[6];
-    let stride = i32(dims[7]);
-    let pad = i32(dims[8]);
-    let dil = dims[9];
+    let g = geom();
+    let stride = i32(g.stride);
     let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
-    if i >= dims[0] * c_count * h * wd {
+    if i >= g.n * g.c * g.h * g.w {
         return;
     }
-    let ix = i32(i % wd);
-    let iy = i32((i / wd) % h);
-    let plane = i / (wd * h);
-    let c = plane % c_count;
-    let dy_base = plane * ho * wo;
-    let w_base = c * k * k;
+    let ix = i32(i % g.w);
+    let iy = i32((i / g.w) % g.h);
+    let plane = i / (g.w * g.h);
+    let dy_base = plane * g.ho * g.wo;
+    let w_base = (plane % g.c) * g.k * g.k;
     var acc: {{ elem }} = 0.0;
-    for (var ti: u32 = 0u; ti < k; ti++) {
+    for (var ti: u32 = 0u; ti < g.k; ti++) {
         // oy · stride = iy + pad − ti · dil
-        let ty = iy + pad - i32(ti * dil);
-        if ty < 0 || ty % stride != 0 || ty / stride >= i32(ho) {
+        let ty = iy + g.pad - i32(ti * g.dil);
+        if ty < 0 || ty % stride != 0 || ty / stride >= i32(g.ho) {
             continue;
         }
-        let row = dy_base + u32(ty / stride) * wo;
-        for (var tj: u32 = 0u; tj < k; tj++) {
-            let tx = ix + pad - i32(tj * dil);
-            if tx >= 0 && tx % stride == 0 && tx / stride < i32(wo) {
-                acc += w[w_base + ti * k + tj] * dy[row + u32(tx / stride)];
+        let row = dy_base + u32(ty / stride) * g.wo;
+        for (var tj: u32 = 0u; tj < g.k; tj++) {
+            let tx = ix + g.pad - i32(tj * g.dil);
+            if tx >= 0 && tx % stride == 0 && tx / stride < i32(g.wo) {
+                acc += w[w_base + ti * g.k + tj] * dy[row + u32(tx / stride)];
             }
         }
     }

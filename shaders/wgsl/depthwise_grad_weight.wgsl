@@ -6,7 +6,8 @@
 // grows with the log of the count, not the count). Layouts are NCHW, contiguous; dw is
 // [C, 1, k, k], so the pair's index is the element's.
 //
-// Placeholders: elem (float type), workgroup_size (invocations per workgroup, a power of two).
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup, a power of two). The
+// geometry's reader, `geom`, is in depthwise_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -27,34 +28,25 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let n_count = dims[0];
-    let c_count = dims[1];
-    let h = dims[2];
-    let wd = dims[3];
-    let ho = dims[4];
-    let wo = dims[5];
-    let k = dims[6];
-    let stride = dims[7];
-    let pad = i32(dims[8]);
-    let dil = dims[9];
+    let g = geom();
     // Pairs beyond 65 535 continue on the grid's second dimension.
     let pair = wid.x + wid.y * groups.x;
-    let valid = pair < c_count * k * k;
+    let valid = pair < g.c * g.k * g.k;
     var acc: {{ elem }} = 0.0;
     if valid {
-        let c = pair / (k * k);
-        let tap = pair % (k * k);
-        let dy_off = i32((tap / k) * dil) - pad;
-        let dx_off = i32((tap % k) * dil) - pad;
-        let out_plane = ho * wo;
-        for (var s: u32 = lid; s < n_count * out_plane; s += WORKGROUP_SIZE) {
+        let c = pair / (g.k * g.k);
+        let tap = pair % (g.k * g.k);
+        let dy_off = i32((tap / g.k) * g.dil) - g.pad;
+        let dx_off = i32((tap % g.k) * g.dil) - g.pad;
+        let out_plane = g.ho * g.wo;
+        for (var s: u32 = lid; s < g.n * out_plane; s += WORKGROUP_SIZE) {
             let n = s / out_plane;
             let r = s % out_plane;
-            let iy = i32((r / wo) * stride) + dy_off;
-            let ix = i32((r % wo) * stride) + dx_off;
-            if iy >= 0 && iy < i32(h) && ix >= 0 && ix < i32(wd) {
-                let plane = n * c_count + c;
-                acc += x[plane * h * wd + u32(iy) * wd + u32(ix)] * dy[plane * out_plane + r];
+            let iy = i32((r / g.wo) * g.stride) + dy_off;
+            let ix = i32((r % g.wo) * g.stride) + dx_off;
+            if iy >= 0 && iy < i32(g.h) && ix >= 0 && ix < i32(g.w) {
+                let plane = n * g.c + c;
+                acc += x[plane * g.h * g.w + u32(iy) * g.w + u32(ix)] * dy[plane * out_plane + r];
             }
         }
     }

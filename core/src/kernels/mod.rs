@@ -6,9 +6,9 @@
 //! (`depthwise::kernel`), launched through `wgsl` (as is SGD's update, `optim::fused`, which
 //! [`crate::optim::Sgd`] chooses by its own `kernels` field); on the CPU backend the node sum
 //! (`mixed::cpu`), the depthwise convolution (`depthwise`) and training-mode BatchNorm
-//! (`batchnorm`) as loops of ours; on both, the 1×1 convolution as a matrix product (`ops::Conv`;
-//! at stride 2 on the input's `subsample`, our gather on the CPU). Each computes the same function
-//! as its reference, to float rounding.
+//! (`batchnorm`) as loops of ours; on both (natively; see [`uses_matmul_1x1`]), the 1×1
+//! convolution as a matrix product (`ops::Conv`; at stride 2 on the input's `subsample`, our
+//! gather on the CPU). Each computes the same function as its reference, to float rounding.
 
 pub mod host;
 #[cfg(feature = "wgpu")]
@@ -74,9 +74,20 @@ pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
 
 /// Whether the kernels of an operation with both arms (the node sum, BatchNorm, the depthwise
 /// convolution) run with `choice` on `device`: the WGSL kernels on a CubeCL (wgpu) device, our
-/// loops on the CPU backend; also whether a 1×1 convolution runs as a matrix product.
+/// loops on the CPU backend.
 pub fn uses_wgsl_or_cpu_kernels(choice: Kernels, device: &Device) -> bool {
     uses_wgsl_kernels(choice, device) || uses_cpu_kernels(choice, device)
+}
+
+/// Whether a 1×1 convolution without padding runs as a batched matrix product (`ops::Conv`) with
+/// `choice` on `device`: on the CPU backend, and on wgpu outside the browser, where Burn's
+/// convolution permutes NCHW to NHWC and back around every call and gradient. Measured on
+/// lavapipe (BENCHMARKS.md, 2026-12-03 (morning)): at the paper's search shape the S2 step took
+/// 92 s against 109 s with Burn's convolution, with 28 % fewer launches; in the browser on
+/// SwiftShader's WebGPU, at the demo's shape, a step took three times as long, so the browser
+/// build keeps Burn's convolution (no hardware adapter has measured either).
+pub fn uses_matmul_1x1(choice: Kernels, device: &Device) -> bool {
+    uses_cpu_kernels(choice, device) || (!cfg!(target_family = "wasm") && uses_wgsl_kernels(choice, device))
 }
 
 /// Which of our kernels run on `device` with `choice`, in words.
