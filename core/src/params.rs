@@ -400,8 +400,9 @@ impl Fwd<'_> {
             },
             (Activation::Relu, Some(tape)) => {
                 tape.kinks.push(Kink::Relu(x.clone().lower_equal_elem(0.0)));
-                burn::tensor::activation::relu(x)
+                crate::relu::relu(x, self.kernels)
             }
+            (Activation::Relu, None) => crate::relu::relu(x, self.kernels),
             (act, _) => act.apply(x),
         }
     }

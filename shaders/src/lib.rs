@@ -90,6 +90,21 @@ pub const DEPTHWISE_GRAD_WEIGHT: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
+/// ReLU forward, one invocation per element.
+pub const RELU_FORWARD: ShaderSource = ShaderSource {
+    name: "relu_forward",
+    source: include_str!("../wgsl/relu_forward.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// ReLU backward (the input's gradient from the output's and the input), one invocation per
+/// element.
+pub const RELU_BACKWARD: ShaderSource = ShaderSource {
+    name: "relu_backward",
+    source: include_str!("../wgsl/relu_backward.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
 /// SGD's update (momentum, L2 weight decay, the global clipping factor) on one parameter tensor,
 /// one invocation per element.
 pub const SGD_STEP: ShaderSource = ShaderSource {
@@ -109,6 +124,8 @@ pub const SHADERS: &[ShaderSource] = &[
     DEPTHWISE_FORWARD,
     DEPTHWISE_GRAD_INPUT,
     DEPTHWISE_GRAD_WEIGHT,
+    RELU_FORWARD,
+    RELU_BACKWARD,
     SGD_STEP,
 ];
 

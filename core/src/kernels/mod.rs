@@ -2,8 +2,8 @@
 //! Burn's plain tensor operations everywhere (the reference the kernels are tested against).
 //!
 //! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`),
-//! training-mode BatchNorm (`batchnorm::kernel`) and the depthwise convolution
-//! (`depthwise::kernel`), launched through `wgsl` (as is SGD's update, `optim::fused`, which
+//! training-mode BatchNorm (`batchnorm::kernel`, and its running statistics), the depthwise
+//! convolution (`depthwise::kernel`) and ReLU (`relu`), launched through `wgsl` (as is SGD's update, `optim::fused`, which
 //! [`crate::optim::Sgd`] chooses by its own `kernels` field); on the CPU backend the node sum
 //! (`mixed::cpu`), the depthwise convolution (`depthwise`) and training-mode BatchNorm
 //! (`batchnorm`) as loops of ours; on both (natively; see [`uses_matmul_1x1`]), the 1×1

@@ -26,6 +26,7 @@ mod lm_search;
 mod node_sum_kernel;
 mod properties;
 mod regularisers;
+mod relu_kernel;
 mod robust_search;
 mod scratch;
 mod sgd_kernel;
