@@ -150,9 +150,7 @@ pub async fn weight_step(model: &RnnModel, w: &mut Weights, sgd: &mut Sgd, alpha
 pub fn weight_step_pending(model: &RnnModel, w: &mut Weights, sgd: &mut Sgd, alpha: Option<&Tensor<2>>, from: Start<'_>, hp: StepRates, ctx: PassCtx<'_>) -> (Tensor<1>, Tensor<2>) {
     let wl = w.leaves();
     let (out, g) = graph(model, &wl, alpha.map(|a| a.clone().autodiff()).as_ref(), from.win, from.hidden, hp.beta, ctx);
-    let mut grads = wl.grads(&g);
-    clip_global_norm(&mut grads, hp.clip);
-    sgd.step(&mut w.tensors, &grads, hp.lr, hp.weight_decay);
+    sgd.step_clipped(&mut w.tensors, wl.grads(&g), hp.clip, hp.lr, hp.weight_decay);
     (out.loss.inner(), out.hidden.inner())
 }
 
