@@ -96,10 +96,9 @@ impl Conv {
     /// backend, and wgpu outside the browser) is one batched matrix product `W · x[n]` (Burn's
     /// matrix product, forward and backward), at stride s on every s-th row and column of `x`
     /// ([`subsample`]), unless [`Fwd::kernels`] forces the reference; everything else is Burn's
-    /// `conv2d`. Burn's CPU backend runs a strided 1×1 convolution
-    /// through a serial im2col and its backward as a transposed convolution; its CubeCL backend
-    /// permutes input, weight and output between NCHW and NHWC around every convolution and its
-    /// two gradients (a layout copy each).
+    /// `conv2d`. Burn's CPU backend runs a strided 1×1 convolution through a serial im2col and its
+    /// backward as a transposed convolution; its CubeCL backend permutes input, weight and output
+    /// between NCHW and NHWC around every convolution and its two gradients (a layout copy each).
     pub fn forward(&self, f: &Fwd, x: Tensor<4>) -> Tensor<4> {
         self.forward_from(f, x, 0)
     }

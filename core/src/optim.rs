@@ -46,18 +46,16 @@ impl Sgd {
     /// On wgpu (unless [`Sgd::kernels`] forces the reference) the scaling and the update are one
     /// kernel launch per tensor (`fused`), elsewhere tensor operations.
     pub fn step_clipped(&mut self, params: &mut [Tensor<1>], mut grads: Vec<Tensor<1>>, max_norm: f64, lr: f64, weight_decay: f64) -> Tensor<1> {
-        let (norm, factor) = clip_factor(&grads, max_norm);
         #[cfg(feature = "wgpu")]
         if grads.first().is_some_and(|g| crate::kernels::uses_wgsl_kernels(self.kernels, &g.device())) {
+            let (norm, factor) = clip_factor(&grads, max_norm);
             let h = fused::SgdHyper { lr: lr as f32, weight_decay: weight_decay as f32, momentum: self.momentum as f32 };
             for ((p, g), b) in params.iter_mut().zip(grads).zip(self.buf.iter_mut()) {
                 (*p, *b) = fused::sgd_step(p.clone(), g, b.clone(), factor.clone(), h);
             }
             return norm;
         }
-        for g in grads.iter_mut() {
-            *g = g.clone() * factor.clone();
-        }
+        let norm = clip_global_norm(&mut grads, max_norm);
         self.step(params, &grads, lr, weight_decay);
         norm
     }

@@ -87,12 +87,12 @@ mod kernel {
     use rdarts_shaders::{RELU_BACKWARD, RELU_FORWARD};
 
     use super::{ReluBackend, ReluGrads};
-    use crate::kernels::wgsl::{self, WORKGROUP, dim};
+    use crate::kernels::wgsl::{self, dim};
 
     /// `[length]` and the workgroups for one invocation per element of `t`.
     fn sizes(t: &CubeTensor) -> ([u32; 1], usize) {
         let n = t.meta.shape().num_elements();
-        ([dim(n, "relu length")], n.div_ceil(WORKGROUP as usize))
+        ([dim(n, "relu length")], wgsl::per_element(n))
     }
 
     impl ReluBackend for CubeBackend {

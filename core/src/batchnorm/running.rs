@@ -9,7 +9,7 @@ use burn::backend::{Dispatch, backend_extension};
 use burn::tensor::Tensor;
 use rdarts_shaders::BATCH_NORM_RUNNING;
 
-use crate::kernels::wgsl::{self, WORKGROUP, dim};
+use crate::kernels::wgsl::{self, dim};
 
 /// The update's coefficients as the kernel reads them (float32, as the tensor operations'
 /// scalars are): `1 − momentum`, `momentum` and the variance's `count / (count − 1)`.
@@ -42,7 +42,7 @@ impl RunningStatsBackend for CubeBackend {
         let shape = mean.meta.shape().clone();
         let c = shape.num_elements();
         let dims = [dim(c, "batch norm channels"), k.keep.to_bits(), k.momentum.to_bits(), k.unbias.to_bits()];
-        let [mean, var] = wgsl::launch(BATCH_NORM_RUNNING, [mean, var, batch_mean, batch_var], [shape.clone(), shape], &dims, c.div_ceil(WORKGROUP as usize));
+        let [mean, var] = wgsl::launch(BATCH_NORM_RUNNING, [mean, var, batch_mean, batch_var], [shape.clone(), shape], &dims, wgsl::per_element(c));
         (mean, var)
     }
 }

@@ -15,7 +15,7 @@ use rdarts_shaders::{DEPTHWISE_FORWARD, DEPTHWISE_GRAD_INPUT, DEPTHWISE_GRAD_WEI
 use super::DwGeom;
 use super::extension::{DepthwiseBackend, DepthwiseGrads};
 use crate::kernels::host::Dims;
-use crate::kernels::wgsl::{self, WORKGROUP, dim};
+use crate::kernels::wgsl::{self, dim};
 
 /// Invocations per workgroup of the weight's gradient (one workgroup per channel and tap, ending
 /// in a tree reduction): as BatchNorm's reductions, whose barriers a software adapter pays for
@@ -35,16 +35,11 @@ fn dims_of(t: &CubeTensor) -> Dims {
     Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
 }
 
-/// One invocation per element of `shape`.
-fn per_element(shape: &Shape) -> usize {
-    shape.num_elements().div_ceil(WORKGROUP as usize)
-}
-
 impl DepthwiseBackend for CubeBackend {
     fn depthwise_conv2d(x: CubeTensor, w: CubeTensor, g: DwGeom) -> CubeTensor {
         let d = dims_of(&x);
         let out = Shape::new([d.n, d.c, g.out_len(d.h), g.out_len(d.w)]);
-        let groups = per_element(&out);
+        let groups = wgsl::per_element(out.num_elements());
         let [y] = wgsl::launch(DEPTHWISE_FORWARD, [x, w], [out], &sizes(d, g), groups);
         y
     }
@@ -53,7 +48,7 @@ impl DepthwiseBackend for CubeBackend {
 impl DepthwiseGrads for CubeBackend {
     fn depthwise_grad_input(w: CubeTensor, dy: CubeTensor, xd: Dims, g: DwGeom) -> CubeTensor {
         let shape = Shape::new([xd.n, xd.c, xd.h, xd.w]);
-        let groups = per_element(&shape);
+        let groups = wgsl::per_element(shape.num_elements());
         let [dx] = wgsl::launch(DEPTHWISE_GRAD_INPUT, [dy, w], [shape], &sizes(xd, g), groups);
         dx
     }

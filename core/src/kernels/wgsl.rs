@@ -40,6 +40,11 @@ impl KernelSource for Kernel {
     }
 }
 
+/// Workgroups of [`WORKGROUP`] invocations for one invocation per each of `elements`.
+pub fn per_element(elements: usize) -> usize {
+    elements.div_ceil(WORKGROUP as usize)
+}
+
 /// A grid of `groups` workgroups, folded into a second dimension past the per-dimension limit
 /// (the shaders number their workgroups `x + y · groups.x`).
 fn grid(groups: usize) -> CubeCount {

@@ -17,7 +17,7 @@ use burn::tensor::Shape;
 use rdarts_shaders::{NODE_SUM_FORWARD, NODE_SUM_GRAD_COEF, NODE_SUM_GRAD_INPUTS, ShaderSource};
 
 use super::extension::{NodeSumBackend, NodeSumGrads};
-use crate::kernels::wgsl::{self, WORKGROUP};
+use crate::kernels::wgsl;
 
 /// Launches `shader` with buffers `inputs` and a fresh contiguous output of `out_shape`.
 fn launch(shader: ShaderSource, inputs: [CubeTensor; 2], out_shape: Shape, dims: [usize; 3], groups: usize) -> CubeTensor {
@@ -34,7 +34,7 @@ fn dims_of(y: &CubeTensor) -> [usize; 3] {
 impl NodeSumBackend for CubeBackend {
     fn node_sum(y: CubeTensor, coef: CubeTensor) -> CubeTensor {
         let [m, n, s] = dims_of(&y);
-        launch(NODE_SUM_FORWARD, [y, coef], Shape::new([n, s]), [m, n, s], (n * s).div_ceil(WORKGROUP as usize))
+        launch(NODE_SUM_FORWARD, [y, coef], Shape::new([n, s]), [m, n, s], wgsl::per_element(n * s))
     }
 }
 
@@ -42,7 +42,7 @@ impl NodeSumGrads for CubeBackend {
     fn node_sum_grad_inputs(coef: CubeTensor, dout: CubeTensor) -> CubeTensor {
         let (m, n) = (coef.meta.shape()[0], coef.meta.shape()[1]);
         let s = dout.meta.shape()[1];
-        launch(NODE_SUM_GRAD_INPUTS, [coef, dout], Shape::new([m, n, s]), [m, n, s], (n * s).div_ceil(WORKGROUP as usize))
+        launch(NODE_SUM_GRAD_INPUTS, [coef, dout], Shape::new([m, n, s]), [m, n, s], wgsl::per_element(n * s))
     }
 
     fn node_sum_grad_coef(y: CubeTensor, dout: CubeTensor) -> CubeTensor {

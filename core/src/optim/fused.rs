@@ -10,7 +10,7 @@ use burn::backend::{Dispatch, backend_extension};
 use burn::tensor::Tensor;
 use rdarts_shaders::SGD_STEP;
 
-use crate::kernels::wgsl::{self, WORKGROUP, dim};
+use crate::kernels::wgsl::{self, dim};
 
 /// The step's hyperparameters, as the kernel reads them (float32, as the tensor operations'
 /// scalars are).
@@ -44,7 +44,7 @@ impl SgdBackend for CubeBackend {
         let shape = p.meta.shape().clone();
         let n = shape.num_elements();
         let dims = [dim(n, "parameter length"), h.lr.to_bits(), h.weight_decay.to_bits(), h.momentum.to_bits()];
-        let [p, buf] = wgsl::launch(SGD_STEP, [p, g, buf, factor], [shape.clone(), shape], &dims, n.div_ceil(WORKGROUP as usize));
+        let [p, buf] = wgsl::launch(SGD_STEP, [p, g, buf, factor], [shape.clone(), shape], &dims, wgsl::per_element(n));
         (p, buf)
     }
 }

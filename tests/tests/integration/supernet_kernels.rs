@@ -5,9 +5,8 @@
 //! `node_sum_kernel`.
 //!
 //! Tolerances, and why: both sides compute the same sums of float32 products in different orders
-//! (see the kernels' own tests). The supernet's
-//! gradients pass through BatchNorm, which divides by batch standard deviations, so differences of
-//! 1e-7 in the convolutions grow; measured: ≤ 1e-6 of each tensor's largest gradient entry, hence
+//! (see the kernels' own tests). The supernet's gradients pass through BatchNorm, which divides by
+//! batch standard deviations, so differences of 1e-7 in the convolutions grow; measured: ≤ 1e-6 of each tensor's largest gradient entry, hence
 //! the bound 1e-5 of it (α likewise), which a wrong index or a missing tap exceeds by orders of
 //! magnitude.
 
