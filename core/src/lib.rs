@@ -28,6 +28,7 @@ pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod pool;
 pub mod relu;
 pub mod robust;
 pub mod rng;

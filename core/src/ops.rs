@@ -4,8 +4,8 @@
 //! the [`Fwd`] context. Shapes follow PyTorch: activations `[N, C, H, W]`, conv weights
 //! `[C_out, C_in / groups, k, k]`.
 
-use burn::tensor::module::{avg_pool2d, batch_norm, conv2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions};
+use burn::tensor::module::{batch_norm, conv2d};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
 
 use crate::batchnorm::{batch_norm_train, update_running};
@@ -405,11 +405,7 @@ impl CandidateOp {
                 let y = if *max {
                     f.max_pool3(x, *stride)
                 } else {
-                    let o = AvgPoolOptions::new([3, 3])
-                        .with_stride([*stride; 2])
-                        .with_padding([1, 1])
-                        .with_count_include_pad(false);
-                    avg_pool2d(x, o)
+                    crate::pool::avg_pool(x, crate::pool::Window::darts(*stride), f.kernels)
                 };
                 match bn {
                     Some(bn) => bn.forward(f, y),

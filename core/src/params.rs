@@ -337,10 +337,18 @@ pub struct KinkTape {
 
 #[derive(Debug)]
 enum Kink {
-    /// `true` where the ReLU input was ≤ 0 (output held at zero).
+    /// `true` where the ReLU input was ≤ 0 (output held at zero): a quarter of a float's memory
+    /// where booleans take a byte (the CPU backend), widened to the replay's factor per pass.
     Relu(Tensor<4, burn::tensor::Bool>),
+    /// The replay's factor itself, 0 where the ReLU input was ≤ 0 and 1 elsewhere: on wgpu, where
+    /// a boolean takes four bytes as a float does, and the widening would cost two launches per
+    /// replayed ReLU.
+    ReluFactor(Tensor<4>),
     /// Flat index (h·W + w, unpadded input) of each window's maximum, `[N, C, Ho·Wo]`, and the output shape.
     MaxPool(Tensor<3, burn::tensor::Int>, [usize; 4]),
+    /// The same indices as floats, `[N, C, Ho, Wo]`, as our max-pool kernel writes them (wgpu;
+    /// see [`crate::pool`]).
+    MaxPoolWinners(Tensor<4>),
 }
 
 impl KinkTape {
@@ -396,10 +404,16 @@ impl Fwd<'_> {
             // (a quarter of f32's memory) and widened per pass.
             (Activation::Relu, Some(tape)) if tape.replay => match tape.next() {
                 Kink::Relu(off) => x * off.clone().bool_not().float(),
-                Kink::MaxPool(..) => panic!("kink tape out of step: expected a ReLU"),
+                Kink::ReluFactor(keep) => x * keep.clone(),
+                Kink::MaxPool(..) | Kink::MaxPoolWinners(_) => panic!("kink tape out of step: expected a ReLU"),
             },
             (Activation::Relu, Some(tape)) => {
-                tape.kinks.push(Kink::Relu(x.clone().lower_equal_elem(0.0)));
+                // A NaN input stays NaN in the replay whatever its factor, so `x > 0` makes it.
+                tape.kinks.push(if crate::kernels::is_cube(&x.device()) {
+                    Kink::ReluFactor(x.clone().greater_elem(0.0).float())
+                } else {
+                    Kink::Relu(x.clone().lower_equal_elem(0.0))
+                });
                 crate::relu::relu(x, self.kernels)
             }
             (Activation::Relu, None) => crate::relu::relu(x, self.kernels),
@@ -409,16 +423,24 @@ impl Fwd<'_> {
 
     /// 3×3 max-pool with padding 1 and the given stride; with a tape, records or replays the winners.
     pub fn max_pool3(&mut self, x: Tensor<4>, stride: usize) -> Tensor<4> {
-        use burn::tensor::module::{max_pool2d, max_pool2d_with_indices};
+        use burn::tensor::module::max_pool2d_with_indices;
         use burn::tensor::ops::MaxPoolOptions;
-        let o = MaxPoolOptions::new([3, 3]).with_stride([stride; 2]).with_padding([1, 1]);
-        let Some(tape) = self.tape.as_deref_mut() else { return max_pool2d(x, o) };
+        let window = crate::pool::Window::darts(stride);
+        let Some(tape) = self.tape.as_deref_mut() else { return crate::pool::max_pool(x, window, self.kernels) };
         let [n, c, h, w] = x.dims();
         if tape.replay {
-            let Kink::MaxPool(idx, shape) = tape.next() else { panic!("kink tape out of step: expected a max-pool") };
-            let shape = *shape;
-            return x.reshape([n, c, h * w]).gather(2, idx.clone()).reshape(shape);
+            return match tape.next() {
+                Kink::MaxPool(idx, shape) => x.reshape([n, c, h * w]).gather(2, idx.clone()).reshape(*shape),
+                Kink::MaxPoolWinners(winners) => crate::pool::gather_winners(x, winners.clone(), window),
+                Kink::Relu(_) | Kink::ReluFactor(_) => panic!("kink tape out of step: expected a max-pool"),
+            };
         }
+        if crate::pool::uses_kernel(self.kernels, &x.device()) && x.dtype() == burn::tensor::DType::F32 {
+            let (y, winners) = crate::pool::max_pool_with_winners(x, window);
+            tape.kinks.push(Kink::MaxPoolWinners(winners));
+            return y;
+        }
+        let o = MaxPoolOptions::new([3, 3]).with_stride([stride; 2]).with_padding([1, 1]);
         let (y, idx) = max_pool2d_with_indices(x, o);
         let shape = y.dims();
         tape.kinks.push(Kink::MaxPool(idx.reshape([n, c, shape[2] * shape[3]]), shape));

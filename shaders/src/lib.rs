@@ -113,6 +113,46 @@ pub const SGD_STEP: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
+/// Average pooling forward (a k×k window; stride, padding; padding not counted), one invocation
+/// per output element (with `pool_common.wgsl`, the geometry's reader and the window ranges,
+/// appended, as to the other pooling kernels).
+pub const AVG_POOL_FORWARD: ShaderSource = ShaderSource {
+    name: "avg_pool_forward",
+    source: concat!(include_str!("../wgsl/avg_pool_forward.wgsl"), include_str!("../wgsl/pool_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Average pooling backward to the input, gathered: one invocation per input element.
+pub const AVG_POOL_BACKWARD: ShaderSource = ShaderSource {
+    name: "avg_pool_backward",
+    source: concat!(include_str!("../wgsl/avg_pool_backward.wgsl"), include_str!("../wgsl/pool_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Max pooling forward: the maximum and its flat in-plane index (the winner), one invocation per
+/// output element.
+pub const MAX_POOL_FORWARD: ShaderSource = ShaderSource {
+    name: "max_pool_forward",
+    source: concat!(include_str!("../wgsl/max_pool_forward.wgsl"), include_str!("../wgsl/pool_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Max pooling backward to the input through the winners, gathered: one invocation per input
+/// element.
+pub const MAX_POOL_BACKWARD: ShaderSource = ShaderSource {
+    name: "max_pool_backward",
+    source: concat!(include_str!("../wgsl/max_pool_backward.wgsl"), include_str!("../wgsl/pool_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
+/// Max pooling replayed through recorded winners (the kink tape), one invocation per output
+/// element.
+pub const POOL_GATHER: ShaderSource = ShaderSource {
+    name: "pool_gather",
+    source: concat!(include_str!("../wgsl/pool_gather.wgsl"), include_str!("../wgsl/pool_common.wgsl")),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
 /// Every registered shader.
 pub const SHADERS: &[ShaderSource] = &[
     NODE_SUM_FORWARD,
@@ -127,6 +167,11 @@ pub const SHADERS: &[ShaderSource] = &[
     RELU_FORWARD,
     RELU_BACKWARD,
     SGD_STEP,
+    AVG_POOL_FORWARD,
+    AVG_POOL_BACKWARD,
+    MAX_POOL_FORWARD,
+    MAX_POOL_BACKWARD,
+    POOL_GATHER,
 ];
 
 /// Storage buffers a kernel may bind: WebGPU guarantees 8 per shader stage.

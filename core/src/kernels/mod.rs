@@ -3,7 +3,8 @@
 //!
 //! Our kernels: as WGSL on wgpu, the mixed operation's node sum (`mixed::kernel`),
 //! training-mode BatchNorm (`batchnorm::kernel`, and its running statistics), the depthwise
-//! convolution (`depthwise::kernel`) and ReLU (`relu`), launched through `wgsl`, as is SGD's
+//! convolution (`depthwise::kernel`), ReLU (`relu`) and max and average pooling (`pool`),
+//! launched through `wgsl`, as is SGD's
 //! update (`optim::fused`, which [`crate::optim::Sgd`] chooses by its own `kernels` field); on
 //! the CPU backend the node sum
 //! (`mixed::cpu`), the depthwise convolution (`depthwise`) and training-mode BatchNorm
@@ -68,7 +69,7 @@ pub fn is_cube(device: &Device) -> bool {
 }
 
 /// Whether our WGSL kernels (node sum, BatchNorm and its running statistics, depthwise
-/// convolution, ReLU, SGD's update) run with `choice` on `device`.
+/// convolution, ReLU, pooling, SGD's update) run with `choice` on `device`.
 pub fn uses_wgsl_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cube(device)
 }
@@ -94,7 +95,7 @@ pub fn uses_matmul_1x1(choice: Kernels, device: &Device) -> bool {
 /// Which of our kernels run on `device` with `choice`, in words.
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
-        (_, true, _) => "our WGSL kernels (node sum, BatchNorm, depthwise convolution, ReLU, weight update)",
+        (_, true, _) => "our WGSL kernels (node sum, BatchNorm, depthwise convolution, ReLU, pooling, weight update)",
         (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",

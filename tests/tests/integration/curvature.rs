@@ -12,7 +12,7 @@ use rdarts_core::rng::Rng;
 use rdarts_core::network::NetConfig;
 use rdarts_core::ops::Activation;
 use rdarts_core::space::SpaceId;
-use rdarts_tests::{alpha_hessian, cpu, random_batch, setup, tiny_config};
+use rdarts_tests::{alpha_hessian, cpu, random_batch, setup, tiny_config, wgpu};
 
 #[test]
 fn lanczos_matches_the_dense_hessian_on_small_supernets() {
@@ -51,20 +51,18 @@ fn lanczos_matches_the_dense_hessian_on_small_supernets() {
 
 /// With the kink pattern of the base point replayed, the central difference converges: the product
 /// with the default step (1e-2) and with steps 3× larger and 3× smaller agree to 1e-3 (measured
-/// here: 1.6e-4 and 4.3e-4; truncation grows like ε², float32 rounding like 1/ε). Without the
+/// here: 1.6e-4 and 5.3e-4 on the CPU, 1.4e-4 and 4.6e-4 on lavapipe; truncation grows like ε², float32 rounding like 1/ε). Without the
 /// replay, on this ReLU/max-pool network, they differ by O(1) (checked as well, so that the test
-/// shows what the tape is for).
-#[test]
-fn relu_hessian_vector_products_do_not_depend_on_the_step() {
-    let dev = cpu();
-    let (net, w, alpha) = setup(&tiny_config(SpaceId::S5), 31, &dev);
+/// shows what the tape is for). Returns the product with the default step.
+fn hvp_does_not_depend_on_the_step(dev: &burn::tensor::Device) -> Vec<f64> {
+    let (net, w, alpha) = setup(&tiny_config(SpaceId::S5), 31, dev);
     let batch = random_batch(8, &net.config, 32);
-    let mut h = alpha_hessian(&net, &w, &alpha, &batch, 0.0, &dev);
+    let mut h = alpha_hessian(&net, &w, &alpha, &batch, 0.0, dev);
     let v: Vec<f64> = Rng::new(5).normal_vec(h.dim()).iter().map(|&x| f64::from(x)).collect();
+    h.step = HVP_EPS;
+    let base = block_on(h.apply(&v));
+    let size = base.iter().map(|a| a * a).sum::<f64>().sqrt();
     let spread = |h: &mut AlphaHessian| {
-        h.step = HVP_EPS;
-        let base = block_on(h.apply(&v));
-        let size = base.iter().map(|a| a * a).sum::<f64>().sqrt();
         [3e-2, 3e-3]
             .iter()
             .map(|&step| {
@@ -82,4 +80,26 @@ fn relu_hessian_vector_products_do_not_depend_on_the_step() {
     eprintln!("relative spread of H·v over steps 3e-2, 1e-2, 3e-3: kinks replayed {frozen:.2e}, plain {plain:.2e}");
     assert!(frozen <= 1e-3, "replayed: {frozen:e}");
     assert!(plain > 0.1, "the plain finite difference should depend on the step here: {plain:e}");
+    base
+}
+
+#[test]
+fn relu_hessian_vector_products_do_not_depend_on_the_step() {
+    hvp_does_not_depend_on_the_step(&cpu());
+}
+
+/// The same on wgpu, whose tape keeps its own forms (ReLU's 0/1 factors as floats, the max pool's
+/// winners from our kernel, replayed by `pool::gather_winners`); and its product agrees with the
+/// CPU's (Burn's boolean masks and integer indices). Tolerance 1e-3 relative: the two devices'
+/// gradients differ by float32 rounding (≈ 1e-6 relative, `cross_backend`), which the difference
+/// quotient divides by 2ε = 2e-2, on top of each product's own ≈ 1e-4 noise.
+#[test]
+fn relu_hessian_vector_products_on_wgpu_replay_the_kinks_and_agree_with_the_cpu() {
+    let Some(gpu) = wgpu() else { return };
+    let on_gpu = hvp_does_not_depend_on_the_step(&gpu);
+    let on_cpu = hvp_does_not_depend_on_the_step(&cpu());
+    let size = on_cpu.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let d = on_cpu.iter().zip(&on_gpu).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / size;
+    eprintln!("H·v, wgpu against the CPU: relative difference {d:.2e}");
+    assert!(d <= 1e-3, "H·v on wgpu differs from the CPU's by {d:e} (relative)");
 }

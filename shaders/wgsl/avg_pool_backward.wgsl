@@ -1,0 +1,45 @@
+// Average pooling, backward: dx[p, iy, ix] = Σ dy[p, oy, ox] / count(oy, ox) over the windows
+// that include (iy, ix), count being the number of a window's taps inside the input (as in
+// avg_pool_forward.wgsl).
+//
+// One invocation per input element: it gathers from the windows that cover it, in row-major order
+// (as Burn's CubeCL kernel does), so no two invocations write the same element.
+//
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom`, `covering`
+// and `inside` are in pool_common.wgsl.
+//
+// Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
+// buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
+
+@group(0) @binding(0) var<storage, read_write> dy: array<{{ elem }}>;
+@group(0) @binding(1) var<storage, read_write> dx: array<{{ elem }}>;
+// [N·C, H, W, Ho, Wo, k, stride, pad]
+@group(0) @binding(2) var<storage, read_write> dims: array<u32>;
+
+const WORKGROUP_SIZE: u32 = {{ workgroup_size }}u;
+
+@compute @workgroup_size({{ workgroup_size }})
+fn main(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let g = geom();
+    let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    if i >= g.planes * g.h * g.w {
+        return;
+    }
+    let ix = i % g.w;
+    let iy = (i / g.w) % g.h;
+    let base = (i / (g.w * g.h)) * g.ho * g.wo;
+    let wy = covering(iy, g.ho, g);
+    let wx = covering(ix, g.wo, g);
+    var acc: {{ elem }} = 0.0;
+    for (var oy: u32 = wy.x; oy < wy.y; oy++) {
+        let rows = inside(i32(oy * g.stride) - g.pad, g.h, g);
+        for (var ox: u32 = wx.x; ox < wx.y; ox++) {
+            let cols = inside(i32(ox * g.stride) - g.pad, g.w, g);
+            acc += dy[base + oy * g.wo + ox] / {{ elem }}((rows.y - rows.x) * (cols.y - cols.x));
+        }
+    }
+    dx[i] = acc;
+}
