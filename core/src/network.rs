@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
 use crate::kernels::Kernels;
-use crate::mixed::{EdgeInputs, node_sum};
+use crate::mixed::{NodeInputs, node_sum};
 use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn, SharedActivations};
 use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
 use crate::space::{CellKind, Primitive, SearchSpace, SpaceId};
@@ -400,22 +400,22 @@ impl Cell {
         let mut activated = SharedActivations::default();
         let mut offset = 0;
         for i in 0..self.nodes {
-            let mut inputs = Vec::with_capacity(i + 2);
+            let mut outputs = Vec::with_capacity(i + 2);
+            let mut masks = DropPathMasks::new(f, states[0].dims()[0]);
             for (j, h) in states.iter().enumerate() {
                 let e = offset + j;
                 let edge = &self.edges[e];
                 let on = |k: usize| active.is_none_or(|a| a[e][k]);
-                let outputs = edge
+                let edge_outputs: Vec<_> = edge
                     .ops
                     .iter()
                     .enumerate()
                     .map(|(k, op)| (!op.is_zero() && on(k)).then(|| activated.forward(f, op, j, h)))
-                    .collect::<Vec<_>>();
-                let weights = w.clone().narrow(0, e, 1).reshape([edge.ops.len()]);
-                let mask = drop_path_mask(f, h, outputs.iter().flatten().next());
-                inputs.push(EdgeInputs { outputs, weights, mask });
+                    .collect();
+                masks.push(f, edge_outputs.iter().any(Option::is_some));
+                outputs.push(edge_outputs);
             }
-            let node = if inputs.iter().all(|e| e.outputs.iter().all(Option::is_none)) {
+            let node = if outputs.iter().all(|e| e.iter().all(Option::is_none)) {
                 // Every op into this node is `none` (an RS-ws sample can be): the node is what a
                 // Zero op of one of its edges makes, zeros of the node's shape.
                 let (j, zero) = (0..i + 2)
@@ -423,7 +423,8 @@ impl Cell {
                     .expect("a node without outputs has a zero op on an edge");
                 zero.forward(f, states[j].clone())
             } else {
-                node_sum(inputs, f.kernels)
+                let masks = masks.into_tensor(&states[0].device());
+                node_sum(NodeInputs { outputs, weights: w.clone().narrow(0, offset, i + 2), masks }, f.kernels)
             };
             offset += i + 2;
             states.push(node);
@@ -432,13 +433,40 @@ impl Cell {
     }
 }
 
-/// A per-sample keep mask scaled by 1/keep, or `None` when drop-path is off (docs/ALGORITHM.md §9).
-fn drop_path_mask(f: &mut Fwd, h: &Tensor<4>, like: Option<&Tensor<4>>) -> Option<Tensor<4>> {
-    if f.mode != Mode::Train || f.drop_prob <= 0.0 {
-        return None;
+/// A node's drop-path masks, `[E, N]`, drawn edge by edge as the edges' outputs are made (so
+/// the pass's random stream interleaves them with the noise ops' draws as before): a per-sample
+/// keep mask scaled by 1/keep for each edge with an output, zeros for an edge without one; none
+/// when drop-path is off (docs/ALGORITHM.md §9).
+struct DropPathMasks {
+    /// The mask values so far, or `None` when drop-path is off.
+    values: Option<Vec<f32>>,
+    /// Samples per mask.
+    n: usize,
+    edges: usize,
+}
+
+impl DropPathMasks {
+    fn new(f: &Fwd, n: usize) -> Self {
+        let on = f.mode == Mode::Train && f.drop_prob > 0.0;
+        Self { values: on.then(Vec::new), n, edges: 0 }
     }
-    like?;
-    Some(f.drop_path_mask(h.dims()[0], &h.device()))
+
+    /// The next edge's mask: drawn if the edge has an output.
+    fn push(&mut self, f: &mut Fwd, has_output: bool) {
+        self.edges += 1;
+        if let Some(values) = &mut self.values {
+            if has_output {
+                values.extend(f.keep_values(self.n, f.drop_prob));
+            } else {
+                values.extend(std::iter::repeat_n(0.0, self.n));
+            }
+        }
+    }
+
+    fn into_tensor(self, device: &burn::tensor::Device) -> Option<Tensor<2>> {
+        let values = self.values?;
+        Some(Tensor::from_data(TensorData::new(values, [self.edges, self.n]), device))
+    }
 }
 
 /// Mean cross-entropy of logits against integer labels, and the number of correct argmax predictions.

@@ -390,9 +390,13 @@ impl Fwd<'_> {
     /// A dropout mask of `shape` drawn from the pass's stream, one draw per entry: 0 with
     /// probability `p`, else 1/(1 − `p`).
     pub fn keep_mask<const D: usize>(&mut self, shape: [usize; D], p: f64, device: &Device) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(self.keep_values(shape.iter().product(), p), shape), device)
+    }
+
+    /// The values of a dropout mask of `count` entries, as [`Fwd::keep_mask`] draws them.
+    pub fn keep_values(&mut self, count: usize, p: f64) -> Vec<f32> {
         let keep = 1.0 - p;
-        let values: Vec<f32> = (0..shape.iter().product()).map(|_| if self.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect();
-        Tensor::from_data(TensorData::new(values, shape), device)
+        (0..count).map(|_| if self.rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect()
     }
 
     /// `act(x)`; with ReLU and a tape, records or replays which inputs were cut to zero.

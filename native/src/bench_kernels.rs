@@ -11,7 +11,7 @@ use rdarts_core::architect::Order;
 use rdarts_core::backend::Backend;
 use rdarts_core::kernels::Kernels;
 use rdarts_core::depthwise::{self, DwGeom, depthwise_conv2d};
-use rdarts_core::mixed::{self, EdgeInputs, node_sum};
+use rdarts_core::mixed::{self, NodeInputs, node_sum};
 use rdarts_core::rng::Rng;
 use rdarts_core::search::Search;
 use rdarts_core::space::{CellKind, SearchSpace, SpaceId};
@@ -58,14 +58,15 @@ fn side_by_side(a: &BenchArgs, backend: &Backend, case: &str, shape: [usize; 4],
     ratio
 }
 
-/// One node's inputs: `NODE_EDGES` edges of `k` ops on `[n, c, s, s]`, and op logits.
-struct NodeInputs {
+/// One node's inputs: `NODE_EDGES` edges of `k` ops on `[n, c, s, s]`, op logits and drop-path
+/// masks `[NODE_EDGES, n]`.
+struct Node {
     ys: Vec<Vec<Tensor<4>>>,
     alpha: Tensor<2>,
-    masks: Vec<Tensor<4>>,
+    masks: Tensor<2>,
 }
 
-impl NodeInputs {
+impl Node {
     fn new(k: usize, shape: [usize; 4], device: &Device) -> Self {
         let mut rng = Rng::new(3);
         let numel = shape.iter().product();
@@ -73,13 +74,9 @@ impl NodeInputs {
             .map(|_| (0..k).map(|_| Tensor::from_data(TensorData::new(rng.normal_vec(numel), shape), device)).collect())
             .collect();
         let alpha = Tensor::from_data(TensorData::new(rng.normal_vec(NODE_EDGES * k), [NODE_EDGES, k]), device);
-        let masks = (0..NODE_EDGES)
-            .map(|_| {
-                let m: Vec<f32> = (0..shape[0]).map(|_| if rng.uniform() < 0.8 { 1.25 } else { 0.0 }).collect();
-                Tensor::from_data(TensorData::new(m, [shape[0], 1, 1, 1]), device)
-            })
-            .collect();
-        NodeInputs { ys, alpha, masks }
+        let m: Vec<f32> = (0..NODE_EDGES * shape[0]).map(|_| if rng.uniform() < 0.8 { 1.25 } else { 0.0 }).collect();
+        let masks = Tensor::from_data(TensorData::new(m, [NODE_EDGES, shape[0]]), device);
+        Node { ys, alpha, masks }
     }
 
     /// The node sum with drop-path masks on the device of `alpha`; the inputs and α as gradient
@@ -89,19 +86,18 @@ impl NodeInputs {
         let alpha = if leaf { self.alpha.clone().autodiff().require_grad() } else { self.alpha.clone() };
         let w = softmax(alpha.clone(), 1);
         let mut leaves = Vec::new();
-        let edges = self
+        let outputs = self
             .ys
             .iter()
-            .zip(&self.masks)
-            .enumerate()
-            .map(|(e, (ys, m))| {
+            .map(|ys| {
                 let outputs: Vec<Option<Tensor<4>>> = ys.iter().map(|y| Some(lift(y))).collect();
                 leaves.extend(outputs.iter().flatten().cloned());
-                let mask = if leaf { m.clone().autodiff() } else { m.clone() };
-                EdgeInputs { outputs, weights: w.clone().narrow(0, e, 1).reshape([ys.len()]), mask: Some(mask) }
+                outputs
             })
             .collect();
-        (node_sum(edges, choice), leaves, alpha)
+        let masks = if leaf { self.masks.clone().autodiff() } else { self.masks.clone() };
+        let node = NodeInputs { outputs, weights: w, masks: Some(masks) };
+        (node_sum(node, choice), leaves, alpha)
     }
 }
 
@@ -152,7 +148,7 @@ pub fn bench_kernels(a: &BenchArgs, backend: &Backend) -> Result<()> {
     for space in a.spaces.iter().filter(|_| node_sums) {
         let space: SpaceId = space.parse()?;
         let k = SearchSpace::new(space, 4)?.ops(CellKind::Normal).iter().map(Vec::len).max().unwrap_or(1);
-        let node = NodeInputs::new(k, node_shape, &device);
+        let node = Node::new(k, node_shape, &device);
         let label = format!("node sum {space} ({NODE_EDGES}×{k} inputs)").to_lowercase();
         ratios.push(side_by_side(a, backend, &format!("{label} forward"), shape, |choice| {
             let (out, _, _) = node.sum(choice, false);

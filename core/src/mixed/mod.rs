@@ -18,15 +18,16 @@ use crate::kernels::Kernels;
 
 pub use reference::node_sum_reference;
 
-/// One incoming edge of a node: its candidate outputs, in op order (`None` for ops whose output is
-/// identically zero), its row of op weights, and an optional drop-path mask `[N, 1, 1, 1]`.
-pub struct EdgeInputs {
-    /// Candidate outputs y[e, k], each `[N, C, H, W]`.
-    pub outputs: Vec<Option<Tensor<4>>>,
-    /// The edge's op weights, `[K]`.
-    pub weights: Tensor<1>,
-    /// Drop-path mask, scaled by 1/keep.
-    pub mask: Option<Tensor<4>>,
+/// A node's inputs: the candidate outputs of each incoming edge, the edges' op weights as one
+/// block, and their drop-path masks.
+pub struct NodeInputs {
+    /// Candidate outputs y[e][k], each `[N, C, H, W]`, in edge and op order (`None` for ops whose
+    /// output is identically zero).
+    pub outputs: Vec<Vec<Option<Tensor<4>>>>,
+    /// The edges' op weights, `[E, K]` (a node's rows of softmax(α)).
+    pub weights: Tensor<2>,
+    /// Per-sample drop-path masks, scaled by 1/keep, a row per edge: `[E, N]`.
+    pub masks: Option<Tensor<2>>,
 }
 
 /// Whether [`node_sum`] with `choice` runs the kernels for (float32) tensors on `device`.
@@ -36,53 +37,74 @@ pub use crate::kernels::uses_wgsl_or_cpu_kernels as uses_kernel;
 ///
 /// # Shapes
 /// Every output `[N, C, H, W]` → `[N, C, H, W]`.
-pub fn node_sum(edges: Vec<EdgeInputs>, choice: Kernels) -> Tensor<4> {
-    let first = edges.iter().flat_map(|e| e.outputs.iter().flatten()).next();
+pub fn node_sum(node: NodeInputs, choice: Kernels) -> Tensor<4> {
+    let first = node.outputs.iter().flatten().flatten().next();
     if let Some(y) = first
         && uses_kernel(choice, &y.device())
         && y.dtype() == burn::tensor::DType::F32
     {
-        return stacked(edges);
+        return stacked(node);
     }
-    node_sum_reference(edges)
+    node_sum_reference(node)
+}
+
+/// The contiguous runs `(start, len)` of present ops in an edge's outputs.
+fn present_runs(outputs: &[Option<Tensor<4>>]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (k, y) in outputs.iter().enumerate() {
+        if y.is_some() {
+            match runs.last_mut() {
+                Some((start, len)) if *start + *len == k => *len += 1,
+                _ => runs.push((k, 1)),
+            }
+        }
+    }
+    runs
+}
+
+/// The columns `runs` of `w` (`[R, K]` → `[R, Σ len]`), as views of contiguous runs (no index
+/// upload).
+fn columns(w: Tensor<2>, runs: &[(usize, usize)], k: usize) -> Tensor<2> {
+    match runs {
+        [(0, len)] if *len == k => w,
+        [(start, len)] => w.narrow(1, *start, *len),
+        _ => Tensor::cat(runs.iter().map(|&(start, len)| w.clone().narrow(1, start, len)).collect(), 1),
+    }
 }
 
 /// The kernel path: the present candidate outputs stacked to `[M, N, C·H·W]` and their
-/// coefficients `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`.
-fn stacked(edges: Vec<EdgeInputs>) -> Tensor<4> {
-    let mut ys = Vec::new();
-    let mut coefs = Vec::new();
-    let mut shape = None;
-    for edge in edges {
-        let Some(first) = edge.outputs.iter().flatten().next() else { continue };
-        let [n, c, h, w] = first.dims();
-        shape = Some([n, c, h, w]);
-        // The weights of the present ops, as views of contiguous runs (no index upload).
-        let mut runs: Vec<(usize, usize)> = Vec::new();
-        for (k, y) in edge.outputs.iter().enumerate() {
-            if y.is_some() {
-                match runs.last_mut() {
-                    Some((start, len)) if *start + *len == k => *len += 1,
-                    _ => runs.push((k, 1)),
-                }
-            }
+/// coefficients `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`. When every edge has the same ops
+/// present (every node of a search, unless RS-ws samples ops), the coefficients come from the
+/// node's weight block by a few whole-tensor operations; otherwise edge by edge.
+fn stacked(node: NodeInputs) -> Tensor<4> {
+    let NodeInputs { outputs, weights, masks } = node;
+    let [e_count, k] = weights.dims();
+    let [n, c, h, w] = outputs.iter().flatten().flatten().next().expect("a node needs at least one edge with a non-zero op").dims();
+    let runs: Vec<_> = outputs.iter().map(|o| present_runs(o)).collect();
+    let coef = if runs.iter().all(|r| *r == runs[0]) {
+        let w = columns(weights, &runs[0], k);
+        let p = w.dims()[1];
+        match masks {
+            Some(m) => (w.reshape([e_count, p, 1]) * m.reshape([e_count, 1, n])).reshape([e_count * p, n]),
+            None => w.reshape([e_count * p, 1]).expand([e_count * p, n]),
         }
-        let present: usize = runs.iter().map(|r| r.1).sum();
-        let weights = if present == edge.outputs.len() {
-            edge.weights
-        } else {
-            Tensor::cat(runs.iter().map(|&(start, len)| edge.weights.clone().narrow(0, start, len)).collect(), 0)
-        };
-        let weights = weights.reshape([present, 1]);
-        coefs.push(match edge.mask {
-            Some(mask) => weights * mask.reshape([1, n]),
-            None => weights.expand([present, n]),
-        });
-        ys.extend(edge.outputs.into_iter().flatten());
-    }
-    let [n, c, h, w] = shape.expect("a node needs at least one edge with a non-zero op");
+    } else {
+        let mut coefs = Vec::new();
+        for (e, runs) in runs.iter().enumerate() {
+            if runs.is_empty() {
+                continue;
+            }
+            let w = columns(weights.clone().narrow(0, e, 1), runs, k);
+            let p = w.dims()[1];
+            coefs.push(match &masks {
+                Some(m) => w.reshape([p, 1]) * m.clone().narrow(0, e, 1),
+                None => w.reshape([p, 1]).expand([p, n]),
+            });
+        }
+        Tensor::cat(coefs, 0)
+    };
+    let ys: Vec<_> = outputs.into_iter().flatten().flatten().collect();
     let m = ys.len();
     let y = Tensor::stack::<5>(ys, 0).reshape([m, n, c * h * w]);
-    let coef = Tensor::cat(coefs, 0);
     extension::node_sum(y, coef).reshape([n, c, h, w])
 }

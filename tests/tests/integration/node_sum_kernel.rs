@@ -1,7 +1,10 @@
 //! The node-sum kernels against the plain-tensor reference, the WGSL ones on wgpu (lavapipe in CI)
 //! and the CPU loops on the CPU backend: the
 //! node output and the gradients of every candidate output and of α (through the softmax), on
-//! random inputs of several shapes, drop-path on and off, with absent (zero) ops.
+//! random inputs of several shapes, drop-path on and off, with absent (zero) ops: the same ones
+//! on every edge (a search's nodes, whose coefficients the kernel path makes from the node's
+//! weight block at once) or different ones per edge, an edge without any (an RS-ws sample's,
+//! made edge by edge).
 //!
 //! Both sides run on the same wgpu device, so the differences are the kernels' summation order
 //! alone: the output sums ≤ 40 float32 products per element (reference: a chain of adds; kernel:
@@ -15,7 +18,7 @@
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 use rdarts_core::kernels::Kernels;
-use rdarts_core::mixed::{EdgeInputs, node_sum, node_sum_reference, uses_kernel};
+use rdarts_core::mixed::{NodeInputs, node_sum, node_sum_reference, uses_kernel};
 use rdarts_core::rng::Rng;
 use rdarts_tests::{cpu, max_abs, max_abs_diff, to_vec, wgpu};
 
@@ -27,6 +30,8 @@ struct Case {
     drop_path: bool,
     /// Ops left out on every edge (the `none` op of a space, or an inactive sampled op).
     absent: &'static [usize],
+    /// Ops left out on edge e as well (`ragged[e]`; edges past its end lose none).
+    ragged: &'static [&'static [usize]],
 }
 
 struct Results {
@@ -44,31 +49,31 @@ fn run(case: &Case, seed: u64, device: &Device, choice: Option<Kernels>) -> Resu
         .require_grad();
     let weights = softmax(alpha.clone(), 1);
     let mut ys = Vec::new();
-    let mut edges = Vec::new();
+    let mut outputs = Vec::new();
+    let mut masks = Vec::new();
     for e in 0..case.edges {
-        let outputs: Vec<Option<Tensor<4>>> = (0..case.ops)
+        let ragged = case.ragged.get(e).copied().unwrap_or(&[]);
+        let edge: Vec<Option<Tensor<4>>> = (0..case.ops)
             .map(|k| {
-                (!case.absent.contains(&k)).then(|| {
+                (!case.absent.contains(&k) && !ragged.contains(&k)).then(|| {
                     let y = Tensor::<4>::from_data(TensorData::new(rng.normal_vec(numel), case.shape), &dev).require_grad();
                     ys.push(y.clone());
                     y
                 })
             })
             .collect();
-        let mask = case.drop_path.then(|| {
-            // keep probability 0.7, scaled by 1/keep; sample 0 always dropped on edge 0, so a
-            // zero row occurs in every drop-path case.
-            let keep = 0.7f32;
-            let values: Vec<f32> =
-                (0..n).map(|i| if (e == 0 && i == 0) || rng.uniform() >= keep as f64 { 0.0 } else { 1.0 / keep }).collect();
-            Tensor::<4>::from_data(TensorData::new(values, [n, 1, 1, 1]), &dev)
-        });
-        edges.push(EdgeInputs { outputs, weights: weights.clone().narrow(0, e, 1).reshape([case.ops]), mask });
+        outputs.push(edge);
+        // keep probability 0.7, scaled by 1/keep; sample 0 always dropped on edge 0, so a zero
+        // row occurs in every drop-path case.
+        let keep = 0.7f32;
+        masks.extend((0..n).map(|i| if (e == 0 && i == 0) || rng.uniform() >= keep as f64 { 0.0 } else { 1.0 / keep }));
     }
+    let masks = case.drop_path.then(|| Tensor::<2>::from_data(TensorData::new(masks, [case.edges, n]), &dev));
+    let node = NodeInputs { outputs, weights, masks };
     let upstream = Tensor::<4>::from_data(TensorData::new(rng.normal_vec(numel), case.shape), &dev);
     let out = match choice {
-        Some(choice) => node_sum(edges, choice),
-        None => node_sum_reference(edges),
+        Some(choice) => node_sum(node, choice),
+        None => node_sum_reference(node),
     };
     let out_host = to_vec(&out.clone().inner());
     let grads = (out * upstream).sum().backward();
@@ -82,17 +87,20 @@ fn run(case: &Case, seed: u64, device: &Device, choice: Option<Kernels>) -> Resu
 fn cases() -> Vec<Case> {
     vec![
         // One element: the smallest grid.
-        Case { edges: 2, ops: 2, shape: [1, 1, 1, 1], drop_path: false, absent: &[] },
+        Case { edges: 2, ops: 2, shape: [1, 1, 1, 1], drop_path: false, absent: &[], ragged: &[] },
         // S = 5·7·7 = 245 and N·S = 735: neither a multiple of the workgroup size (256).
-        Case { edges: 3, ops: 8, shape: [3, 5, 7, 7], drop_path: false, absent: &[0] },
-        Case { edges: 3, ops: 8, shape: [3, 5, 7, 7], drop_path: true, absent: &[0] },
+        Case { edges: 3, ops: 8, shape: [3, 5, 7, 7], drop_path: false, absent: &[0], ragged: &[] },
+        Case { edges: 3, ops: 8, shape: [3, 5, 7, 7], drop_path: true, absent: &[0], ragged: &[] },
         // S = 1024: exactly four workgroups per sample.
-        Case { edges: 2, ops: 5, shape: [2, 16, 8, 8], drop_path: true, absent: &[] },
+        Case { edges: 2, ops: 5, shape: [2, 16, 8, 8], drop_path: true, absent: &[], ragged: &[] },
         // The largest node of a 4-node cell: 5 edges × 8 ops, batch 16 of 16×16 maps with C = 4.
-        Case { edges: 5, ops: 8, shape: [16, 4, 16, 16], drop_path: true, absent: &[0, 3] },
-        Case { edges: 5, ops: 8, shape: [16, 4, 16, 16], drop_path: false, absent: &[0, 3] },
+        Case { edges: 5, ops: 8, shape: [16, 4, 16, 16], drop_path: true, absent: &[0, 3], ragged: &[] },
+        Case { edges: 5, ops: 8, shape: [16, 4, 16, 16], drop_path: false, absent: &[0, 3], ragged: &[] },
         // Odd sizes everywhere.
-        Case { edges: 4, ops: 3, shape: [5, 3, 17, 19], drop_path: true, absent: &[1] },
+        Case { edges: 4, ops: 3, shape: [5, 3, 17, 19], drop_path: true, absent: &[1], ragged: &[] },
+        // Different ops per edge (RS-ws samples), one edge without any: coefficients edge by edge.
+        Case { edges: 3, ops: 4, shape: [3, 2, 5, 6], drop_path: true, absent: &[], ragged: &[&[], &[1, 2], &[0, 1, 2, 3]] },
+        Case { edges: 3, ops: 4, shape: [3, 2, 5, 6], drop_path: false, absent: &[], ragged: &[&[3], &[0, 1, 2, 3], &[0, 2]] },
     ]
 }
 
