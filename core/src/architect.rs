@@ -236,7 +236,7 @@ pub fn alpha_grad_pending(
             let (out, g) = pending_pass(net, &wl, &al, val, PassCtx::new(stats, rng, drop_prob), device);
             let (v, dalpha) = (wl.grads(&g), al.grads(&g));
             // ε = r / ‖v‖ as a one-element tensor (‖v‖ + 1e-30: v = 0 leaves ε·v = 0).
-            let norm = sq_norm(&v).sqrt();
+            let norm = sq_norm(&v, net.kernels).sqrt();
             let eps = norm.clone().add_scalar(1e-30).recip().mul_scalar(FD_RADIUS);
             let shifted = |sign: f64| Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(eps.clone()).mul_scalar(sign)).collect() };
             // Both evaluations see the same batch and BN mode; their random draws (noise,

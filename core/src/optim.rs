@@ -8,6 +8,9 @@
 #[cfg(feature = "wgpu")]
 mod fused;
 
+#[cfg(feature = "wgpu")]
+pub(crate) use fused::sum_squares;
+
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +51,7 @@ impl Sgd {
     pub fn step_clipped(&mut self, params: &mut [Tensor<1>], mut grads: Vec<Tensor<1>>, max_norm: f64, lr: f64, weight_decay: f64) -> Tensor<1> {
         #[cfg(feature = "wgpu")]
         if grads.first().is_some_and(|g| crate::kernels::uses_wgsl_kernels(self.kernels, &g.device())) {
-            let (norm, factor) = clip_factor(&grads, max_norm);
+            let (norm, factor) = clip_factor(sq_norm(&grads, self.kernels), max_norm);
             let h = fused::SgdHyper { lr: lr as f32, weight_decay: weight_decay as f32, momentum: self.momentum as f32 };
             for ((p, g), b) in params.iter_mut().zip(grads).zip(self.buf.iter_mut()) {
                 (*p, *b) = fused::sgd_step(p.clone(), g, b.clone(), factor.clone(), h);
@@ -144,17 +147,17 @@ impl Adam {
 /// `clip_grad_norm_`: factor max_norm / (norm + 1e-6), applied only when below 1). Runs on the
 /// device without a host read; returns the norm before clipping as a one-element tensor.
 pub fn clip_global_norm(grads: &mut [Tensor<1>], max_norm: f64) -> Tensor<1> {
-    let (norm, factor) = clip_factor(grads, max_norm);
+    let (norm, factor) = clip_factor(sq_norm(grads, Kernels::Reference), max_norm);
     for g in grads.iter_mut() {
         *g = g.clone() * factor.clone();
     }
     norm
 }
 
-/// The global norm of `grads` and the factor [`clip_global_norm`] scales them by, both as
-/// one-element tensors.
-fn clip_factor(grads: &[Tensor<1>], max_norm: f64) -> (Tensor<1>, Tensor<1>) {
-    let norm = sq_norm(grads).sqrt();
+/// The global norm from the gradients' squared norm `sq_norm`, and the factor
+/// [`clip_global_norm`] scales them by, both as one-element tensors.
+fn clip_factor(sq_norm: Tensor<1>, max_norm: f64) -> (Tensor<1>, Tensor<1>) {
+    let norm = sq_norm.sqrt();
     let factor = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
     (norm, factor)
 }

@@ -237,10 +237,20 @@ impl Weights {
     }
 }
 
-/// Squared L2 norm of a list of tensors, as one device scalar: the tensors joined into one, then
-/// one square and one sum (on a GPU, a launch per tensor for the join and two in all, where a
-/// square and a sum per tensor took three).
-pub fn sq_norm(ts: &[Tensor<1>]) -> Tensor<1> {
+/// Squared L2 norm of a list of tensors, as one device scalar. With our WGSL kernels (`choice`
+/// and a CubeCL device), a chain of launches adding five tensors' sums of squares each
+/// (`optim::sum_squares`); elsewhere the tensors joined into one, then one square and one sum
+/// (on a GPU a launch per tensor for the join).
+pub fn sq_norm(ts: &[Tensor<1>], choice: crate::kernels::Kernels) -> Tensor<1> {
+    #[cfg(feature = "wgpu")]
+    if let Some(first) = ts.first()
+        && crate::kernels::uses_wgsl_kernels(choice, &first.device())
+        && first.dtype() == burn::tensor::DType::F32
+    {
+        return crate::optim::sum_squares(ts);
+    }
+    #[cfg(not(feature = "wgpu"))]
+    let _ = choice;
     Tensor::cat(ts.to_vec(), 0).powi_scalar(2).sum()
 }
 

@@ -113,6 +113,14 @@ pub const SGD_STEP: ShaderSource = ShaderSource {
     placeholders: ELEM_AND_WORKGROUP,
 };
 
+/// Sum of squares of up to five tensors added to a running total, one workgroup (a link of the
+/// chain that makes the squared global norm of the gradients).
+pub const SUM_SQUARES: ShaderSource = ShaderSource {
+    name: "sum_squares",
+    source: include_str!("../wgsl/sum_squares.wgsl"),
+    placeholders: ELEM_AND_WORKGROUP,
+};
+
 /// Average pooling forward (a k×k window; stride, padding; padding not counted), one invocation
 /// per output element (with `pool_common.wgsl`, the geometry's reader and the window ranges,
 /// appended, as to the other pooling kernels).
@@ -167,6 +175,7 @@ pub const SHADERS: &[ShaderSource] = &[
     RELU_FORWARD,
     RELU_BACKWARD,
     SGD_STEP,
+    SUM_SQUARES,
     AVG_POOL_FORWARD,
     AVG_POOL_BACKWARD,
     MAX_POOL_FORWARD,

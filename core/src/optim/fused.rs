@@ -1,14 +1,17 @@
 //! SGD's update on wgpu as one WGSL kernel per parameter tensor (`shaders/wgsl/sgd_step.wgsl`):
 //! the clipping factor, weight decay, momentum and the step in one launch, where the same rule in
 //! tensor operations takes six. A supernet has hundreds of weight tensors, so this was a large
-//! share of a search step's launches. Under Burn's fusion (feature `fusion`) each call is an
-//! opaque operation in the fusion stream with its two outputs' shapes.
+//! share of a search step's launches. And the squared global norm of those tensors (for
+//! clipping, and second-order DARTS' finite-difference radius) as a chain of launches that each
+//! add five tensors' sums of squares to a running total (`shaders/wgsl/sum_squares.wgsl`), where
+//! joining them into one tensor took a launch per tensor. Under Burn's fusion (feature `fusion`)
+//! each call is an opaque operation in the fusion stream with its outputs' shapes.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::{CubeBackend, CubeTensor};
 use burn::backend::{Dispatch, backend_extension};
 use burn::tensor::Tensor;
-use rdarts_shaders::SGD_STEP;
+use rdarts_shaders::{SGD_STEP, SUM_SQUARES};
 
 use crate::kernels::wgsl::{self, dim};
 
@@ -46,5 +49,41 @@ impl SgdBackend for CubeBackend {
         let dims = [dim(n, "parameter length"), h.lr.to_bits(), h.weight_decay.to_bits(), h.momentum.to_bits()];
         let [p, buf] = wgsl::launch(SGD_STEP, [p, g, buf, factor], [shape.clone(), shape], &dims, wgsl::per_element(n));
         (p, buf)
+    }
+}
+
+/// Tensors per link of the sum-of-squares chain: the shader's five slots, which with the running
+/// total, the output and the sizes make the eight storage buffers WebGPU guarantees.
+const SUM_SQUARES_SLOTS: usize = 5;
+
+/// One link of the sum-of-squares chain as a Burn backend operation.
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"))]
+pub trait SumSquaresBackend: burn::backend::Backend {
+    /// `acc + Σ_{t < count} ‖g_t‖²` as a one-element tensor, from the one-element running total
+    /// `acc`; the slots from `count` on are not read.
+    #[fusion(dtype = acc, shape = acc)]
+    #[allow(clippy::too_many_arguments)]
+    fn sum_squares(acc: FloatTensor<Self>, g0: FloatTensor<Self>, g1: FloatTensor<Self>, g2: FloatTensor<Self>, g3: FloatTensor<Self>, g4: FloatTensor<Self>, count: usize) -> FloatTensor<Self>;
+}
+
+/// `Σ_t ‖t‖²` over `ts` as a one-element tensor, by a chain of launches, five tensors each; the
+/// caller checked that the tensors are float32 on a CubeCL device.
+pub fn sum_squares(ts: &[Tensor<1>]) -> Tensor<1> {
+    let Some(first) = ts.first() else { return Tensor::zeros([1], &Default::default()) };
+    let mut acc = Tensor::<1>::from_data(burn::tensor::TensorData::new(vec![0.0f32], [1]), &first.device());
+    for chunk in ts.chunks(SUM_SQUARES_SLOTS) {
+        // Empty slots repeat the first tensor, which the kernel does not read again.
+        let slot = |i: usize| chunk.get(i).unwrap_or(&chunk[0]).clone().into_dispatch();
+        acc = Tensor::from_dispatch(Dispatch::sum_squares(acc.into_dispatch(), slot(0), slot(1), slot(2), slot(3), slot(4), chunk.len()));
+    }
+    acc
+}
+
+impl SumSquaresBackend for CubeBackend {
+    fn sum_squares(acc: CubeTensor, g0: CubeTensor, g1: CubeTensor, g2: CubeTensor, g3: CubeTensor, g4: CubeTensor, count: usize) -> CubeTensor {
+        let mut dims = vec![dim(count, "sum of squares slots")];
+        dims.extend([&g0, &g1, &g2, &g3, &g4].map(|g| dim(g.meta.shape().num_elements(), "tensor length")));
+        let [out] = wgsl::launch(SUM_SQUARES, [acc, g0, g1, g2, g3, g4], [burn::tensor::Shape::new([1])], &dims, 1);
+        out
     }
 }

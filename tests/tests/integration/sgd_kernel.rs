@@ -64,3 +64,25 @@ fn wgsl_sgd_step_matches_the_tensor_operations() {
         assert!(rdarts_tests::max_abs_diff(&start, &kp[5]) > 1e-4, "max_norm {max_norm}: the parameters did not move");
     }
 }
+
+/// The squared global norm on wgpu by the chain of sum-of-squares launches (five tensors each)
+/// against joining the tensors and summing their squares (the reference), for 1 to 13 tensors of
+/// the awkward lengths above (full links, a part link, a single tensor). Tolerance 1e-5 relative:
+/// both sum the same squares of float32 values in different orders (the kernel per invocation
+/// over five tensors, then a tree), a difference of a few ulp of the total.
+#[test]
+fn wgsl_sum_of_squares_matches_the_tensor_operations() {
+    use rdarts_core::params::sq_norm;
+    let Some(gpu) = wgpu() else { return };
+    let mut rng = Rng::new(9);
+    let all: Vec<Tensor<1>> = (0..3).flat_map(|_| tensors(&mut rng, 1.0, &gpu)).collect();
+    for count in [1, 4, 5, 6, 13] {
+        let ts = &all[..count];
+        let r = to_vec(&sq_norm(ts, Kernels::Reference))[0];
+        let k = to_vec(&sq_norm(ts, Kernels::Auto))[0];
+        let host: f64 = ts.iter().flat_map(to_vec).map(|x| f64::from(x) * f64::from(x)).sum();
+        eprintln!("{count} tensors: Σ squares {k} (kernel), {r} (reference), {host:.3} (float64 on the host)");
+        assert!((r - k).abs() <= 1e-5 * r.abs(), "{count} tensors: {k} against the reference's {r}");
+        assert!((f64::from(k) - host).abs() <= 1e-5 * host, "{count} tensors: {k} against float64's {host}");
+    }
+}
