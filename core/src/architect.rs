@@ -222,15 +222,20 @@ pub fn alpha_grad_pending(
             let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
             let gw = weight_grads_unread(net, w, alpha, train, PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device);
-            let step: Vec<Tensor<1>> = gw
-                .iter()
-                .zip(unroll.momentum_buf)
-                .zip(&w.tensors)
-                .map(|((g, b), p)| {
-                    b.clone().mul_scalar(unroll.momentum) + g.clone() + p.clone().mul_scalar(unroll.weight_decay)
-                })
-                .collect();
-            let w_prime = w.axpy(-unroll.lr, &step);
+            let w_prime = match crate::optim::SgdMove::for_weights(net.kernels, device) {
+                // One launch per tensor on wgpu: the weight optimiser's own update kernel, the
+                // clipping factor 1.
+                Some(moved) => moved.step(w, &gw, unroll.momentum_buf, unroll.lr, unroll.momentum, unroll.weight_decay),
+                None => {
+                    let step: Vec<Tensor<1>> = gw
+                        .iter()
+                        .zip(unroll.momentum_buf)
+                        .zip(&w.tensors)
+                        .map(|((g, b), p)| b.clone().mul_scalar(unroll.momentum) + g.clone() + p.clone().mul_scalar(unroll.weight_decay))
+                        .collect();
+                    w.axpy(-unroll.lr, &step)
+                }
+            };
             // ∇α and ∇w' of L_val(w', α).
             let (wl, al) = (w_prime.leaves(), alpha.leaves());
             let (out, g) = pending_pass(net, &wl, &al, val, PassCtx::new(stats, rng, drop_prob), device);
@@ -238,7 +243,11 @@ pub fn alpha_grad_pending(
             // ε = r / ‖v‖ as a one-element tensor (‖v‖ + 1e-30: v = 0 leaves ε·v = 0).
             let norm = sq_norm(&v, net.kernels).sqrt();
             let eps = norm.clone().add_scalar(1e-30).recip().mul_scalar(FD_RADIUS);
-            let shifted = |sign: f64| Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(eps.clone()).mul_scalar(sign)).collect() };
+            let shifted = |sign: f64| match crate::optim::SgdMove::for_weights(net.kernels, device) {
+                // w ± ε·v in one launch per tensor on wgpu.
+                Some(moved) => moved.along(w, &v, &eps, sign),
+                None => Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(eps.clone()).mul_scalar(sign)).collect() },
+            };
             // Both evaluations see the same batch and BN mode; their random draws (noise,
             // drop-path) are fresh in each, as the authors', or replayed (FdDraws).
             let saved = rng.clone();

@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::Kernels;
-use crate::params::{read_all, sq_norm, tensor1};
+use crate::params::{Weights, read_all, sq_norm, tensor1};
 
 /// SGD with momentum and L2 weight decay (PyTorch `torch.optim.SGD`, no dampening, no Nesterov).
 #[derive(Clone, Debug)]
@@ -71,6 +71,54 @@ impl Sgd {
     /// Restores buffers from [`Sgd::read_state`].
     pub fn load_state(&mut self, state: &[Vec<f32>], device: &burn::tensor::Device) {
         self.buf = state.iter().map(|v| tensor1(v.clone(), device)).collect();
+    }
+}
+
+/// The weight moves of second-order DARTS through SGD's update kernel on wgpu (one launch per
+/// tensor, where tensor operations take six for the unrolled step and three for each
+/// finite-difference point): made by [`SgdMove::for_weights`] only where that kernel runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SgdMove {
+    _private: (),
+}
+
+impl SgdMove {
+    /// `Some` where SGD's kernel runs for weights on `device` with `choice` (wgpu, float32).
+    pub fn for_weights(choice: Kernels, device: &burn::tensor::Device) -> Option<Self> {
+        #[cfg(feature = "wgpu")]
+        if crate::kernels::uses_wgsl_kernels(choice, device) {
+            return Some(Self { _private: () });
+        }
+        let _ = (choice, device);
+        None
+    }
+
+    /// One SGD step without clipping, as [`Sgd::step`] computes it, not stored:
+    /// w − lr · (momentum · buf + g + weight_decay · w), per tensor.
+    pub fn step(&self, w: &Weights, grads: &[Tensor<1>], bufs: &[Tensor<1>], lr: f64, momentum: f64, weight_decay: f64) -> Weights {
+        let one = Tensor::from_data(burn::tensor::TensorData::new(vec![1.0f32], [1]), &grads[0].device());
+        self.moved(w, grads, bufs, &one, lr, momentum, weight_decay)
+    }
+
+    /// w + sign · ε · v per tensor, for the one-element device scalar `eps` (a step of SGD's rule
+    /// along v with the clipping factor ε, learning rate −sign, no momentum and no decay).
+    pub fn along(&self, w: &Weights, v: &[Tensor<1>], eps: &Tensor<1>, sign: f64) -> Weights {
+        self.moved(w, v, v, eps, -sign, 0.0, 0.0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn moved(&self, w: &Weights, grads: &[Tensor<1>], bufs: &[Tensor<1>], factor: &Tensor<1>, lr: f64, momentum: f64, weight_decay: f64) -> Weights {
+        #[cfg(feature = "wgpu")]
+        {
+            let h = fused::SgdHyper { lr: lr as f32, weight_decay: weight_decay as f32, momentum: momentum as f32 };
+            let tensors = w.tensors.iter().zip(grads).zip(bufs).map(|((p, g), b)| fused::sgd_step(p.clone(), g.clone(), b.clone(), factor.clone(), h).0).collect();
+            Weights { tensors }
+        }
+        #[cfg(not(feature = "wgpu"))]
+        {
+            let _ = (w, grads, bufs, factor, lr, momentum, weight_decay);
+            unreachable!("SgdMove exists only where SGD's kernel runs")
+        }
     }
 }
 

@@ -58,3 +58,49 @@ fn supernet_gradients_match_with_and_without_the_wgsl_kernels() {
     let Some(gpu) = wgpu() else { return };
     supernet_gradients_match_on(&gpu);
 }
+
+/// Second-order DARTS' α gradient with our kernels against the reference: the kernels also make
+/// the unrolled weights w' = w − ξ(momentum·buf + ∇w + wd·w) and the finite-difference points
+/// w ± ε·v (on wgpu by SGD's update kernel, one launch per tensor). Tolerance 1e-3 of the largest
+/// entry: the finite difference divides the two passes' α gradients' difference by 2ε (ε·‖v‖ =
+/// 0.01), so the ≲ 1e-6 relative rounding differences of the passes (above) grow by about that
+/// factor's ratio to the gradients; a wrong sign, coefficient or stale buffer changes the
+/// second-order term entirely. SiLU instead of ReLU, as in `gradients`: with ReLU, a unit whose
+/// input lies within rounding of zero at one of the finite difference's points takes the other
+/// branch on one side, and the difference quotient carries that jump (measured on lavapipe with
+/// ReLU in S5: 8e-3 of the largest entry, with or without the weight-move kernel).
+fn second_order_alpha_gradient_matches_on(dev: &Device) {
+    use burn::tensor::Tensor;
+    use rdarts_core::architect::{Order, StepBatches, Unroll, alpha_grad};
+    use rdarts_core::network::NetConfig;
+    use rdarts_core::ops::Activation;
+    use rdarts_core::params::tensor1;
+    for space in [SpaceId::S2, SpaceId::S5] {
+        let cfg = NetConfig { activation: Activation::Silu, ..tiny_config(space) };
+        let (train, val) = (random_batch(4, &cfg, 5), random_batch(4, &cfg, 6));
+        let mut results = Vec::new();
+        for kernels in [Kernels::Reference, Kernels::Auto] {
+            let (mut net, w, alpha) = setup(&cfg, 3, dev);
+            net.kernels = kernels;
+            // A non-zero momentum buffer, as after a few SGD steps.
+            let mut brng = Rng::new(9);
+            let buf: Vec<Tensor<1>> = w.tensors.iter().map(|t| tensor1(brng.normal_vec(t.dims()[0]).iter().map(|x| 0.01 * x).collect(), dev)).collect();
+            let unroll = Unroll { order: Order::Second, lr: 0.2, momentum: 0.9, weight_decay: 3e-4, momentum_buf: &buf, fd_draws: Default::default() };
+            let mut rng = Rng::new(11);
+            let (_, g) = block_on(alpha_grad(&net, &w, &alpha, StepBatches { train: &train, val: &val }, &unroll, PassCtx::new(None, &mut rng, 0.0), dev));
+            results.push(to_vec(&g.flat()));
+        }
+        assert_close(&format!("{space} second-order α"), &results[0], &results[1], 1e-3, 1e-9);
+    }
+}
+
+#[test]
+fn second_order_alpha_gradient_matches_with_and_without_the_cpu_kernels() {
+    second_order_alpha_gradient_matches_on(&cpu());
+}
+
+#[test]
+fn second_order_alpha_gradient_matches_with_and_without_the_wgsl_kernels() {
+    let Some(gpu) = wgpu() else { return };
+    second_order_alpha_gradient_matches_on(&gpu);
+}
