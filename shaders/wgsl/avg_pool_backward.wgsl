@@ -5,8 +5,8 @@
 // One invocation per input element: it gathers from the windows that cover it, in row-major order
 // (as Burn's CubeCL kernel does), so no two invocations write the same element.
 //
-// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom`, `covering`
-// and `inside` are in pool_common.wgsl.
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom`, `element`,
+// `position`, `covering` and `taps` are in pool_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -24,20 +24,19 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let g = geom();
-    let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    let i = element(gid, groups);
     if i >= g.planes * g.h * g.w {
         return;
     }
-    let ix = i % g.w;
-    let iy = (i / g.w) % g.h;
-    let base = (i / (g.w * g.h)) * g.ho * g.wo;
-    let wy = covering(iy, g.ho, g);
-    let wx = covering(ix, g.wo, g);
+    let p = position(i, g.h, g.w);
+    let base = p.x * g.ho * g.wo;
+    let wy = covering(p.y, g.ho, g);
+    let wx = covering(p.z, g.wo, g);
     var acc: {{ elem }} = 0.0;
     for (var oy: u32 = wy.x; oy < wy.y; oy++) {
-        let rows = inside(i32(oy * g.stride) - g.pad, g.h, g);
+        let rows = taps(oy, g.h, g);
         for (var ox: u32 = wx.x; ox < wx.y; ox++) {
-            let cols = inside(i32(ox * g.stride) - g.pad, g.w, g);
+            let cols = taps(ox, g.w, g);
             acc += dy[base + oy * g.wo + ox] / {{ elem }}((rows.y - rows.x) * (cols.y - cols.x));
         }
     }

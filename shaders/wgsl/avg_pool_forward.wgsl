@@ -7,7 +7,7 @@
 // input and output around every call).
 //
 // Placeholders: elem (float type), workgroup_size (invocations per workgroup). The geometry's
-// reader, `geom`, and `inside` are in pool_common.wgsl.
+// reader, `geom`, `element`, `position` and `taps` are in pool_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -25,16 +25,14 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let g = geom();
-    // Large outputs spread over a 2-D grid (65 535 workgroups per dimension at most).
-    let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    let i = element(gid, groups);
     if i >= g.planes * g.ho * g.wo {
         return;
     }
-    let ox = i % g.wo;
-    let oy = (i / g.wo) % g.ho;
-    let base = (i / (g.wo * g.ho)) * g.h * g.w;
-    let rows = inside(i32(oy * g.stride) - g.pad, g.h, g);
-    let cols = inside(i32(ox * g.stride) - g.pad, g.w, g);
+    let o = position(i, g.ho, g.wo);
+    let base = o.x * g.h * g.w;
+    let rows = taps(o.y, g.h, g);
+    let cols = taps(o.z, g.w, g);
     var sum: {{ elem }} = 0.0;
     for (var iy: u32 = rows.x; iy < rows.y; iy++) {
         for (var ix: u32 = cols.x; ix < cols.y; ix++) {

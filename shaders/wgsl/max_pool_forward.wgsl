@@ -10,8 +10,8 @@
 // The winners serve the backward pass (max_pool_backward.wgsl) and the kink tape's replay
 // (pool_gather.wgsl).
 //
-// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom` and `inside`
-// are in pool_common.wgsl.
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom`, `element`, `position`
+// and `taps` are in pool_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -30,15 +30,14 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let g = geom();
-    let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    let i = element(gid, groups);
     if i >= g.planes * g.ho * g.wo {
         return;
     }
-    let ox = i % g.wo;
-    let oy = (i / g.wo) % g.ho;
-    let base = (i / (g.wo * g.ho)) * g.h * g.w;
-    let rows = inside(i32(oy * g.stride) - g.pad, g.h, g);
-    let cols = inside(i32(ox * g.stride) - g.pad, g.w, g);
+    let o = position(i, g.ho, g.wo);
+    let base = o.x * g.h * g.w;
+    let rows = taps(o.y, g.h, g);
+    let cols = taps(o.z, g.w, g);
     // The lowest finite f32, as Burn's kernel starts from.
     var best: {{ elem }} = -3.40282347e+38;
     var arg: u32 = 0u;

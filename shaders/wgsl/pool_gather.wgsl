@@ -4,8 +4,8 @@
 //
 // One invocation per output element. Sizes as the other pooling kernels'.
 //
-// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom` is in
-// pool_common.wgsl.
+// Placeholders: elem (float type), workgroup_size (invocations per workgroup). `geom`, `element` and
+// `position` are in pool_common.wgsl.
 //
 // Every binding is read_write although most are only read: CubeCL sub-allocates tensors from shared
 // buffers, and wgpu refuses one buffer bound read-only and read-write in the same dispatch.
@@ -24,10 +24,9 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let g = geom();
-    let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    let i = element(gid, groups);
     if i >= g.planes * g.ho * g.wo {
         return;
     }
-    let plane = i / (g.wo * g.ho);
-    y[i] = x[plane * g.h * g.w + u32(winner[i])];
+    y[i] = x[position(i, g.ho, g.wo).x * g.h * g.w + u32(winner[i])];
 }
