@@ -245,7 +245,7 @@ pub fn alpha_grad_pending(
             let eps = norm.clone().add_scalar(1e-30).recip().mul_scalar(FD_RADIUS);
             let shifted = |sign: f64| match crate::optim::SgdMove::for_weights(net.kernels, device) {
                 // w ± ε·v in one launch per tensor on wgpu.
-                Some(moved) => moved.along(w, &v, &eps, sign),
+                Some(moved) => moved.along(w, &v, &eps, sign, unroll.momentum_buf),
                 None => Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(eps.clone()).mul_scalar(sign)).collect() },
             };
             // Both evaluations see the same batch and BN mode; their random draws (noise,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod data;
 pub mod depthwise;
 pub mod draw;
+pub mod droppath;
 pub mod error;
 pub mod evalnet;
 pub mod formats;

@@ -9,7 +9,7 @@ use crate::error::CoreError;
 use crate::kernels::Kernels;
 use crate::mixed::{NodeInputs, node_sum};
 use crate::ops::{Activation, BatchNorm, CandidateOp, Conv, ConvConfig, FactorizedReduce, ReluConvBn, SharedActivations};
-use crate::params::{Builder, Fwd, Init, Mode, ParamSpec, Pid};
+use crate::params::{Builder, Fwd, Init, ParamSpec, Pid};
 use crate::space::{CellKind, Primitive, SearchSpace, SpaceId};
 
 /// Shape of the search network. Defaults are the paper's search setting (docs/ALGORITHM.md §1).
@@ -401,7 +401,7 @@ impl Cell {
         let mut offset = 0;
         for i in 0..self.nodes {
             let mut outputs = Vec::with_capacity(i + 2);
-            let mut masks = DropPathMasks::new(f, states[0].dims()[0]);
+            let mut masks = crate::droppath::DropPathMasks::new(f, states[0].dims()[0]);
             for (j, h) in states.iter().enumerate() {
                 let e = offset + j;
                 let edge = &self.edges[e];
@@ -430,42 +430,6 @@ impl Cell {
             states.push(node);
         }
         Tensor::cat(states.split_off(2), 1)
-    }
-}
-
-/// A node's drop-path masks, `[E, N]`, drawn edge by edge as the edges' outputs are made (so
-/// the pass's random stream interleaves them with the noise ops' draws as before): a per-sample
-/// keep mask scaled by 1/keep for each edge with an output, zeros for an edge without one; none
-/// when drop-path is off (docs/ALGORITHM.md §9).
-struct DropPathMasks {
-    /// The mask values so far, or `None` when drop-path is off.
-    values: Option<Vec<f32>>,
-    /// Samples per mask.
-    n: usize,
-    edges: usize,
-}
-
-impl DropPathMasks {
-    fn new(f: &Fwd, n: usize) -> Self {
-        let on = f.mode == Mode::Train && f.drop_prob > 0.0;
-        Self { values: on.then(Vec::new), n, edges: 0 }
-    }
-
-    /// The next edge's mask: drawn if the edge has an output.
-    fn push(&mut self, f: &mut Fwd, has_output: bool) {
-        self.edges += 1;
-        if let Some(values) = &mut self.values {
-            if has_output {
-                values.extend(f.keep_values(self.n, f.drop_prob));
-            } else {
-                values.extend(std::iter::repeat_n(0.0, self.n));
-            }
-        }
-    }
-
-    fn into_tensor(self, device: &burn::tensor::Device) -> Option<Tensor<2>> {
-        let values = self.values?;
-        Some(Tensor::from_data(TensorData::new(values, [self.edges, self.n]), device))
     }
 }
 

@@ -101,9 +101,12 @@ impl SgdMove {
     }
 
     /// w + sign · ε · v per tensor, for the one-element device scalar `eps` (a step of SGD's rule
-    /// along v with the clipping factor ε, learning rate −sign, no momentum and no decay).
-    pub fn along(&self, w: &Weights, v: &[Tensor<1>], eps: &Tensor<1>, sign: f64) -> Weights {
-        self.moved(w, v, v, eps, -sign, 0.0, 0.0)
+    /// along v with the clipping factor ε, learning rate −sign, no momentum and no decay). The
+    /// kernel still reads a momentum buffer, multiplied by 0: `finite` gives one per tensor, any
+    /// finite values of the weights' shapes (v itself cannot serve: WebGPU refuses one buffer
+    /// bound writable twice in a launch).
+    pub fn along(&self, w: &Weights, v: &[Tensor<1>], eps: &Tensor<1>, sign: f64, finite: &[Tensor<1>]) -> Weights {
+        self.moved(w, v, finite, eps, -sign, 0.0, 0.0)
     }
 
     #[allow(clippy::too_many_arguments)]

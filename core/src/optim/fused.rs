@@ -70,10 +70,13 @@ pub trait SumSquaresBackend: burn::backend::Backend {
 /// caller checked that the tensors are float32 on a CubeCL device.
 pub fn sum_squares(ts: &[Tensor<1>]) -> Tensor<1> {
     let Some(first) = ts.first() else { return Tensor::zeros([1], &Default::default()) };
-    let mut acc = Tensor::<1>::from_data(burn::tensor::TensorData::new(vec![0.0f32], [1]), &first.device());
+    let one = |v: f32| Tensor::<1>::from_data(burn::tensor::TensorData::new(vec![v], [1]), &first.device());
+    let mut acc = one(0.0);
+    // Empty slots of the last link take one-element tensors of their own (uploads, not launches),
+    // which the kernel does not read: WebGPU refuses one buffer range bound writable twice.
+    let spare: Vec<Tensor<1>> = (0..SUM_SQUARES_SLOTS).map(|_| one(0.0)).collect();
     for chunk in ts.chunks(SUM_SQUARES_SLOTS) {
-        // Empty slots repeat the first tensor, which the kernel does not read again.
-        let slot = |i: usize| chunk.get(i).unwrap_or(&chunk[0]).clone().into_dispatch();
+        let slot = |i: usize| chunk.get(i).unwrap_or(&spare[i]).clone().into_dispatch();
         acc = Tensor::from_dispatch(Dispatch::sum_squares(acc.into_dispatch(), slot(0), slot(1), slot(2), slot(3), slot(4), chunk.len()));
     }
     acc
