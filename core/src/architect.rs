@@ -222,7 +222,8 @@ pub fn alpha_grad_pending(
             let PassCtx { mut stats, rng, drop_prob, .. } = ctx;
             // w' = w − ξ (momentum · buf + ∇w L_train(w, α) + wd · w)
             let gw = weight_grads_unread(net, w, alpha, train, PassCtx::new(stats.as_deref_mut(), rng, drop_prob), device);
-            let w_prime = match crate::optim::SgdMove::for_weights(net.kernels, device) {
+            let moves = crate::optim::SgdMove::for_weights(net.kernels, device);
+            let w_prime = match moves {
                 // One launch per tensor on wgpu: the weight optimiser's own update kernel, the
                 // clipping factor 1.
                 Some(moved) => moved.step(w, &gw, unroll.momentum_buf, unroll.lr, unroll.momentum, unroll.weight_decay),
@@ -243,7 +244,7 @@ pub fn alpha_grad_pending(
             // ε = r / ‖v‖ as a one-element tensor (‖v‖ + 1e-30: v = 0 leaves ε·v = 0).
             let norm = sq_norm(&v, net.kernels).sqrt();
             let eps = norm.clone().add_scalar(1e-30).recip().mul_scalar(FD_RADIUS);
-            let shifted = |sign: f64| match crate::optim::SgdMove::for_weights(net.kernels, device) {
+            let shifted = |sign: f64| match moves {
                 // w ± ε·v in one launch per tensor on wgpu.
                 Some(moved) => moved.along(w, &v, &eps, sign, unroll.momentum_buf),
                 None => Weights { tensors: w.tensors.iter().zip(&v).map(|(p, d)| p.clone() + d.clone().mul(eps.clone()).mul_scalar(sign)).collect() },

@@ -449,7 +449,7 @@ impl Fwd<'_> {
                 Kink::Relu(_) | Kink::ReluFactor(_) => panic!("kink tape out of step: expected a max-pool"),
             };
         }
-        if crate::pool::uses_kernel(self.kernels, &x.device()) && x.dtype() == burn::tensor::DType::F32 {
+        if crate::pool::kernel_for(&x, self.kernels) {
             let (y, winners) = crate::pool::max_pool_with_winners(x, window);
             tape.kinks.push(Kink::MaxPoolWinners(winners));
             return y;

@@ -99,7 +99,8 @@ pub fn uses_kernel(choice: Kernels, device: &Device) -> bool {
     uses_wgsl_kernels(choice, device)
 }
 
-fn kernel_for(x: &Tensor<4>, choice: Kernels) -> bool {
+/// Whether our kernels take `x` with `choice`: [`uses_kernel`] on its device, and float32.
+pub fn kernel_for(x: &Tensor<4>, choice: Kernels) -> bool {
     uses_kernel(choice, &x.device()) && x.dtype() == DType::F32
 }
 

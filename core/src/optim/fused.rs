@@ -72,11 +72,12 @@ pub fn sum_squares(ts: &[Tensor<1>]) -> Tensor<1> {
     let Some(first) = ts.first() else { return Tensor::zeros([1], &Default::default()) };
     let one = |v: f32| Tensor::<1>::from_data(burn::tensor::TensorData::new(vec![v], [1]), &first.device());
     let mut acc = one(0.0);
-    // Empty slots of the last link take one-element tensors of their own (uploads, not launches),
-    // which the kernel does not read: WebGPU refuses one buffer range bound writable twice.
-    let spare: Vec<Tensor<1>> = (0..SUM_SQUARES_SLOTS).map(|_| one(0.0)).collect();
+    // Empty slots of a part last link take one-element tensors of their own (uploads, not
+    // launches), which the kernel does not read: WebGPU refuses one buffer range bound writable
+    // twice.
+    let spare: Vec<Tensor<1>> = (0..(SUM_SQUARES_SLOTS - ts.len() % SUM_SQUARES_SLOTS) % SUM_SQUARES_SLOTS).map(|_| one(0.0)).collect();
     for chunk in ts.chunks(SUM_SQUARES_SLOTS) {
-        let slot = |i: usize| chunk.get(i).unwrap_or(&spare[i]).clone().into_dispatch();
+        let slot = |i: usize| chunk.get(i).unwrap_or_else(|| &spare[i - chunk.len()]).clone().into_dispatch();
         acc = Tensor::from_dispatch(Dispatch::sum_squares(acc.into_dispatch(), slot(0), slot(1), slot(2), slot(3), slot(4), chunk.len()));
     }
     acc
