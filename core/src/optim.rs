@@ -58,7 +58,7 @@ impl Sgd {
             }
             return norm;
         }
-        let norm = clip_global_norm(&mut grads, max_norm);
+        let norm = clip_global_norm(&mut grads, max_norm, self.kernels);
         self.step(params, &grads, lr, weight_decay);
         norm
     }
@@ -196,9 +196,11 @@ impl Adam {
 
 /// Scales `grads` so that their global L2 norm is at most `max_norm` (PyTorch's
 /// `clip_grad_norm_`: factor max_norm / (norm + 1e-6), applied only when below 1). Runs on the
-/// device without a host read; returns the norm before clipping as a one-element tensor.
-pub fn clip_global_norm(grads: &mut [Tensor<1>], max_norm: f64) -> Tensor<1> {
-    let (norm, factor) = clip_factor(sq_norm(grads, Kernels::Reference), max_norm);
+/// device without a host read; returns the norm before clipping as a one-element tensor. `kernels`
+/// chooses how the squared norm is summed ([`sq_norm`]: on wgpu a chain of sum-of-squares
+/// launches, elsewhere one join of all gradients).
+pub fn clip_global_norm(grads: &mut [Tensor<1>], max_norm: f64, kernels: Kernels) -> Tensor<1> {
+    let (norm, factor) = clip_factor(sq_norm(grads, kernels), max_norm);
     for g in grads.iter_mut() {
         *g = g.clone() * factor.clone();
     }
@@ -261,11 +263,11 @@ mod tests {
     fn clipping_is_global() {
         let d = Device::flex();
         let mut g = vec![tensor1(vec![3.0], &d), tensor1(vec![4.0], &d)];
-        let n = clip_global_norm(&mut g, 1.0);
+        let n = clip_global_norm(&mut g, 1.0, Kernels::Auto);
         assert!((crate::params::block_on(crate::params::read_scalar(&n)) - 5.0).abs() < 1e-6);
         assert!((v(&g[0])[0] - 0.6).abs() < 1e-5 && (v(&g[1])[0] - 0.8).abs() < 1e-5);
         let mut small = vec![tensor1(vec![0.3], &d)];
-        clip_global_norm(&mut small, 5.0);
+        clip_global_norm(&mut small, 5.0, Kernels::Auto);
         assert_eq!(v(&small[0]), vec![0.3]);
     }
 

@@ -10,7 +10,7 @@ use crate::error::CoreError;
 use crate::evalnet::{EvalConfig, EvalNet};
 use crate::genotype::Genotype;
 use crate::network::{cross_entropy, read_loss_and_correct};
-use crate::optim::{Sgd, clip_global_norm, cosine_lr};
+use crate::optim::{Sgd, cosine_lr};
 use crate::params::{BnStats, Fwd, Mode, Weights, init_weights, read, tensor1};
 use crate::rng::Rng;
 use crate::checkpoint::{pack, unpack};
@@ -247,9 +247,8 @@ impl Trainer {
                 return Err(CoreError::Numerical(format!("training loss became {l} at epoch {epoch}, step {step}")));
             }
             let grads = loss.backward();
-            let mut g = w.grads(&grads);
-            clip_global_norm(&mut g, cfg.grad_clip);
-            self.sgd.step(&mut self.weights.tensors, &g, lr, cfg.weight_decay);
+            let g = w.grads(&grads);
+            self.sgd.step_clipped(&mut self.weights.tensors, g, cfg.grad_clip, lr, cfg.weight_decay);
             tally.add(l, hits, b.y.len());
             progress(step, batches.len(), l);
         }

@@ -11,6 +11,7 @@ use super::corpus::{Batched, Window};
 use super::model::{RnnModel, RnnOut, slowness};
 use crate::architect::{Order, PassCtx};
 use crate::hessian::AlphaObjective;
+use crate::kernels::Kernels;
 use crate::optim::{Sgd, clip_global_norm};
 use crate::params::{BnStats, Fwd, KinkTape, Mode, Weights, read_scalar};
 use crate::rng::Rng;
@@ -52,8 +53,8 @@ fn alpha_grads_unread(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, win: &Wi
 /// ([`clip_global_norm`]), and returns the factor max_norm / (‖grads‖ + 1e-6) even when it is
 /// above 1 (the second-order step multiplies its Hessian term by it, as `rnn/architect.py`
 /// does), and the clipped gradients' norm, both as one-element tensors (nothing is read).
-fn clip(grads: &mut [Tensor<1>], max_norm: f64) -> (Tensor<1>, Tensor<1>) {
-    let norm = clip_global_norm(grads, max_norm);
+fn clip(grads: &mut [Tensor<1>], max_norm: f64, kernels: Kernels) -> (Tensor<1>, Tensor<1>) {
+    let norm = clip_global_norm(grads, max_norm, kernels);
     let coef = norm.clone().add_scalar(1e-6).recip().mul_scalar(max_norm);
     (coef.clone(), norm * coef.clamp_max(1.0))
 }
@@ -108,7 +109,7 @@ pub fn alpha_grad_pending(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, trai
             let wl = w.leaves();
             let (_, g) = graph(model, &wl, Some(&alpha.clone().autodiff()), train.win, train.hidden, 0.0, PassCtx::new(stats.as_deref_mut(), &mut *rng, 0.0));
             let mut gw = wl.grads(&g);
-            let (clip_coef, _) = clip(&mut gw, unroll.clip);
+            let (clip_coef, _) = clip(&mut gw, unroll.clip, model.kernels);
             let step: Vec<Tensor<1>> = gw.iter().zip(&w.tensors).map(|(g, p)| g.clone() + p.clone().mul_scalar(unroll.weight_decay)).collect();
             let mut w_prime = w.axpy(-unroll.lr, &step);
             if !unroll.step_embedding {
@@ -123,7 +124,7 @@ pub fn alpha_grad_pending(model: &RnnModel, w: &Weights, alpha: &Tensor<2>, trai
             let (out, g) = graph(model, &wl, Some(&al), val.win, val.hidden, 0.0, PassCtx::new(None, &mut *rng, 0.0));
             let dalpha = al.grad(&g).unwrap_or_else(|| alpha.zeros_like());
             let mut v = wl.grads(&g);
-            let (_, norm) = clip(&mut v, unroll.clip);
+            let (_, norm) = clip(&mut v, unroll.clip, model.kernels);
             let (loss, hidden) = (out.loss.inner(), out.hidden.inner());
             // (∇α L_train(w + Rv) − ∇α L_train(w − Rv)) / 2R, each pass with its own dropout
             // draws; R = 0.01 / (‖v‖ + 1e-30) on the device.

@@ -254,7 +254,7 @@ impl LmTrainer {
             if !loss.is_finite() {
                 return Err(CoreError::Numerical(format!("training loss became {loss} at epoch {epoch}, window {step}")));
             }
-            clip_global_norm(&mut grads, c.clip);
+            clip_global_norm(&mut grads, c.clip, self.model.kernels);
             self.apply(&grads, lr);
             hidden = next;
             total += loss;
