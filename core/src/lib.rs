@@ -29,6 +29,7 @@ pub mod network;
 pub mod ops;
 pub mod optim;
 pub mod params;
+pub mod pointwise;
 pub mod pool;
 pub mod relu;
 pub mod robust;

@@ -11,7 +11,8 @@ use burn::tensor::{Tensor, TensorData};
 use crate::batchnorm::{batch_norm_train, update_running};
 use crate::depthwise::{DwGeom, depthwise_conv2d};
 use crate::subsample::subsample;
-use crate::kernels::uses_matmul_1x1;
+use crate::kernels::{uses_cpu_kernels, uses_matmul_1x1};
+use crate::pointwise::pointwise_conv;
 use crate::params::{Bid, Builder, Fwd, Init, Mode, Pid};
 pub use crate::params::Activation;
 use crate::space::Primitive;
@@ -93,9 +94,10 @@ impl Conv {
     ///
     /// A depthwise convolution goes through [`depthwise_conv2d`] (our kernels on the CPU backend
     /// and wgpu); a 1×1 convolution without padding where [`uses_matmul_1x1`] says so (the CPU
-    /// backend, and wgpu outside the browser) is one batched matrix product `W · x[n]` (Burn's
-    /// matrix product, forward and backward), at stride s on every s-th row and column of `x`
-    /// ([`subsample`]), unless [`Fwd::kernels`] forces the reference; everything else is Burn's
+    /// backend, and wgpu outside the browser) is one matrix product `W · x[n]` per sample (on the
+    /// CPU our [`pointwise_conv`], on wgpu Burn's batched matrix product, forward and backward),
+    /// at stride s on every s-th row and column of `x` ([`subsample`]), unless [`Fwd::kernels`]
+    /// forces the reference; everything else is Burn's
     /// `conv2d`. Burn's CPU backend runs a strided 1×1 convolution through a serial im2col and its
     /// backward as a transposed convolution; its CubeCL backend permutes input, weight and output
     /// between NCHW and NHWC around every convolution and its two gradients (a layout copy each).
@@ -114,6 +116,9 @@ impl Conv {
                 (s, skip) => subsample(x, s, skip, f.kernels),
             };
             let [n, c_in, h, wd] = x.dims();
+            if uses_cpu_kernels(f.kernels, &x.device()) && x.dtype() == burn::tensor::DType::F32 {
+                return pointwise_conv(x, w.reshape([c_out, c_in]));
+            }
             let y = w.reshape([1, c_out, c_in]).matmul(x.reshape([n, c_in, h * wd]));
             return y.reshape([n, c_out, h, wd]);
         }

@@ -125,6 +125,67 @@ pub fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("our CPU kernels take contiguous float32 tensors")
 }
 
+/// Elements per piece of work in [`map`] and [`zip_map`]: a piece outweighs handing it to a
+/// thread, and the paper shape's activations (a million elements) still split into dozens.
+const PIECE: usize = 1 << 15;
+
+/// `f` of every element of the float32 tensor `x` (any shape), in pieces over the worker threads
+/// (Burn's CPU backend runs element-wise loops on the calling thread alone): in place where `x`
+/// holds its values alone, in row-major order; otherwise into a new tensor, written once.
+pub fn map(mut x: FlexTensor, f: impl Fn(f32) -> f32 + Send + Sync) -> FlexTensor {
+    if let Some((start, end)) = x.layout().contiguous_offsets()
+        && let Some(storage) = x.try_storage_mut::<f32>()
+    {
+        pieces_mut(&mut storage[start..end], |piece, _| piece.iter_mut().for_each(|v| *v = f(*v)));
+        return x;
+    }
+    let x = contiguous(&x);
+    let xs = values(&x);
+    with_shape(collect(xs.len(), |i| f(xs[i])), &x)
+}
+
+/// `f(a, b)` of the elements of two float32 tensors of one shape, as [`map`] (in place in `a`
+/// where it can be).
+pub fn zip_map(mut a: FlexTensor, b: &FlexTensor, f: impl Fn(f32, f32) -> f32 + Send + Sync) -> FlexTensor {
+    assert_eq!(a.shape(), b.shape(), "zip_map takes two tensors of one shape");
+    let b = contiguous(b);
+    let bs = values(&b);
+    if let Some((start, end)) = a.layout().contiguous_offsets()
+        && let Some(storage) = a.try_storage_mut::<f32>()
+    {
+        pieces_mut(&mut storage[start..end], |piece, at| piece.iter_mut().zip(&bs[at..]).for_each(|(v, w)| *v = f(*v, *w)));
+        return a;
+    }
+    let a = contiguous(&a);
+    let xs = values(&a);
+    with_shape(collect(xs.len(), |i| f(xs[i], bs[i])), &a)
+}
+
+/// Runs `f(piece, offset of its first element)` over [`PIECE`]-element pieces of `out`, in
+/// parallel where threads exist.
+fn pieces_mut(out: &mut [f32], f: impl Fn(&mut [f32], usize) + Send + Sync) {
+    for_each_plane(out, PIECE, |i, piece| f(piece, i * PIECE));
+}
+
+/// `[at(0), …, at(len − 1)]`, made in parallel pieces straight into a new vector (no zeroing
+/// first).
+pub fn collect(len: usize, at: impl Fn(usize) -> f32 + Send + Sync) -> Vec<f32> {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        let mut out = Vec::new();
+        (0..len).into_par_iter().with_min_len(PIECE).map(at).collect_into_vec(&mut out);
+        out
+    }
+    #[cfg(target_family = "wasm")]
+    (0..len).map(at).collect()
+}
+
+/// `values` in a tensor of `like`'s shape.
+fn with_shape(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, like.shape()))
+}
+
 /// A tensor of `shape` holding `values`.
 pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))

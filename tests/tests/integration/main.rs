@@ -24,6 +24,7 @@ mod layering;
 mod lm;
 mod lm_search;
 mod node_sum_kernel;
+mod pointwise_kernel;
 mod pool_kernel;
 mod properties;
 mod regularisers;

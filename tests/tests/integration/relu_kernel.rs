@@ -1,7 +1,8 @@
-//! ReLU's extension (`rdarts_core::relu`: WGSL kernels on wgpu, Burn's own ReLU on the CPU) against
-//! Burn's `relu` and its autodiff (the reference) on the same device: output and input gradient
-//! of `Σ relu(x) · r`, on inputs with exact zeros, negative zeros, a NaN and lengths around a
-//! workgroup's size. Both sides take the same decision per element (zero where x ≤ 0, x or the
+//! ReLU's extension (`rdarts_core::relu`: WGSL kernels on wgpu, loops split over the worker threads
+//! on the CPU) against Burn's `relu` and its autodiff (the reference) on the same device: output
+//! and input gradient of `Σ relu(x) · r`, on inputs with exact zeros, negative zeros, a NaN,
+//! lengths around a workgroup's size and over several of the CPU loop's pieces, and (on the CPU)
+//! a non-contiguous input, tracked or not (computed in place or into a new tensor). Both sides take the same decision per element (zero where x ≤ 0, x or the
 //! incoming gradient elsewhere, a NaN passing through), so they must agree bit for bit.
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -40,7 +41,7 @@ fn same_bits(what: &str, a: &[f32], b: &[f32]) {
 }
 
 fn matches_on(device: &Device) {
-    for n in [1, 5, 255, 256, 257, 5000] {
+    for n in [1, 5, 255, 256, 257, 5000, 70_001] {
         let ((ry, rdx), (ky, kdx)) = (run(device, n, false), run(device, n, true));
         same_bits(&format!("relu, {n} values"), &ry, &ky);
         same_bits(&format!("relu's gradient, {n} values"), &rdx, &kdx);
@@ -62,4 +63,18 @@ fn wgsl_relu_matches_burns_bit_for_bit() {
 #[test]
 fn cpu_relu_extension_matches_burns_bit_for_bit() {
     matches_on(&cpu());
+}
+
+#[test]
+fn cpu_relu_of_a_strided_or_untracked_input_matches_burns_bit_for_bit() {
+    let mut v = Rng::new(9).normal_vec(3 * 5 * 7 * 11);
+    v[10] = -0.0;
+    v[20] = f32::NAN;
+    for tracked in [false, true] {
+        let dev = if tracked { cpu().autodiff() } else { cpu() };
+        let x = Tensor::<4>::from_data(TensorData::new(v.clone(), [3, 5, 7, 11]), &dev).swap_dims(1, 3);
+        let (r, k) = (relu(x.clone(), Kernels::Reference), relu(x, Kernels::Auto));
+        assert_eq!(r.dims(), k.dims(), "tracked={tracked}: shapes");
+        same_bits(&format!("relu of a transposed input, tracked={tracked}"), &to_vec(&r), &to_vec(&k));
+    }
 }
