@@ -16,7 +16,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Slice, Tensor};
 
-use crate::kernels::host::{Dims, contiguous, dims, for_each_plane, tensor, values};
+use crate::kernels::host::{Dims, contiguous, dims, for_each_plane, tensor, values, zeros};
 use crate::kernels::{Kernels, uses_cpu_kernels};
 
 /// Rows (and columns) `skip, skip + stride, …` of a side `n`: how many.
@@ -69,7 +69,7 @@ impl SubsampleBackend for Flex {
         let x = contiguous(&x);
         let xs = values(&x);
         let (ho, wo) = out_plane(d, stride, skip);
-        let mut y = vec![0.0f32; d.n * d.c * ho * wo];
+        let mut y = zeros(d.n * d.c * ho * wo);
         for_each_plane(&mut y, ho * wo, |p, yp| {
             let xp = &xs[p * d.plane()..(p + 1) * d.plane()];
             for (r, yr) in yp.chunks_exact_mut(wo).enumerate() {
@@ -88,7 +88,7 @@ impl SubsampleGrad for Flex {
         let dy = contiguous(&dy);
         let g = values(&dy);
         let (ho, wo) = out_plane(d, stride, skip);
-        let mut dx = vec![0.0f32; d.len()];
+        let mut dx = zeros(d.len());
         for_each_plane(&mut dx, d.plane(), |p, dxp| {
             let gp = &g[p * ho * wo..(p + 1) * ho * wo];
             for (r, gr) in gp.chunks_exact(wo).enumerate() {

@@ -14,7 +14,7 @@
 //! the valid range of each run computed once per row and tap.
 
 use super::DwGeom;
-use crate::kernels::host::{Dims, Simd, WithSimd, dot, for_each_plane, for_each_plane_with, simd};
+use crate::kernels::host::{Dims, Simd, WithSimd, dot, for_each_plane, for_each_plane_with, simd, zeros};
 
 /// The output positions `lo..hi` (of `out_len`) whose input position `o · stride + off` lies in
 /// `0..in_len`.
@@ -194,7 +194,7 @@ impl Plane<'_> {
 pub fn forward(x: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     let reads = Reads::new(g, xd);
     let kk = g.kernel * g.kernel;
-    let mut y = vec![0.0f32; xd.n * xd.c * reads.ho * reads.wo];
+    let mut y = zeros(xd.n * xd.c * reads.ho * reads.wo);
     if !y.is_empty() {
         reads.each_plane(x, xd, &mut y, reads.ho * reads.wo, |p, scratch, yp| {
             let taps = &w[(p % xd.c) * kk..(p % xd.c + 1) * kk];
@@ -209,7 +209,7 @@ pub fn forward(x: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
 pub fn grad_input(dy: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
     let k = g.kernel;
-    let mut dx = vec![0.0f32; xd.len()];
+    let mut dx = zeros(xd.len());
     for_each_plane(&mut dx, xd.plane(), |p, dxp| {
         let dyp = &dy[p * ho * wo..(p + 1) * ho * wo];
         let taps = &w[(p % xd.c) * k * k..(p % xd.c + 1) * k * k];

@@ -48,7 +48,8 @@ pub fn is_cpu(device: &Device) -> bool {
     matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-/// Whether our CPU kernels (node sum, depthwise convolution, BatchNorm, the strided subsample)
+/// Whether our CPU kernels (node sum, depthwise and 1×1 convolutions, BatchNorm, ReLU, the
+/// strided subsample)
 /// run with `choice` on `device`: the CPU backend unless the reference is forced.
 pub fn uses_cpu_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cpu(device)
@@ -96,7 +97,7 @@ pub fn uses_matmul_1x1(choice: Kernels, device: &Device) -> bool {
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
         (_, true, _) => "our WGSL kernels (node sum, BatchNorm, depthwise convolution, ReLU, pooling, weight update)",
-        (_, _, true) => "our CPU kernels (node sum, depthwise convolution, BatchNorm)",
+        (_, _, true) => "our CPU kernels (node sum, depthwise and 1×1 convolutions, BatchNorm, ReLU)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",
     }

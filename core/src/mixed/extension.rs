@@ -1,6 +1,7 @@
-//! The node sum as a Burn backend extension: the operation, its two backward operations, and the
-//! hand-written backward registered with Burn's autodiff. The CubeCL (wgpu) arm is our WGSL
-//! kernels (`kernel`), the CPU (Flex) arm our loops (`cpu`).
+//! The node sum of stacked outputs as a Burn backend extension: the operation, its two backward
+//! operations, and the hand-written backward registered with Burn's autodiff. Its arm is our WGSL
+//! kernels on wgpu (`kernel`); the CPU backend sums a node by a chain of links instead
+//! (`super::link`), which need no stacking.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -14,7 +15,7 @@ use burn::tensor::Tensor;
 /// The fused node sum as a Burn backend operation. Under Burn's fusion (feature `fusion`) each
 /// call is registered in the fusion stream as an opaque operation with its output's shape, and
 /// runs our kernel when the stream executes; the element-wise work around it still fuses.
-#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex, Autodiff)]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Autodiff)]
 pub trait NodeSumBackend: burn::backend::Backend {
     /// `y: [M, N, S]`, `coef: [M, N]` → `[N, S]`.
     #[fusion(dtype = y, shape = burn::tensor::Shape::new([y[1], y[2]]))]
@@ -22,7 +23,7 @@ pub trait NodeSumBackend: burn::backend::Backend {
 }
 
 /// The two backward operations, on backends that run them (called by the autodiff arm only).
-#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex)]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"))]
 pub trait NodeSumGrads: burn::backend::Backend {
     /// `coef: [M, N]`, `dout: [N, S]` → `dy: [M, N, S]`.
     #[fusion(dtype = dout, shape = burn::tensor::Shape::new([coef[0], coef[1], dout[1]]))]

@@ -1,13 +1,14 @@
 //! The mixed operation's node sum: out = Σ_e m_e · Σ_k w[e,k] · y[e,k] (docs/ALGORITHM.md §1, §9).
 //!
 //! `w` is softmax(α) of the cell type, `m_e` the optional per-sample drop-path mask of edge e
-//! (already scaled by 1/keep). Two implementations compute the same function: [`node_sum_reference`]
-//! (plain tensor ops, every backend) and a backend extension (`extension`) with two arms: our WGSL
-//! kernels on wgpu (`kernel`) and our loops on the CPU backend (`cpu`). [`node_sum`] is the one
-//! entry point and picks by device and [`Kernels`].
+//! (already scaled by 1/keep). Three implementations compute the same function: [`node_sum_reference`]
+//! (plain tensor ops, every backend); on wgpu a backend extension over the stacked outputs
+//! (`extension`, our WGSL kernels in `kernel`); on the CPU backend a chain of links, one per
+//! output, that reads each where it is (`link`). [`node_sum`] is the one entry point and picks by
+//! device and [`Kernels`].
 
-mod cpu;
 pub mod extension;
+pub mod link;
 #[cfg(feature = "wgpu")]
 pub mod kernel;
 mod reference;
@@ -72,9 +73,10 @@ fn columns(w: Tensor<2>, runs: &[(usize, usize)], k: usize) -> Tensor<2> {
     }
 }
 
-/// The kernel path: the present candidate outputs stacked to `[M, N, C·H·W]` and their
-/// coefficients `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`. When every edge has the same ops
-/// present (every node of a search, unless RS-ws samples ops), the coefficients come from the
+/// The kernel path: the present candidate outputs as `[N, C·H·W]` each and their coefficients
+/// `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`, summed on the CPU backend by a chain of links
+/// ([`link`]), elsewhere stacked to `[M, N, C·H·W]` for one kernel. When every edge has the same
+/// ops present (every node of a search, unless RS-ws samples ops), the coefficients come from the
 /// node's weight block by a few whole-tensor operations; otherwise edge by edge.
 fn stacked(node: NodeInputs) -> Tensor<4> {
     let NodeInputs { outputs, weights, masks } = node;
@@ -104,6 +106,10 @@ fn stacked(node: NodeInputs) -> Tensor<4> {
         Tensor::cat(coefs, 0)
     };
     let ys: Vec<_> = outputs.into_iter().flatten().flatten().collect();
+    if crate::kernels::uses_cpu_kernels(Kernels::Auto, &coef.device()) {
+        let rows = ys.into_iter().map(|y| y.reshape([n, c * h * w])).collect();
+        return link::linked_sum(rows, coef).reshape([n, c, h, w]);
+    }
     let m = ys.len();
     let y = Tensor::stack::<5>(ys, 0).reshape([m, n, c * h * w]);
     extension::node_sum(y, coef).reshape([n, c, h, w])
