@@ -75,23 +75,40 @@ EOF
 chmod +x "$DIR/stop.sh"
 export SLURM_CONF="$conf"
 
-running() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-if ! running "$DIR/slurmctld.pid"; then
+# A daemon runs when its pid file names a live process of that name: a pid file left in DIR by a
+# machine that has since restarted may name some other process, which must not count.
+running() { [ -s "$DIR/$1.pid" ] && [ "$(cat "/proc/$(cat "$DIR/$1.pid")/comm" 2>/dev/null)" = "$1" ]; }
+if ! running slurmctld; then
   log "starting slurmctld ($conf)"
   $SUDO env SLURM_CONF="$conf" /usr/sbin/slurmctld -f "$conf" >&2
 fi
-if ! running "$DIR/slurmd.pid"; then
+if ! running slurmd; then
   log "starting slurmd (node $node, $cpus CPUs)"
   $SUDO env SLURM_CONF="$conf" /usr/sbin/slurmd -f "$conf" -N "$node" >&2
 fi
-state=""
-for _ in $(seq 100); do
+# Wait for the node to report in (60 s: slurmctld and slurmd start slowly on a loaded machine). A
+# node that an earlier run left down or drained is resumed once.
+state=""; resumed=""
+for _ in $(seq 200); do
   state=$(sinfo -h -n "$node" -o %T 2>/dev/null || true)
-  case "$state" in idle|mixed|allocated) break ;; esac
+  case "$state" in
+    idle|mixed|allocated) break ;;
+    down*|drain*|fail*)
+      if [ -z "$resumed" ]; then
+        log "node $node is '$state'; resuming it"
+        $SUDO env SLURM_CONF="$conf" scontrol update NodeName="$node" State=RESUME >&2 || true
+        resumed=1
+      fi ;;
+  esac
   sleep 0.3
 done
 case "$state" in
   idle|mixed|allocated) log "node $node is $state" ;;
-  *) log "node $node is '${state:-not reported}' after 30 s; logs in $DIR/log"; exit 1 ;;
+  *)
+    log "node $node is '${state:-not reported}' after 60 s; the daemons' last messages:"
+    for f in "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log"; do
+      [ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
+    done
+    exit 1 ;;
 esac
 echo "$conf"
