@@ -14,12 +14,12 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
-use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 
+use crate::kernels::autodiff::{Crossed, keep_crossed, retrieve_crossed};
 use crate::kernels::host::{contiguous, for_each_plane, shape, tensor, values};
 
 /// Samples whose weight-gradient products one piece of work sums (the pieces' sums are then added
@@ -192,12 +192,10 @@ impl<B: PointwiseBackend + PointwiseGrads, C: CheckpointStrategy> PointwiseBacke
 
         impl<B: PointwiseGrads> Backward<B, 2> for PointwiseBackward {
             /// The input (for the weight's gradient) and the weight (for the input's).
-            type State = (Option<NodeId>, Option<NodeId>);
+            type State = Crossed;
 
             fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let (x, w) = ops.state;
-                let x: Option<FloatTensor<B>> = x.map(|id| checkpointer.retrieve_node_output(id));
-                let w: Option<FloatTensor<B>> = w.map(|id| checkpointer.retrieve_node_output(id));
+                let (x, w) = retrieve_crossed::<B>(ops.state, checkpointer);
                 binary::<B, _, _>(
                     ops.parents,
                     ops.node,
@@ -208,13 +206,10 @@ impl<B: PointwiseBackend + PointwiseGrads, C: CheckpointStrategy> PointwiseBacke
             }
         }
 
-        let x_tracked = x.is_tracked();
-        let w_tracked = w.is_tracked();
         match PointwiseBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let x_state = w_tracked.then(|| prep.checkpoint(&x));
-                let w_state = x_tracked.then(|| prep.checkpoint(&w));
-                prep.finish((x_state, w_state), B::pointwise_conv(x.into_primitive(), w.into_primitive()))
+                let kept = keep_crossed(&mut prep, &x, &w);
+                prep.finish(kept, B::pointwise_conv(x.into_primitive(), w.into_primitive()))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::pointwise_conv(x.into_primitive(), w.into_primitive())),
         }

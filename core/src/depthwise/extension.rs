@@ -8,7 +8,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
-use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::autodiff::Autodiff;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, Flex, backend_extension};
@@ -16,6 +16,7 @@ use burn::tensor::Tensor;
 
 use super::DwGeom;
 use super::cpu;
+use crate::kernels::autodiff::{Crossed, keep_crossed, retrieve_crossed};
 use crate::kernels::host::{Dims, contiguous, dims, tensor, values};
 
 /// The depthwise convolution as a Burn backend operation.
@@ -83,12 +84,11 @@ impl<B: DepthwiseBackend + DepthwiseGrads, C: CheckpointStrategy> DepthwiseBacke
         impl<B: DepthwiseGrads> Backward<B, 2> for DepthwiseBackward {
             /// The input (for the weight's gradient), the weight (for the input's), the input's
             /// shape and the geometry.
-            type State = (Option<NodeId>, Option<NodeId>, Dims, DwGeom);
+            type State = (Crossed, Dims, DwGeom);
 
             fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let (x, w, xd, g) = ops.state;
-                let x: Option<FloatTensor<B>> = x.map(|id| checkpointer.retrieve_node_output(id));
-                let w: Option<FloatTensor<B>> = w.map(|id| checkpointer.retrieve_node_output(id));
+                let (kept, xd, g) = ops.state;
+                let (x, w) = retrieve_crossed::<B>(kept, checkpointer);
                 binary::<B, _, _>(
                     ops.parents,
                     ops.node,
@@ -100,13 +100,10 @@ impl<B: DepthwiseBackend + DepthwiseGrads, C: CheckpointStrategy> DepthwiseBacke
         }
 
         let xd = dims(&x);
-        let x_tracked = x.is_tracked();
-        let w_tracked = w.is_tracked();
         match DepthwiseBackward.prepare::<C>([x.node(), w.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let x_state = w_tracked.then(|| prep.checkpoint(&x));
-                let w_state = x_tracked.then(|| prep.checkpoint(&w));
-                prep.finish((x_state, w_state, xd, g), B::depthwise_conv2d(x.into_primitive(), w.into_primitive(), g))
+                let kept = keep_crossed(&mut prep, &x, &w);
+                prep.finish((kept, xd, g), B::depthwise_conv2d(x.into_primitive(), w.into_primitive(), g))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::depthwise_conv2d(x.into_primitive(), w.into_primitive(), g)),
         }

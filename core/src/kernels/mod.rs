@@ -6,12 +6,13 @@
 //! convolution (`depthwise::kernel`), ReLU (`relu`) and max and average pooling (`pool`),
 //! launched through `wgsl`, as is SGD's
 //! update (`optim::fused`, which [`crate::optim::Sgd`] chooses by its own `kernels` field); on
-//! the CPU backend the node sum
-//! (`mixed::cpu`), the depthwise convolution (`depthwise`) and training-mode BatchNorm
-//! (`batchnorm`) as loops of ours; on both (natively; see [`uses_matmul_1x1`]), the 1×1
-//! convolution as a matrix product (`ops::Conv`; at stride 2 on the input's `subsample`, our
-//! gather on the CPU). Each computes the same function as its reference, to float rounding.
+//! the CPU backend the node sum (`mixed::link`), the depthwise convolution (`depthwise`),
+//! training-mode BatchNorm (`batchnorm`), ReLU and the 1×1 convolution (`pointwise`) as loops of
+//! ours, spread over the worker threads (`host`); on both (natively; see [`uses_matmul_1x1`]),
+//! the 1×1 convolution as a matrix product (`ops::Conv`; at stride 2 on the input's `subsample`,
+//! our gather on the CPU). Each computes the same function as its reference, to float rounding.
 
+pub mod autodiff;
 pub mod host;
 #[cfg(feature = "wgpu")]
 pub mod wgsl;

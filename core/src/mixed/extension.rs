@@ -7,10 +7,12 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
-use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::autodiff::Autodiff;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Dispatch, backend_extension};
 use burn::tensor::Tensor;
+
+use crate::kernels::autodiff::{Crossed, keep_crossed, retrieve_crossed};
 
 /// The fused node sum as a Burn backend operation. Under Burn's fusion (feature `fusion`) each
 /// call is registered in the fusion stream as an opaque operation with its output's shape, and
@@ -46,12 +48,10 @@ impl<B: NodeSumBackend + NodeSumGrads, C: CheckpointStrategy> NodeSumBackend for
 
         impl<B: NodeSumGrads> Backward<B, 2> for NodeSumBackward {
             /// The inputs each gradient needs: `y` for `dcoef`, `coef` for `dy`.
-            type State = (Option<NodeId>, Option<NodeId>);
+            type State = Crossed;
 
             fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let (y, coef) = ops.state;
-                let y: Option<FloatTensor<B>> = y.map(|id| checkpointer.retrieve_node_output(id));
-                let coef: Option<FloatTensor<B>> = coef.map(|id| checkpointer.retrieve_node_output(id));
+                let (y, coef) = retrieve_crossed::<B>(ops.state, checkpointer);
                 binary::<B, _, _>(
                     ops.parents,
                     ops.node,
@@ -62,13 +62,10 @@ impl<B: NodeSumBackend + NodeSumGrads, C: CheckpointStrategy> NodeSumBackend for
             }
         }
 
-        let y_tracked = y.is_tracked();
-        let coef_tracked = coef.is_tracked();
         match NodeSumBackward.prepare::<C>([y.node(), coef.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let y_state = coef_tracked.then(|| prep.checkpoint(&y));
-                let coef_state = y_tracked.then(|| prep.checkpoint(&coef));
-                prep.finish((y_state, coef_state), B::node_sum(y.into_primitive(), coef.into_primitive()))
+                let kept = keep_crossed(&mut prep, &y, &coef);
+                prep.finish(kept, B::node_sum(y.into_primitive(), coef.into_primitive()))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::node_sum(y.into_primitive(), coef.into_primitive())),
         }

@@ -11,12 +11,12 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
-use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 
+use crate::kernels::autodiff::{Crossed, keep_crossed, retrieve_crossed};
 use crate::kernels::host::{contiguous, dot, for_each_plane, shape, tensor, values};
 
 /// `Σ_m coef[m, n] · ys[m][n]` as a chain of links (float32 tensors on the CPU backend; the caller
@@ -91,15 +91,6 @@ impl NodeLinkGrads for Flex {
     }
 }
 
-/// The state of a link's backward: `y` (for the coefficient's gradient) and the coefficient (for
-/// `y`'s), each kept only when the other one's gradient is wanted.
-type LinkState = (Option<NodeId>, Option<NodeId>);
-
-/// `(y, coef)` as a link's backward kept them.
-fn retrieve<B: NodeLinkGrads>((y, coef): LinkState, checkpointer: &mut Checkpointer) -> (Option<FloatTensor<B>>, Option<FloatTensor<B>>) {
-    (y.map(|id| checkpointer.retrieve_node_output(id)), coef.map(|id| checkpointer.retrieve_node_output(id)))
-}
-
 /// `y`'s gradient from the link output's `dout`.
 fn grad_y<B: NodeLinkGrads>(coef: Option<FloatTensor<B>>, dout: FloatTensor<B>) -> FloatTensor<B> {
     B::scale_rows(dout, coef.expect("coef kept for dy"))
@@ -116,20 +107,19 @@ impl<B: NodeLinkGrads, C: CheckpointStrategy> NodeLinkBackend for Autodiff<B, C>
         struct ScaleRowsBackward;
 
         impl<B: NodeLinkGrads> Backward<B, 2> for ScaleRowsBackward {
-            type State = LinkState;
+            /// `y` (for the coefficient's gradient) and the coefficient (for `y`'s).
+            type State = Crossed;
 
             fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let (y, coef) = retrieve::<B>(ops.state, checkpointer);
+                let (y, coef) = retrieve_crossed::<B>(ops.state, checkpointer);
                 binary::<B, _, _>(ops.parents, ops.node, grads, |dout| grad_y::<B>(coef, dout), |dout| grad_coef::<B>(y, dout));
             }
         }
 
-        let (y_tracked, coef_tracked) = (y.is_tracked(), coef.is_tracked());
         match ScaleRowsBackward.prepare::<C>([y.node(), coef.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let y_state = coef_tracked.then(|| prep.checkpoint(&y));
-                let coef_state = y_tracked.then(|| prep.checkpoint(&coef));
-                prep.finish((y_state, coef_state), B::scale_rows(y.into_primitive(), coef.into_primitive()))
+                let kept = keep_crossed(&mut prep, &y, &coef);
+                prep.finish(kept, B::scale_rows(y.into_primitive(), coef.into_primitive()))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::scale_rows(y.into_primitive(), coef.into_primitive())),
         }
@@ -140,10 +130,11 @@ impl<B: NodeLinkGrads, C: CheckpointStrategy> NodeLinkBackend for Autodiff<B, C>
         struct AddScaledRowsBackward;
 
         impl<B: NodeLinkGrads> Backward<B, 3> for AddScaledRowsBackward {
-            type State = LinkState;
+            /// As the scaling link's; the accumulator's gradient needs nothing kept.
+            type State = Crossed;
 
             fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
-                let (kept_y, kept_coef) = retrieve::<B>(ops.state, checkpointer);
+                let (kept_y, kept_coef) = retrieve_crossed::<B>(ops.state, checkpointer);
                 let [acc, y, coef] = ops.parents;
                 let dout = grads.consume::<B>(&ops.node);
                 // The accumulator's gradient is the output's; the other two read it.
@@ -159,12 +150,10 @@ impl<B: NodeLinkGrads, C: CheckpointStrategy> NodeLinkBackend for Autodiff<B, C>
             }
         }
 
-        let (y_tracked, coef_tracked) = (y.is_tracked(), coef.is_tracked());
         match AddScaledRowsBackward.prepare::<C>([acc.node(), y.node(), coef.node()]).compute_bound().stateful() {
             OpsKind::Tracked(mut prep) => {
-                let y_state = coef_tracked.then(|| prep.checkpoint(&y));
-                let coef_state = y_tracked.then(|| prep.checkpoint(&coef));
-                prep.finish((y_state, coef_state), B::add_scaled_rows(acc.into_primitive(), y.into_primitive(), coef.into_primitive()))
+                let kept = keep_crossed(&mut prep, &y, &coef);
+                prep.finish(kept, B::add_scaled_rows(acc.into_primitive(), y.into_primitive(), coef.into_primitive()))
             }
             OpsKind::UnTracked(prep) => prep.finish(B::add_scaled_rows(acc.into_primitive(), y.into_primitive(), coef.into_primitive())),
         }

@@ -39,14 +39,25 @@ pub use crate::kernels::uses_wgsl_or_cpu_kernels as uses_kernel;
 /// # Shapes
 /// Every output `[N, C, H, W]` → `[N, C, H, W]`.
 pub fn node_sum(node: NodeInputs, choice: Kernels) -> Tensor<4> {
-    let first = node.outputs.iter().flatten().flatten().next();
-    if let Some(y) = first
-        && uses_kernel(choice, &y.device())
-        && y.dtype() == burn::tensor::DType::F32
-    {
-        return stacked(node);
+    let Some(y) = node.outputs.iter().flatten().flatten().next() else { return node_sum_reference(node) };
+    let device = y.device();
+    if y.dtype() != burn::tensor::DType::F32 {
+        node_sum_reference(node)
+    } else if crate::kernels::uses_cpu_kernels(choice, &device) {
+        kernel_sum(node, Form::Linked)
+    } else if crate::kernels::uses_wgsl_kernels(choice, &device) {
+        kernel_sum(node, Form::Stacked)
+    } else {
+        node_sum_reference(node)
     }
-    node_sum_reference(node)
+}
+
+/// How the kernel path sums a node's candidate outputs.
+enum Form {
+    /// A chain of links (the CPU backend): no copy of the outputs.
+    Linked,
+    /// Stacked into one tensor for one kernel (wgpu).
+    Stacked,
 }
 
 /// The contiguous runs `(start, len)` of present ops in an edge's outputs.
@@ -74,11 +85,11 @@ fn columns(w: Tensor<2>, runs: &[(usize, usize)], k: usize) -> Tensor<2> {
 }
 
 /// The kernel path: the present candidate outputs as `[N, C·H·W]` each and their coefficients
-/// `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`, summed on the CPU backend by a chain of links
-/// ([`link`]), elsewhere stacked to `[M, N, C·H·W]` for one kernel. When every edge has the same
-/// ops present (every node of a search, unless RS-ws samples ops), the coefficients come from the
-/// node's weight block by a few whole-tensor operations; otherwise edge by edge.
-fn stacked(node: NodeInputs) -> Tensor<4> {
+/// `coef[m, n] = w[e, k] · m_e[n]` as `[M, N]`, summed by a chain of links ([`link`]) or stacked
+/// to `[M, N, C·H·W]` for one kernel ([`extension`]). When every edge has the same ops present
+/// (every node of a search, unless RS-ws samples ops), the coefficients come from the node's
+/// weight block by a few whole-tensor operations; otherwise edge by edge.
+fn kernel_sum(node: NodeInputs, form: Form) -> Tensor<4> {
     let NodeInputs { outputs, weights, masks } = node;
     let [e_count, k] = weights.dims();
     let [n, c, h, w] = outputs.iter().flatten().flatten().next().expect("a node needs at least one edge with a non-zero op").dims();
@@ -106,11 +117,12 @@ fn stacked(node: NodeInputs) -> Tensor<4> {
         Tensor::cat(coefs, 0)
     };
     let ys: Vec<_> = outputs.into_iter().flatten().flatten().collect();
-    if crate::kernels::uses_cpu_kernels(Kernels::Auto, &coef.device()) {
-        let rows = ys.into_iter().map(|y| y.reshape([n, c * h * w])).collect();
-        return link::linked_sum(rows, coef).reshape([n, c, h, w]);
+    match form {
+        Form::Linked => link::linked_sum(ys.into_iter().map(|y| y.reshape([n, c * h * w])).collect(), coef),
+        Form::Stacked => {
+            let m = ys.len();
+            extension::node_sum(Tensor::stack::<5>(ys, 0).reshape([m, n, c * h * w]), coef)
+        }
     }
-    let m = ys.len();
-    let y = Tensor::stack::<5>(ys, 0).reshape([m, n, c * h * w]);
-    extension::node_sum(y, coef).reshape([n, c, h, w])
+    .reshape([n, c, h, w])
 }
