@@ -1,5 +1,6 @@
-//! The pooling kernels (`rdarts_core::pool`: WGSL on wgpu) against Burn's `avg_pool2d` and
-//! `max_pool2d` and their autodiff (the reference) on the same device: output and input gradient
+//! The pooling kernels (`rdarts_core::pool`: WGSL on wgpu, our loops on the CPU backend) against
+//! Burn's `avg_pool2d` and `max_pool2d` and their autodiff (the reference) on the same device:
+//! output and input gradient
 //! of `Σ pool(x) · r`, on random inputs of awkward shapes: odd sides, strides 1 to 3, DARTS' 3×3
 //! window, a 5×5 one with and without padding, a 1×1 image, a non-contiguous input. The max pool's
 //! inputs are rounded to halves, so windows hold tied maxima and the tie rule is tested too. And
@@ -7,9 +8,10 @@
 //! input against Burn's `gather` with Burn's indices, value and gradient.
 //!
 //! Tolerances, and why: both sides take the same decisions (the same winner per window; the same
-//! taps and divisors) and add in the same order (taps row by row; covering windows row by row),
-//! so they agree to float rounding: 1e-6 · max|reference| + 1e-7, about eight ulp of the largest
-//! value. A wrong tap, divisor or winner is off by a whole input value.
+//! taps and divisors) and add in the same order (taps row by row; covering windows row by row).
+//! On the CPU both are plain float32 loops, so they agree exactly (tolerance 0). On a GPU the
+//! compiler may contract or reorder differently: 1e-6 · max|reference| + 1e-7, about eight ulp
+//! of the largest value. A wrong tap, divisor or winner is off by a whole input value.
 
 use burn::tensor::module::max_pool2d_with_indices;
 use burn::tensor::ops::MaxPoolOptions;
@@ -17,7 +19,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rdarts_core::kernels::Kernels;
 use rdarts_core::pool::{Window, avg_pool, gather_winners, max_pool, max_pool_with_winners, uses_kernel};
 use rdarts_core::rng::Rng;
-use rdarts_tests::{assert_close, to_vec, wgpu};
+use rdarts_tests::{assert_close, cpu, to_vec, wgpu};
 
 /// A random input of `shape` on `dev`, tracked; `halves` rounds its values to multiples of ½
 /// (ties); `permuted` stores it as `[N, C, W, H]` and hands out the swapped view (a strided
@@ -61,31 +63,39 @@ const CASES: [([usize; 4], usize, usize, usize, bool); 10] = [
     ([16, 16, 8, 8], 3, 1, 1, false), // many planes: more than one workgroup per kernel
 ];
 
-#[test]
-fn wgsl_pooling_matches_burns_in_value_and_gradient() {
-    let Some(gpu) = wgpu() else { return };
-    assert!(uses_kernel(Kernels::Auto, &gpu) && uses_kernel(Kernels::Auto, &gpu.clone().autodiff()));
-    assert!(!uses_kernel(Kernels::Reference, &gpu));
+/// Our kernels on `device` against Burn's pooling there, every case, within `(rel, abs)`.
+fn pooling_matches_on(device: &Device, rel: f32, abs: f32) {
+    assert!(uses_kernel(Kernels::Auto, device) && uses_kernel(Kernels::Auto, &device.clone().autodiff()));
+    assert!(!uses_kernel(Kernels::Reference, device));
     for (i, (shape, size, stride, pad, permuted)) in CASES.into_iter().enumerate() {
         let window = Window { size, stride, pad };
         for max in [false, true] {
             let seed = 40 + 2 * i as u64;
-            let (ry, rdx) = run(&gpu, shape, window, seed, max, false, permuted);
-            let (ky, kdx) = run(&gpu, shape, window, seed, max, true, permuted);
+            let (ry, rdx) = run(device, shape, window, seed, max, false, permuted);
+            let (ky, kdx) = run(device, shape, window, seed, max, true, permuted);
             let what = format!("{} {shape:?} {window:?} permuted={permuted}", if max { "max" } else { "avg" });
             assert_eq!(ry.len(), ky.len(), "{what}: output sizes");
-            assert_close(&format!("{what} y"), &ry, &ky, 1e-6, 1e-7);
-            assert_close(&format!("{what} ∂x"), &rdx, &kdx, 1e-6, 1e-7);
+            assert_close(&format!("{what} y"), &ry, &ky, rel, abs);
+            assert_close(&format!("{what} ∂x"), &rdx, &kdx, rel, abs);
         }
     }
 }
 
-/// The replay: winners recorded at `x`, then `x + δ` routed through them, against Burn's `gather`
-/// with Burn's own indices; and at `x` itself the replay is the max pool.
 #[test]
-fn wgsl_replay_through_winners_matches_burns_gather() {
+fn wgsl_pooling_matches_burns_in_value_and_gradient() {
     let Some(gpu) = wgpu() else { return };
-    let dev = gpu.autodiff();
+    pooling_matches_on(&gpu, 1e-6, 1e-7);
+}
+
+#[test]
+fn cpu_pooling_matches_burns_exactly_in_value_and_gradient() {
+    pooling_matches_on(&cpu(), 0.0, 0.0);
+}
+
+/// The replay on `device`: winners recorded at `x`, then `x + δ` routed through them, against
+/// Burn's `gather` with Burn's own indices; and at `x` itself the replay is the max pool.
+fn replay_matches_on(device: &Device) {
+    let dev = device.clone().autodiff();
     for (i, (shape, size, stride, pad, _)) in CASES.into_iter().enumerate() {
         let window = Window { size, stride, pad };
         let what = format!("{shape:?} {window:?}");
@@ -111,4 +121,15 @@ fn wgsl_replay_through_winners_matches_burns_gather() {
         assert_eq!(to_vec(&ours.inner()), to_vec(&reference.inner()), "{what}: replayed values");
         assert_close(&format!("{what} replay ∂x"), &reference_dx, &ours_dx, 1e-6, 1e-7);
     }
+}
+
+#[test]
+fn wgsl_replay_through_winners_matches_burns_gather() {
+    let Some(gpu) = wgpu() else { return };
+    replay_matches_on(&gpu);
+}
+
+#[test]
+fn cpu_replay_through_winners_matches_burns_gather() {
+    replay_matches_on(&cpu());
 }

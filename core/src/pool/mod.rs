@@ -1,35 +1,34 @@
 //! Max and average pooling on NCHW as a Burn backend extension, with hand-written backward passes
 //! registered with Burn's autodiff: on wgpu our WGSL kernels (`shaders/wgsl/*pool*.wgsl`), one
-//! launch each way. Burn's CubeCL pooling works on NHWC, so it permutes the input and the output
-//! (and the max pool's indices) around every call and every gradient: in an S5 search step those
-//! copies were 2 344 of 25 338 launches (BENCHMARKS.md, 2026-12-03 (midday)).
+//! launch each way; on the CPU backend our loops (`cpu`), which compute exactly what Burn's CPU
+//! pooling computes, faster (see there). Burn's CubeCL pooling works on NHWC, so it permutes the
+//! input and the output (and the max pool's indices) around every call and every gradient: in an
+//! S5 search step those copies were 2 344 of 25 338 launches (BENCHMARKS.md, 2026-12-03 (midday)).
 //!
 //! The max pool keeps its winners (the flat in-plane index `iy·W + ix` of each window's maximum,
 //! as a float) for its backward pass and for the kink tape, whose replay routes a moved input
 //! through them ([`gather_winners`]). Average pooling does not count the padding, as DARTS' pooling
 //! ops (PyTorch's `count_include_pad=False`).
 //!
-//! The CPU backend and `--kernels reference` keep Burn's pooling ([`uses_kernel`]); on the CPU no
-//! layout copies are made. [`avg_pool`] and [`max_pool`] are the entry points and pick by device
-//! and [`Kernels`].
+//! `--kernels reference` keeps Burn's pooling ([`uses_kernel`]). [`avg_pool`] and [`max_pool`] are
+//! the entry points and pick by device and [`Kernels`].
 
-// Without the wgpu feature the extension has no arm but autodiff's: its operations are declared
-// and never called (the entry points run Burn's pooling), so their parameters go unused.
-#![cfg_attr(not(feature = "wgpu"), allow(unused_variables, dead_code))]
+mod cpu;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::autodiff::Autodiff;
+use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{AutodiffBackend, Dispatch, backend_extension};
+use burn::backend::{AutodiffBackend, Dispatch, Flex, backend_extension};
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{DType, Device, Tensor};
 
-use crate::kernels::host::{Dims, dims};
-use crate::kernels::{Kernels, uses_wgsl_kernels};
+use crate::kernels::host::{Dims, contiguous, dims, shape, tensor, values};
+use crate::kernels::{Kernels, uses_wgsl_or_cpu_kernels};
 
 /// A square pooling window: `size`×`size` taps, moved by `stride`, over an input with `pad`
 /// positions of padding on every side (at most half the window, so that every window has a tap
@@ -68,7 +67,7 @@ impl Window {
 }
 
 /// Pooling as Burn backend operations.
-#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Autodiff)]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex, Autodiff)]
 pub trait PoolBackend: burn::backend::Backend {
     /// `x: [N, C, H, W]` → the windows' means over their taps inside the input, `[N, C, Ho, Wo]`.
     #[fusion(dtype = x, shape = window.out_shape(x))]
@@ -86,7 +85,7 @@ pub trait PoolBackend: burn::backend::Backend {
 }
 
 /// The backward passes, on backends that compute them (called by the autodiff arm only).
-#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"))]
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"), Flex)]
 pub trait PoolGrads: burn::backend::Backend {
     /// The gradient of an average pool's input (of shape `x`) from the output gradient `dy`.
     #[fusion(dtype = dy, shape = burn::tensor::Shape::new([x.n, x.c, x.h, x.w]))]
@@ -98,9 +97,9 @@ pub trait PoolGrads: burn::backend::Backend {
 }
 
 /// Whether [`avg_pool`] and [`max_pool`] with `choice` run our kernels for (float32) tensors on
-/// `device`: on wgpu unless the reference is forced.
+/// `device`: on wgpu and on the CPU backend unless the reference is forced.
 pub fn uses_kernel(choice: Kernels, device: &Device) -> bool {
-    uses_wgsl_kernels(choice, device)
+    uses_wgsl_or_cpu_kernels(choice, device)
 }
 
 /// Whether our kernels take `x` with `choice`: [`uses_kernel`] on its device, and float32.
@@ -222,6 +221,48 @@ impl<B: PoolBackend + PoolGrads, C: CheckpointStrategy> PoolBackend for Autodiff
         }
     }
 }
+
+impl PoolBackend for Flex {
+    fn avg_pool_kernel(x: FlexTensor, window: Window) -> FlexTensor {
+        let d = dims(&x);
+        let x = contiguous(&x);
+        tensor(cpu::avg_forward(values(&x), d, window), out_dims(d, window))
+    }
+
+    fn max_pool_kernel(x: FlexTensor, window: Window) -> (FlexTensor, FlexTensor) {
+        let d = dims(&x);
+        let x = contiguous(&x);
+        let winners = cpu::winners(values(&x), d, window);
+        let y = cpu::gather(values(&x), &winners, d);
+        (tensor(y, out_dims(d, window)), tensor(winners, out_dims(d, window)))
+    }
+
+    fn pool_gather_kernel(x: FlexTensor, winners: FlexTensor, window: Window) -> FlexTensor {
+        let d = dims(&x);
+        assert_eq!(shape::<4>(&winners), out_dims(d, window), "pool gather: winners of another shape than the window's output");
+        let (x, winners) = (contiguous(&x), contiguous(&winners));
+        tensor(cpu::gather(values(&x), values(&winners), d), out_dims(d, window))
+    }
+}
+
+impl PoolGrads for Flex {
+    fn avg_pool_kernel_backward(dy: FlexTensor, x: Dims, window: Window) -> FlexTensor {
+        let dy = contiguous(&dy);
+        tensor(cpu::avg_backward(values(&dy), x, window), [x.n, x.c, x.h, x.w])
+    }
+
+    fn max_pool_kernel_backward(dy: FlexTensor, winners: FlexTensor, x: Dims, window: Window) -> FlexTensor {
+        let (dy, winners) = (contiguous(&dy), contiguous(&winners));
+        assert_eq!(shape::<4>(&winners), out_dims(x, window), "max pool backward: winners of another shape than the window's output");
+        tensor(cpu::max_backward(values(&dy), values(&winners), x), [x.n, x.c, x.h, x.w])
+    }
+}
+
+/// The output shape `[N, C, Ho, Wo]` of `window` on an input of `x`'s.
+fn out_dims(x: Dims, window: Window) -> [usize; 4] {
+    [x.n, x.c, window.out_len(x.h), window.out_len(x.w)]
+}
+
 
 #[cfg(feature = "wgpu")]
 mod kernel {

@@ -1,0 +1,185 @@
+//! Pooling on host slices, the CPU backend's arm of the extension in `super`. Every plane (one
+//! sample's one channel) is done on its own, the planes over the worker threads (one thread in
+//! the browser). Each function computes what Burn's CPU pooling computes, with the same additions
+//! in the same order, so the two agree exactly: a window's mean is its taps inside the input summed
+//! row by row, then divided by their count; its maximum is the first tap, replaced by every later
+//! tap that exceeds it and by any NaN (the winner is where the maximum came from); an input's
+//! gradient adds, starting from zero, the shares of the windows that reach it in the windows'
+//! row-major order (the order in which Burn's backward scatters into it).
+//!
+//! Burn's loops recount each window's taps and test every tap's bounds on every call, in three
+//! dimensions; its max pool returns 64-bit indices that the autodiff arm converts, and the kink
+//! tape's replay runs Burn's `gather` and, backward, its `scatter_add` on the calling thread. At the
+//! paper's search shape the average pool's backward alone was a tenth of an S5 step's CPU time.
+
+use super::Window;
+use crate::kernels::host::{Dims, for_each_plane, for_each_plane_with, zeros};
+
+/// The taps `lo..hi` of window `o` along a side of `len` inputs.
+fn taps(o: usize, len: usize, win: Window) -> (usize, usize) {
+    let start = (o * win.stride) as isize - win.pad as isize;
+    (start.max(0) as usize, (start + win.size as isize).min(len as isize) as usize)
+}
+
+/// The taps of every window along a side of `len` inputs.
+fn all_taps(len: usize, win: Window) -> Vec<(usize, usize)> {
+    (0..win.out_len(len)).map(|o| taps(o, len, win)).collect()
+}
+
+/// Each window's mean: `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
+pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
+    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
+    let mut y = zeros(d.n * d.c * rows.len() * cols.len());
+    for_each_plane(&mut y, rows.len() * cols.len(), |p, out| {
+        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+        for (out_row, &(r0, r1)) in out.chunks_exact_mut(cols.len()).zip(&rows) {
+            for (o, &(c0, c1)) in out_row.iter_mut().zip(&cols) {
+                let mut sum = 0.0f32;
+                for iy in r0..r1 {
+                    for v in &plane[iy * d.w + c0..iy * d.w + c1] {
+                        sum += v;
+                    }
+                }
+                *o = sum / ((r1 - r0) * (c1 - c0)) as f32;
+            }
+        }
+    });
+    y
+}
+
+/// The input's gradient of the windows' means, from the output gradient `dy: [N, C, Ho, Wo]`.
+/// Each window's share is `dy / count`; at stride 1 an input row gathers its shares by whole
+/// rows (the window `ox` reaches input `ix` when `ox − ix` is one of `size` offsets), elsewhere
+/// each window scatters its share over its taps.
+pub fn avg_backward(dy: &[f32], d: Dims, win: Window) -> Vec<f32> {
+    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
+    let (ho, wo) = (rows.len(), cols.len());
+    let mut dx = zeros(d.len());
+    for_each_plane_with(&mut dx, d.plane(), || vec![0.0f32; ho * wo], |p, share, out| {
+        let g = &dy[p * ho * wo..(p + 1) * ho * wo];
+        for (k, s) in share.iter_mut().enumerate() {
+            let ((r0, r1), (c0, c1)) = (rows[k / wo], cols[k % wo]);
+            *s = g[k] / ((r1 - r0) * (c1 - c0)) as f32;
+        }
+        if win.stride == 1 {
+            for (iy, dx_row) in out.chunks_exact_mut(d.w).enumerate() {
+                // The windows `oy` whose rows reach `iy`, in order.
+                let (oy0, oy1) = (iy.saturating_sub(win.size - 1 - win.pad), (iy + win.pad + 1).min(ho));
+                for oy in oy0..oy1 {
+                    let s_row = &share[oy * wo..(oy + 1) * wo];
+                    // Window `ix + off` reaches `ix`, for `off` from `pad − (size − 1)` to `pad`.
+                    for t in 0..win.size {
+                        let off = win.pad as isize + t as isize - (win.size - 1) as isize;
+                        let (lo, hi) = ((-off).max(0), (wo as isize - off).min(d.w as isize));
+                        if lo < hi {
+                            let src = &s_row[(lo + off) as usize..(hi + off) as usize];
+                            dx_row[lo as usize..hi as usize].iter_mut().zip(src).for_each(|(v, s)| *v += s);
+                        }
+                    }
+                }
+            }
+        } else {
+            for (k, s) in share.iter().enumerate() {
+                let ((r0, r1), (c0, c1)) = (rows[k / wo], cols[k % wo]);
+                for iy in r0..r1 {
+                    out[iy * d.w + c0..iy * d.w + c1].iter_mut().for_each(|v| *v += s);
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// Each window's winner, the flat in-plane index `iy·W + ix` of its maximum (as a float):
+/// `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
+pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
+    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
+    let mut out = zeros(d.n * d.c * rows.len() * cols.len());
+    for_each_plane(&mut out, rows.len() * cols.len(), |p, out| {
+        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+        for (out_row, &(r0, r1)) in out.chunks_exact_mut(cols.len()).zip(&rows) {
+            for (o, &(c0, c1)) in out_row.iter_mut().zip(&cols) {
+                let mut best = (f32::NAN, usize::MAX);
+                for iy in r0..r1 {
+                    for ix in c0..c1 {
+                        let v = plane[iy * d.w + ix];
+                        if best.1 == usize::MAX || v > best.0 || v.is_nan() {
+                            best = (v, iy * d.w + ix);
+                        }
+                    }
+                }
+                *o = best.1 as f32;
+            }
+        }
+    });
+    out
+}
+
+/// `x` at the `winners` of its planes: `x: [N, C, H, W]`, `winners: [N, C, Ho, Wo]` → `[N, C, Ho,
+/// Wo]` (the max pool, given its winners).
+///
+/// # Panics
+/// If a winner lies outside its plane.
+pub fn gather(x: &[f32], winners: &[f32], d: Dims) -> Vec<f32> {
+    let per_plane = winners.len() / (d.n * d.c).max(1);
+    let mut y = zeros(winners.len());
+    if per_plane > 0 {
+        for_each_plane(&mut y, per_plane, |p, out| {
+            let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+            for (o, &k) in out.iter_mut().zip(&winners[p * per_plane..]) {
+                *o = plane[k as usize];
+            }
+        });
+    }
+    y
+}
+
+/// The input's gradient of the max pool (or of its replay through `winners`): each window's `dy`
+/// added to its winner, the windows in order.
+pub fn max_backward(dy: &[f32], winners: &[f32], d: Dims) -> Vec<f32> {
+    let per_plane = winners.len() / (d.n * d.c).max(1);
+    let mut dx = zeros(d.len());
+    if d.plane() > 0 {
+        for_each_plane(&mut dx, d.plane(), |p, out| {
+            let range = p * per_plane..(p + 1) * per_plane;
+            for (&k, &g) in winners[range.clone()].iter().zip(&dy[range]) {
+                out[k as usize] += g;
+            }
+        });
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// DARTS' 3×3 window at stride 1 and 2 on a 3×4 plane, by hand.
+    #[test]
+    fn windows_by_hand() {
+        let d = Dims { n: 1, c: 1, h: 3, w: 4 };
+        let x: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        // Stride 2: windows at rows {0,1} and {1,2}, columns {0,1} and {1,2,3}.
+        let win = Window::darts(2);
+        assert_eq!(avg_forward(&x, d, win), vec![(0. + 1. + 4. + 5.) / 4., (1. + 2. + 3. + 5. + 6. + 7.) / 6., (4. + 5. + 8. + 9.) / 4., (5. + 6. + 7. + 9. + 10. + 11.) / 6.]);
+        assert_eq!(winners(&x, d, win), vec![5., 7., 9., 11.]);
+        assert_eq!(gather(&x, &[5., 7., 9., 11.], d), vec![5., 7., 9., 11.]);
+        let dx = avg_backward(&[4., 6., 8., 12.], d, win);
+        assert_eq!(dx, vec![1., 2., 1., 1., 3., 6., 3., 3., 2., 4., 2., 2.]);
+        assert_eq!(max_backward(&[1., 2., 3., 4.], &[5., 5., 9., 11.], d), vec![0., 0., 0., 0., 0., 3., 0., 0., 0., 3., 0., 4.]);
+        // Ties go to the first tap, a NaN wins wherever it is (as in Burn's CPU pooling).
+        // Two 3×3 windows without padding on the 3×4 plane: columns 0–2 and 1–3.
+        let unpadded = Window { size: 3, stride: 1, pad: 0 };
+        assert_eq!(winners(&[2.0; 12], d, unpadded), vec![0.0, 1.0]);
+        let mut v = [0.0f32; 12];
+        (v[2], v[5]) = (3.0, f32::NAN);
+        assert_eq!(winners(&v, d, unpadded), vec![5.0, 5.0]);
+        // Stride 1: the gathering path against the scattering one's arithmetic, by hand for the
+        // corner and the centre of a 3×3 plane of ones (shares 1/4, 1/6 and 1/9).
+        let d = Dims { n: 1, c: 1, h: 3, w: 3 };
+        let dx = avg_backward(&[1.0; 9], d, Window::darts(1));
+        let (a, b, c) = (1.0f32 / 4.0, 1.0f32 / 6.0, 1.0f32 / 9.0);
+        assert_eq!(dx[0], ((0.0 + a) + b) + b + c);
+        assert_eq!(dx[4], ((((((((0.0 + a) + b) + a) + b) + c) + b) + a) + b) + a);
+    }
+}
