@@ -26,25 +26,33 @@ fn all_taps(len: usize, win: Window) -> Vec<(usize, usize)> {
     (0..win.out_len(len)).map(|o| taps(o, len, win)).collect()
 }
 
-/// Each window's mean: `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
-pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
+/// `f(plane, taps' rows, taps' columns)` of every window of every plane of `x: [N, C, H, W]`, as
+/// `[N, C, Ho, Wo]`.
+fn each_window(x: &[f32], d: Dims, win: Window, f: impl Fn(&[f32], (usize, usize), (usize, usize)) -> f32 + Send + Sync) -> Vec<f32> {
     let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
     let mut y = zeros(d.n * d.c * rows.len() * cols.len());
     for_each_plane(&mut y, rows.len() * cols.len(), |p, out| {
         let plane = &x[p * d.plane()..(p + 1) * d.plane()];
-        for (out_row, &(r0, r1)) in out.chunks_exact_mut(cols.len()).zip(&rows) {
-            for (o, &(c0, c1)) in out_row.iter_mut().zip(&cols) {
-                let mut sum = 0.0f32;
-                for iy in r0..r1 {
-                    for v in &plane[iy * d.w + c0..iy * d.w + c1] {
-                        sum += v;
-                    }
-                }
-                *o = sum / ((r1 - r0) * (c1 - c0)) as f32;
+        for (out_row, &r) in out.chunks_exact_mut(cols.len()).zip(&rows) {
+            for (o, &c) in out_row.iter_mut().zip(&cols) {
+                *o = f(plane, r, c);
             }
         }
     });
     y
+}
+
+/// Each window's mean: `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
+pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
+    each_window(x, d, win, |plane, (r0, r1), (c0, c1)| {
+        let mut sum = 0.0f32;
+        for iy in r0..r1 {
+            for v in &plane[iy * d.w + c0..iy * d.w + c1] {
+                sum += v;
+            }
+        }
+        sum / ((r1 - r0) * (c1 - c0)) as f32
+    })
 }
 
 /// The input's gradient of the windows' means, from the output gradient `dy: [N, C, Ho, Wo]`.
@@ -93,26 +101,18 @@ pub fn avg_backward(dy: &[f32], d: Dims, win: Window) -> Vec<f32> {
 /// Each window's winner, the flat in-plane index `iy·W + ix` of its maximum (as a float):
 /// `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
 pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
-    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
-    let mut out = zeros(d.n * d.c * rows.len() * cols.len());
-    for_each_plane(&mut out, rows.len() * cols.len(), |p, out| {
-        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
-        for (out_row, &(r0, r1)) in out.chunks_exact_mut(cols.len()).zip(&rows) {
-            for (o, &(c0, c1)) in out_row.iter_mut().zip(&cols) {
-                let mut best = (f32::NAN, usize::MAX);
-                for iy in r0..r1 {
-                    for ix in c0..c1 {
-                        let v = plane[iy * d.w + ix];
-                        if best.1 == usize::MAX || v > best.0 || v.is_nan() {
-                            best = (v, iy * d.w + ix);
-                        }
-                    }
+    each_window(x, d, win, |plane, (r0, r1), (c0, c1)| {
+        let mut best = (f32::NAN, usize::MAX);
+        for iy in r0..r1 {
+            for ix in c0..c1 {
+                let v = plane[iy * d.w + ix];
+                if best.1 == usize::MAX || v > best.0 || v.is_nan() {
+                    best = (v, iy * d.w + ix);
                 }
-                *o = best.1 as f32;
             }
         }
-    });
-    out
+        best.1 as f32
+    })
 }
 
 /// `x` at the `winners` of its planes: `x: [N, C, H, W]`, `winners: [N, C, Ho, Wo]` → `[N, C, Ho,
