@@ -7,10 +7,10 @@
 //! launched through `wgsl`, as is SGD's
 //! update (`optim::fused`, which [`crate::optim::Sgd`] chooses by its own `kernels` field); on
 //! the CPU backend the node sum (`mixed::link`), the depthwise convolution (`depthwise`),
-//! training-mode BatchNorm (`batchnorm`), ReLU and the 1×1 convolution (`pointwise`) as loops of
-//! ours, spread over the worker threads (`host`); on both (natively; see [`uses_matmul_1x1`]),
-//! the 1×1 convolution as a matrix product (`ops::Conv`; at stride 2 on the input's `subsample`,
-//! our gather on the CPU). Each computes the same function as its reference, to float rounding.
+//! training-mode BatchNorm (`batchnorm`), ReLU, max and average pooling (`pool`) and the 1×1
+//! convolution (`pointwise`) as loops of ours, spread over the worker threads (`host`); on both
+//! (natively; see [`uses_matmul_1x1`]), the 1×1 convolution as a matrix product (`ops::Conv`; at
+//! stride 2 on the input's `subsample`, our gather on the CPU). Each computes the same function as its reference, to float rounding.
 
 pub mod autodiff;
 pub mod host;
@@ -49,9 +49,8 @@ pub fn is_cpu(device: &Device) -> bool {
     matches!(device.clone().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-/// Whether our CPU kernels (node sum, depthwise and 1×1 convolutions, BatchNorm, ReLU, the
-/// strided subsample)
-/// run with `choice` on `device`: the CPU backend unless the reference is forced.
+/// Whether our CPU kernels (node sum, depthwise and 1×1 convolutions, BatchNorm, ReLU, pooling,
+/// the strided subsample) run with `choice` on `device`: the CPU backend unless the reference is forced.
 pub fn uses_cpu_kernels(choice: Kernels, device: &Device) -> bool {
     choice == Kernels::Auto && is_cpu(device)
 }
@@ -98,7 +97,7 @@ pub fn uses_matmul_1x1(choice: Kernels, device: &Device) -> bool {
 pub fn describe(choice: Kernels, device: &Device) -> &'static str {
     match (choice, uses_wgsl_kernels(choice, device), uses_cpu_kernels(choice, device)) {
         (_, true, _) => "our WGSL kernels (node sum, BatchNorm, depthwise convolution, ReLU, pooling, weight update)",
-        (_, _, true) => "our CPU kernels (node sum, depthwise and 1×1 convolutions, BatchNorm, ReLU)",
+        (_, _, true) => "our CPU kernels (node sum, depthwise and 1×1 convolutions, BatchNorm, ReLU, pooling)",
         (Kernels::Reference, ..) => "plain-tensor reference (forced)",
         (Kernels::Auto, ..) => "plain-tensor reference (this backend has no kernels of ours)",
     }
