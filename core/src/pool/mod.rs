@@ -157,12 +157,6 @@ pub fn gather_winners(x: Tensor<4>, winners: Tensor<4>, window: Window) -> Tenso
     Tensor::from_dispatch(Dispatch::pool_gather_kernel(x.into_dispatch(), winners.into_dispatch(), window))
 }
 
-/// `[N, C, H, W]` of a rank-4 tensor primitive.
-fn dims_of(shape: &burn::tensor::Shape) -> Dims {
-    assert_eq!(shape.num_dims(), 4, "pooling: input of rank {}, expected [N, C, H, W]", shape.num_dims());
-    Dims { n: shape[0], c: shape[1], h: shape[2], w: shape[3] }
-}
-
 /// The backward of an average pool: the input's shape and the window.
 #[derive(Debug)]
 struct AvgPoolBackward;
@@ -269,8 +263,14 @@ mod kernel {
     use burn::backend::wgpu::{CubeBackend, CubeTensor};
     use rdarts_shaders::{AVG_POOL_BACKWARD, AVG_POOL_FORWARD, MAX_POOL_BACKWARD, MAX_POOL_FORWARD, POOL_GATHER, ShaderSource};
 
-    use super::{Dims, PoolBackend, PoolGrads, Window, dims_of};
+    use super::{Dims, PoolBackend, PoolGrads, Window};
     use crate::kernels::wgsl::{self, dim};
+
+    /// `[N, C, H, W]` of a rank-4 tensor's shape.
+    fn dims_of(shape: &burn::tensor::Shape) -> Dims {
+        assert_eq!(shape.num_dims(), 4, "pooling: input of rank {}, expected [N, C, H, W]", shape.num_dims());
+        Dims { n: shape[0], c: shape[1], h: shape[2], w: shape[3] }
+    }
 
     /// The size buffer every pooling kernel reads, `[N·C, H, W, Ho, Wo, k, stride, pad]`, and the
     /// output's shape.

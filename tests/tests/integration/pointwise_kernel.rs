@@ -6,9 +6,9 @@
 //! input; and with only the input or only the weight tracked (as the curvature's products run).
 //!
 //! Tolerances, and why: both sides compute the same sums of float32 products in different orders.
-//! An output or input-gradient element sums C_in (or C_out) ≤ 64 products: 1e-5 · max|reference|
-//! + 1e-6. A weight-gradient element sums N·H·W products (up to 9 216 here) that cancel: 1e-4 ·
-//! max|reference| + 1e-6. A wrong offset or a missing sample is off by orders of magnitude.
+//! An output or input-gradient element sums C_in (or C_out) ≤ 64 products: tolerance
+//! 1e-5 · max|reference| + 1e-6. A weight-gradient element sums N·H·W products (up to 9 216 here)
+//! that cancel: tolerance 1e-4 · max|reference| + 1e-6. A wrong offset or a missing sample is off by orders of magnitude.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
