@@ -25,10 +25,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{AutodiffBackend, Dispatch, Flex, backend_extension};
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{DType, Tensor};
 
 use crate::kernels::host::{Dims, contiguous, dims, shape, tensor, values};
-use crate::kernels::{Kernels, uses_wgsl_or_cpu_kernels};
+use crate::kernels::Kernels;
 
 /// A square pooling window: `size`×`size` taps, moved by `stride`, over an input with `pad`
 /// positions of padding on every side (at most half the window, so that every window has a tap
@@ -98,9 +98,7 @@ pub trait PoolGrads: burn::backend::Backend {
 
 /// Whether [`avg_pool`] and [`max_pool`] with `choice` run our kernels for (float32) tensors on
 /// `device`: on wgpu and on the CPU backend unless the reference is forced.
-pub fn uses_kernel(choice: Kernels, device: &Device) -> bool {
-    uses_wgsl_or_cpu_kernels(choice, device)
-}
+pub use crate::kernels::uses_wgsl_or_cpu_kernels as uses_kernel;
 
 /// Whether our kernels take `x` with `choice`: [`uses_kernel`] on its device, and float32.
 pub fn kernel_for(x: &Tensor<4>, choice: Kernels) -> bool {
