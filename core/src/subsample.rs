@@ -16,7 +16,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Slice, Tensor};
 
-use crate::kernels::host::{Dims, contiguous, dims, for_each_plane, tensor, values, zeros};
+use crate::kernels::host::{Dims, contiguous, dims, planes, tensor, values};
 use crate::kernels::{Kernels, uses_cpu_kernels};
 
 /// Rows (and columns) `skip, skip + stride, …` of a side `n`: how many.
@@ -69,8 +69,7 @@ impl SubsampleBackend for Flex {
         let x = contiguous(&x);
         let xs = values(&x);
         let (ho, wo) = out_plane(d, stride, skip);
-        let mut y = zeros(d.n * d.c * ho * wo);
-        for_each_plane(&mut y, ho * wo, |p, yp| {
+        let y = planes(d.n * d.c * ho * wo, ho * wo, |p, yp| {
             let xp = &xs[p * d.plane()..(p + 1) * d.plane()];
             for (r, yr) in yp.chunks_exact_mut(wo).enumerate() {
                 let xr = &xp[(skip + r * stride) * d.w..];
@@ -88,8 +87,7 @@ impl SubsampleGrad for Flex {
         let dy = contiguous(&dy);
         let g = values(&dy);
         let (ho, wo) = out_plane(d, stride, skip);
-        let mut dx = zeros(d.len());
-        for_each_plane(&mut dx, d.plane(), |p, dxp| {
+        let dx = planes(d.len(), d.plane(), |p, dxp| {
             let gp = &g[p * ho * wo..(p + 1) * ho * wo];
             for (r, gr) in gp.chunks_exact(wo).enumerate() {
                 let row = &mut dxp[(skip + r * stride) * d.w..(skip + r * stride + 1) * d.w];

@@ -7,7 +7,7 @@
 //! run over planes in parallel. Every sum has a fixed order, so results do not depend on the
 //! thread count.
 
-use crate::kernels::host::{Dims, for_each_plane, zeros};
+use crate::kernels::host::{Dims, for_each_plane, planes};
 
 /// Per-channel values computed from per-plane sums: `f(plane)` for every plane, added over the
 /// samples of each channel in sample order.
@@ -80,8 +80,7 @@ pub fn forward(x: &[f32], d: Dims, gamma: &[f32], beta: &[f32], eps: f64) -> (Ve
     .collect();
     // y = (x − mean) · scale + beta per channel, scale = gamma/σ.
     let coef: Vec<[f32; 3]> = (0..d.c).map(|c| [mean[c] as f32, (gamma[c] as f64 / (var[c] + eps).sqrt()) as f32, beta[c]]).collect();
-    let mut y = zeros(d.len());
-    for_each_plane(&mut y, hw, |p, yp| {
+    let y = planes(d.len(), hw, |p, yp| {
         let [m, a, b] = coef[p % d.c];
         for (o, v) in yp.iter_mut().zip(plane(p)) {
             *o = (v - m) * a + b;
@@ -105,8 +104,7 @@ pub fn backward(x: &[f32], dy: &[f32], d: Dims, gamma: &[f32], mean: &[f32], var
     let coef: Vec<[f32; 5]> = (0..d.c)
         .map(|c| [mean[c], inv[c] as f32, (gamma[c] as f64 * inv[c]) as f32, (dbeta[c] / count) as f32, (dgamma[c] / count) as f32])
         .collect();
-    let mut dx = zeros(d.len());
-    for_each_plane(&mut dx, hw, |p, out| {
+    let dx = planes(d.len(), hw, |p, out| {
         let [m, inv, a, mdy, mdxh] = coef[p % d.c];
         for ((o, g), v) in out.iter_mut().zip(&dy[p * hw..(p + 1) * hw]).zip(&x[p * hw..(p + 1) * hw]) {
             *o = a * (g - mdy - (v - m) * inv * mdxh);

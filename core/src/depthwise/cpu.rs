@@ -14,7 +14,7 @@
 //! the valid range of each run computed once per row and tap.
 
 use super::DwGeom;
-use crate::kernels::host::{Dims, Simd, WithSimd, dot, for_each_plane, for_each_plane_with, simd, zeros};
+use crate::kernels::host::{Dims, Simd, WithSimd, dot, planes, planes_with, simd};
 
 /// The output positions `lo..hi` (of `out_len`) whose input position `o · stride + off` lies in
 /// `0..in_len`.
@@ -86,11 +86,14 @@ impl Padded {
                 let at = r * self.width + self.pad;
                 scratch[at..at + n].copy_from_slice(&xr[..n]);
             } else {
-                for (c, &v) in xr.iter().enumerate() {
-                    let u = c + self.pad;
-                    let q = u / self.stride;
-                    if q < self.width {
-                        scratch[self.at(r, u % self.stride) + q] = v;
+                // Phase f holds the padded columns u ≡ f (mod stride), input column u − pad at
+                // place u / stride; its first inside the input is u₀ = the least u ≥ pad.
+                for f in 0..self.stride {
+                    let u0 = self.pad + (f + self.stride - self.pad % self.stride) % self.stride;
+                    let (row, q0) = (self.at(r, f), u0 / self.stride);
+                    if q0 < self.width && u0 - self.pad < w {
+                        let dst = &mut scratch[row + q0..row + self.width];
+                        dst.iter_mut().zip(xr[u0 - self.pad..].iter().step_by(self.stride)).for_each(|(d, &v)| *d = v);
                     }
                 }
             }
@@ -115,16 +118,17 @@ impl Reads {
         Reads { offsets: lay.offsets(g), row_step: g.stride * lay.width, lay, ho, wo }
     }
 
-    /// Runs `f(plane index, scratch plane, output chunk)` over `out` in chunks of `len`, the
-    /// scratch plane holding that plane of `x` (of `xd`) padded.
-    fn each_plane<F>(&self, x: &[f32], xd: Dims, out: &mut [f32], len: usize, f: F)
+    /// A new vector of `len` values per plane of `x` (of `xd`), each plane's from
+    /// `f(plane index, scratch plane, its zeroed values)`, the scratch plane holding that plane of
+    /// `x` padded.
+    fn planes<F>(&self, x: &[f32], xd: Dims, len: usize, f: F) -> Vec<f32>
     where
         F: Fn(usize, &[f32], &mut [f32]) + Send + Sync,
     {
-        for_each_plane_with(out, len, || vec![0.0f32; self.lay.len()], |p, scratch, o| {
+        planes_with(xd.n * xd.c * len, len, || vec![0.0f32; self.lay.len()], |p, scratch, o| {
             self.lay.fill(scratch, &x[p * xd.plane()..(p + 1) * xd.plane()], xd.h, xd.w);
             f(p, scratch, o);
-        });
+        })
     }
 }
 
@@ -194,14 +198,10 @@ impl Plane<'_> {
 pub fn forward(x: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     let reads = Reads::new(g, xd);
     let kk = g.kernel * g.kernel;
-    let mut y = zeros(xd.n * xd.c * reads.ho * reads.wo);
-    if !y.is_empty() {
-        reads.each_plane(x, xd, &mut y, reads.ho * reads.wo, |p, scratch, yp| {
-            let taps = &w[(p % xd.c) * kk..(p % xd.c + 1) * kk];
-            simd(Plane { yp, scratch, taps, reads: &reads });
-        });
-    }
-    y
+    reads.planes(x, xd, reads.ho * reads.wo, |p, scratch, yp| {
+        let taps = &w[(p % xd.c) * kk..(p % xd.c + 1) * kk];
+        simd(Plane { yp, scratch, taps, reads: &reads });
+    })
 }
 
 /// The gradient of the input: every output gradient spread back along the taps it came from.
@@ -209,8 +209,7 @@ pub fn forward(x: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
 pub fn grad_input(dy: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     let (ho, wo) = (g.out_len(xd.h), g.out_len(xd.w));
     let k = g.kernel;
-    let mut dx = zeros(xd.len());
-    for_each_plane(&mut dx, xd.plane(), |p, dxp| {
+    planes(xd.len(), xd.plane(), |p, dxp| {
         let dyp = &dy[p * ho * wo..(p + 1) * ho * wo];
         let taps = &w[(p % xd.c) * k * k..(p % xd.c + 1) * k * k];
         for oh in 0..ho {
@@ -238,8 +237,7 @@ pub fn grad_input(dy: &[f32], w: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
                 }
             }
         }
-    });
-    dx
+    })
 }
 
 /// One plane's k² sums of output gradient times the input each tap multiplied (the padded
@@ -274,8 +272,7 @@ pub fn grad_weight(x: &[f32], dy: &[f32], xd: Dims, g: &DwGeom) -> Vec<f32> {
     let reads = Reads::new(g, xd);
     let kk = g.kernel * g.kernel;
     let out = reads.ho * reads.wo;
-    let mut partial = vec![0.0f32; xd.n * xd.c * kk];
-    reads.each_plane(x, xd, &mut partial, kk, |p, scratch, acc| {
+    let partial = reads.planes(x, xd, kk, |p, scratch, acc| {
         simd(TapSums { acc, scratch, dyp: &dy[p * out..(p + 1) * out], reads: &reads });
     });
     let mut dw = vec![0.0f32; xd.c * kk];

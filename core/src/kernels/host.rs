@@ -141,7 +141,7 @@ pub fn map(mut x: FlexTensor, f: impl Fn(f32) -> f32 + Send + Sync) -> FlexTenso
     }
     let x = contiguous(&x);
     let xs = values(&x);
-    with_shape(collect(xs.len(), |i| f(xs[i])), &x)
+    with_shape(planes(xs.len(), PIECE, |i, out| out.iter_mut().zip(&xs[i * PIECE..]).for_each(|(v, x)| *v = f(*x))), &x)
 }
 
 /// `f(a, b)` of the elements of two float32 tensors of one shape, as [`map`] (in place in `a`
@@ -158,7 +158,7 @@ pub fn zip_map(mut a: FlexTensor, b: &FlexTensor, f: impl Fn(f32, f32) -> f32 + 
     }
     let a = contiguous(&a);
     let xs = values(&a);
-    with_shape(collect(xs.len(), |i| f(xs[i], bs[i])), &a)
+    with_shape(planes(xs.len(), PIECE, |i, out| out.iter_mut().zip(xs[i * PIECE..].iter().zip(&bs[i * PIECE..])).for_each(|(v, (x, w))| *v = f(*x, *w))), &a)
 }
 
 /// Runs `f(piece, offset of its first element)` over [`PIECE`]-element pieces of `out`, in
@@ -167,25 +167,38 @@ fn pieces_mut(out: &mut [f32], f: impl Fn(&mut [f32], usize) + Send + Sync) {
     for_each_plane(out, PIECE, |i, piece| f(piece, i * PIECE));
 }
 
-/// `[at(0), …, at(len − 1)]`, made in parallel pieces straight into a new vector (no zeroing
-/// first).
-pub fn collect(len: usize, at: impl Fn(usize) -> f32 + Send + Sync) -> Vec<f32> {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        let mut out = Vec::new();
-        (0..len).into_par_iter().with_min_len(PIECE).map(at).collect_into_vec(&mut out);
-        out
-    }
-    #[cfg(target_family = "wasm")]
-    (0..len).map(at).collect()
+/// A new vector of `len` elements, `plane_len` to a plane, each plane zeroed and then given to
+/// `f(plane index, plane)`, in parallel where threads exist: a kernel's output made by its worker
+/// threads (`vec![0.0; len]` zeroes reused memory on the calling thread alone, while the other
+/// cores wait: at the paper's search shape 4 % of an S2 step's CPU time). The thread that fills
+/// a plane zeroes it just before, so `f`'s writes find it in cache, where a whole tensor zeroed
+/// first is written again from memory (measured: BENCHMARKS.md, 2026-12-03 (late)).
+pub fn planes(len: usize, plane_len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) -> Vec<f32> {
+    planes_with(len, plane_len, || (), |p, _, out| f(p, out))
 }
 
-/// `len` zeros, written by the worker threads: a kernel's output before its loops fill it
-/// (`vec![0.0; len]` zeroes memory the allocator reuses on the calling thread alone, while the
-/// other cores wait: at the paper's search shape 4 % of an S2 step's CPU time).
-pub fn zeros(len: usize) -> Vec<f32> {
-    collect(len, |_| 0.0)
+/// [`planes`] with a scratch value per worker, as [`for_each_plane_with`].
+pub fn planes_with<S, I, F>(len: usize, plane_len: usize, init: I, f: F) -> Vec<f32>
+where
+    I: Fn() -> S + Send + Sync,
+    F: Fn(usize, &mut S, &mut [f32]) + Send + Sync,
+{
+    let mut out = Vec::with_capacity(len);
+    if len > 0 {
+        assert!(plane_len > 0, "planes: {len} elements in planes of 0");
+        let zero = vec![0.0f32; plane_len.min(len)];
+        for_each_plane_with(&mut out.spare_capacity_mut()[..len], plane_len, init, |p, s, plane| {
+            f(p, s, plane.write_copy_of_slice(&zero[..plane.len()]))
+        });
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: the capacity is at least `len`, and the chunks of `plane_len` that tile its first
+    // `len` elements were each written whole (`write_copy_of_slice`) before `f` saw them; had `f`
+    // panicked, the panic would have ended this function before here.
+    unsafe {
+        out.set_len(len);
+    }
+    out
 }
 
 /// `values` in a tensor of `like`'s shape.

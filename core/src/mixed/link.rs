@@ -17,7 +17,7 @@ use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::tensor::Tensor;
 
 use crate::kernels::autodiff::{Crossed, keep_crossed, retrieve_crossed};
-use crate::kernels::host::{contiguous, dot, for_each_plane, shape, tensor, values};
+use crate::kernels::host::{contiguous, dot, for_each_plane, planes, shape, tensor, values};
 
 /// `Σ_m coef[m, n] · ys[m][n]` as a chain of links (float32 tensors on the CPU backend; the caller
 /// checks), each `ys[m]`: `[N, S]`, `coef`: `[M, N]`.
@@ -56,7 +56,10 @@ impl NodeLinkBackend for Flex {
         let [n, s] = shape(&y);
         let (y, coef) = (contiguous(&y), contiguous(&coef));
         let (ys, cs) = (values(&y), values(&coef));
-        let out = crate::kernels::host::collect(n * s, |i| cs[i / s] * ys[i]);
+        let out = planes(n * s, s, |row, out| {
+            let c = cs[row];
+            out.iter_mut().zip(&ys[row * s..]).for_each(|(v, y)| *v = c * y);
+        });
         tensor(out, [n, s])
     }
 

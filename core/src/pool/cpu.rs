@@ -13,7 +13,7 @@
 //! paper's search shape the average pool's backward alone was a tenth of an S5 step's CPU time.
 
 use super::Window;
-use crate::kernels::host::{Dims, for_each_plane, for_each_plane_with, zeros};
+use crate::kernels::host::{Dims, planes, planes_with};
 
 /// The taps `lo..hi` of window `o` along a side of `len` inputs.
 fn taps(o: usize, len: usize, win: Window) -> (usize, usize) {
@@ -30,16 +30,14 @@ fn all_taps(len: usize, win: Window) -> Vec<(usize, usize)> {
 /// `[N, C, Ho, Wo]`.
 fn each_window(x: &[f32], d: Dims, win: Window, f: impl Fn(&[f32], (usize, usize), (usize, usize)) -> f32 + Send + Sync) -> Vec<f32> {
     let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
-    let mut y = zeros(d.n * d.c * rows.len() * cols.len());
-    for_each_plane(&mut y, rows.len() * cols.len(), |p, out| {
+    planes(d.n * d.c * rows.len() * cols.len(), rows.len() * cols.len(), |p, out| {
         let plane = &x[p * d.plane()..(p + 1) * d.plane()];
         for (out_row, &r) in out.chunks_exact_mut(cols.len()).zip(&rows) {
             for (o, &c) in out_row.iter_mut().zip(&cols) {
                 *o = f(plane, r, c);
             }
         }
-    });
-    y
+    })
 }
 
 /// Each window's mean: `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
@@ -62,8 +60,7 @@ pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
 pub fn avg_backward(dy: &[f32], d: Dims, win: Window) -> Vec<f32> {
     let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
     let (ho, wo) = (rows.len(), cols.len());
-    let mut dx = zeros(d.len());
-    for_each_plane_with(&mut dx, d.plane(), || vec![0.0f32; ho * wo], |p, share, out| {
+    planes_with(d.len(), d.plane(), || vec![0.0f32; ho * wo], |p, share, out| {
         let g = &dy[p * ho * wo..(p + 1) * ho * wo];
         for (k, s) in share.iter_mut().enumerate() {
             let ((r0, r1), (c0, c1)) = (rows[k / wo], cols[k % wo]);
@@ -94,8 +91,7 @@ pub fn avg_backward(dy: &[f32], d: Dims, win: Window) -> Vec<f32> {
                 }
             }
         }
-    });
-    dx
+    })
 }
 
 /// Each window's winner, the flat in-plane index `iy·W + ix` of its maximum (as a float):
@@ -122,32 +118,24 @@ pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
 /// If a winner lies outside its plane.
 pub fn gather(x: &[f32], winners: &[f32], d: Dims) -> Vec<f32> {
     let per_plane = winners.len() / (d.n * d.c).max(1);
-    let mut y = zeros(winners.len());
-    if per_plane > 0 {
-        for_each_plane(&mut y, per_plane, |p, out| {
-            let plane = &x[p * d.plane()..(p + 1) * d.plane()];
-            for (o, &k) in out.iter_mut().zip(&winners[p * per_plane..]) {
-                *o = plane[k as usize];
-            }
-        });
-    }
-    y
+    planes(winners.len(), per_plane, |p, out| {
+        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+        for (o, &k) in out.iter_mut().zip(&winners[p * per_plane..]) {
+            *o = plane[k as usize];
+        }
+    })
 }
 
 /// The input's gradient of the max pool (or of its replay through `winners`): each window's `dy`
 /// added to its winner, the windows in order.
 pub fn max_backward(dy: &[f32], winners: &[f32], d: Dims) -> Vec<f32> {
     let per_plane = winners.len() / (d.n * d.c).max(1);
-    let mut dx = zeros(d.len());
-    if d.plane() > 0 {
-        for_each_plane(&mut dx, d.plane(), |p, out| {
-            let range = p * per_plane..(p + 1) * per_plane;
-            for (&k, &g) in winners[range.clone()].iter().zip(&dy[range]) {
-                out[k as usize] += g;
-            }
-        });
-    }
-    dx
+    planes(d.len(), d.plane(), |p, out| {
+        let range = p * per_plane..(p + 1) * per_plane;
+        for (&k, &g) in winners[range.clone()].iter().zip(&dy[range]) {
+            out[k as usize] += g;
+        }
+    })
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ fn kernels_match_on(device: &Device) {
         ([2, 3, 17, 33], 5, 1, 4, 2, false), // rows of 33: a 32-column block and a part block
         ([2, 2, 21, 19], 5, 2, 2, 1, false), // stride 2, odd sides: 10-column rows, 16-column blocks
         ([1, 3, 6, 9], 3, 3, 1, 1, false),  // stride 3: three column phases
+        ([2, 2, 2, 1], 3, 3, 1, 1, false),  // stride 3 on one-column rows: phases with nothing to copy
         ([2, 2, 5, 4], 3, 1, 3, 1, false),  // more padding than the kernel reaches: output wider than input
     ];
     for (i, (shape, k, stride, pad, dilation, permuted)) in cases.into_iter().enumerate() {
