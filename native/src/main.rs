@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     end_quietly_on_closed_pipe();
     rdarts::memory::keep_freed_pages();
     let cli = rdarts::cli::Cli::parse();
-    match rdarts::cli::run(cli) {
+    match on_a_worker_thread(|| rdarts::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the cause chain joined by ": ", multi-line messages (e.g. TOML's) folded.
@@ -31,4 +31,17 @@ fn end_quietly_on_closed_pipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// Stack of each worker thread: the command runs on one (8 MiB, as a Linux main thread's).
+const WORKER_STACK: usize = 8 << 20;
+
+/// Runs `f` on one of the CPU kernels' worker threads (rayon's global pool): a parallel loop
+/// that a worker starts is split between it and the others at once, where one started from
+/// outside the pool is handed to a sleeping worker while the caller waits, for every kernel
+/// launch of a step (measured: BENCHMARKS.md, 2026-12-03 (late)).
+fn on_a_worker_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    // Fails only if the pool was already built, which nothing does before this.
+    let _ = rayon::ThreadPoolBuilder::new().stack_size(WORKER_STACK).build_global();
+    rayon::scope(|_| f())
 }
