@@ -15,7 +15,7 @@ use rdarts_shaders::{DEPTHWISE_FORWARD, DEPTHWISE_GRAD_INPUT, DEPTHWISE_GRAD_WEI
 use super::DwGeom;
 use super::extension::{DepthwiseBackend, DepthwiseGrads};
 use crate::kernels::host::Dims;
-use crate::kernels::wgsl::{self, dim};
+use crate::kernels::wgsl::{self, dim, nchw};
 
 /// Invocations per workgroup of the weight's gradient (one workgroup per channel and tap, ending
 /// in a tree reduction): as BatchNorm's reductions, whose barriers a software adapter pays for
@@ -28,16 +28,9 @@ fn sizes(x: Dims, g: DwGeom) -> [u32; 10] {
     [x.n, x.c, x.h, x.w, ho, wo, g.kernel, g.stride, g.pad, g.dilation].map(|d| dim(d, "depthwise conv size"))
 }
 
-/// `[N, C, H, W]` of a rank-4 tensor.
-fn dims_of(t: &CubeTensor) -> Dims {
-    let s = t.meta.shape();
-    assert_eq!(s.num_dims(), 4, "depthwise conv: input of rank {}, expected [N, C, H, W]", s.num_dims());
-    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
-}
-
 impl DepthwiseBackend for CubeBackend {
     fn depthwise_conv2d(x: CubeTensor, w: CubeTensor, g: DwGeom) -> CubeTensor {
-        let d = dims_of(&x);
+        let d = nchw(&x, "depthwise conv");
         let out = Shape::new([d.n, d.c, g.out_len(d.h), g.out_len(d.w)]);
         let groups = wgsl::per_element(out.num_elements());
         let [y] = wgsl::launch(DEPTHWISE_FORWARD, [x, w], [out], &sizes(d, g), groups);
@@ -54,7 +47,7 @@ impl DepthwiseGrads for CubeBackend {
     }
 
     fn depthwise_grad_weight(x: CubeTensor, dy: CubeTensor, g: DwGeom) -> CubeTensor {
-        let d = dims_of(&x);
+        let d = nchw(&x, "depthwise conv");
         let pairs = d.c * g.kernel * g.kernel;
         let shape = Shape::new([d.c, 1, g.kernel, g.kernel]);
         let [dw] = wgsl::launch_with(DEPTHWISE_GRAD_WEIGHT, GRAD_WEIGHT_WORKGROUP, [x, dy], [shape], &sizes(d, g), pairs);

@@ -9,6 +9,8 @@ use burn::cubecl::{CubeCount, CubeDim};
 use burn::tensor::{DType, Shape};
 use rdarts_shaders::ShaderSource;
 
+use super::host::Dims;
+
 /// Invocations per workgroup: WebGPU's guaranteed maximum, and a power of two (the reductions
 /// halve it).
 pub const WORKGROUP: u32 = 256;
@@ -96,4 +98,14 @@ pub fn launch_with<const I: usize, const O: usize>(shader: ShaderSource, workgro
 /// `d` as a `u32` for a kernel's size buffer.
 pub fn dim(d: usize, what: &str) -> u32 {
     u32::try_from(d).unwrap_or_else(|_| panic!("{what} {d} exceeds u32"))
+}
+
+/// `[N, C, H, W]` of a rank-4 tensor, the input of the kernel named `what`.
+///
+/// # Panics
+/// If the tensor is not of rank 4.
+pub fn nchw(t: &CubeTensor, what: &str) -> Dims {
+    let s = t.meta.shape();
+    assert_eq!(s.num_dims(), 4, "{what}: input of rank {}, expected [N, C, H, W]", s.num_dims());
+    Dims { n: s[0], c: s[1], h: s[2], w: s[3] }
 }

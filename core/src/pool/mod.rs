@@ -255,20 +255,13 @@ fn out_dims(x: Dims, window: Window) -> [usize; 4] {
     [x.n, x.c, window.out_len(x.h), window.out_len(x.w)]
 }
 
-
 #[cfg(feature = "wgpu")]
 mod kernel {
     use burn::backend::wgpu::{CubeBackend, CubeTensor};
     use rdarts_shaders::{AVG_POOL_BACKWARD, AVG_POOL_FORWARD, MAX_POOL_BACKWARD, MAX_POOL_FORWARD, POOL_GATHER, ShaderSource};
 
     use super::{Dims, PoolBackend, PoolGrads, Window};
-    use crate::kernels::wgsl::{self, dim};
-
-    /// `[N, C, H, W]` of a rank-4 tensor's shape.
-    fn dims_of(shape: &burn::tensor::Shape) -> Dims {
-        assert_eq!(shape.num_dims(), 4, "pooling: input of rank {}, expected [N, C, H, W]", shape.num_dims());
-        Dims { n: shape[0], c: shape[1], h: shape[2], w: shape[3] }
-    }
+    use crate::kernels::wgsl::{self, dim, nchw};
 
     /// The size buffer every pooling kernel reads, `[N·C, H, W, Ho, Wo, k, stride, pad]`, and the
     /// output's shape.
@@ -293,19 +286,19 @@ mod kernel {
 
     impl PoolBackend for CubeBackend {
         fn avg_pool_kernel(x: CubeTensor, window: Window) -> CubeTensor {
-            let (dims, out) = sizes(dims_of(x.meta.shape()), window);
+            let (dims, out) = sizes(nchw(&x, "pooling"), window);
             let [y] = launch(AVG_POOL_FORWARD, [x], out, dims);
             y
         }
 
         fn max_pool_kernel(x: CubeTensor, window: Window) -> (CubeTensor, CubeTensor) {
-            let (dims, out) = sizes(dims_of(x.meta.shape()), window);
+            let (dims, out) = sizes(nchw(&x, "pooling"), window);
             let [y, winners] = launch(MAX_POOL_FORWARD, [x], out, dims);
             (y, winners)
         }
 
         fn pool_gather_kernel(x: CubeTensor, winners: CubeTensor, window: Window) -> CubeTensor {
-            let (dims, out) = sizes(dims_of(x.meta.shape()), window);
+            let (dims, out) = sizes(nchw(&x, "pooling"), window);
             assert_eq!(winners.meta.shape(), &out, "pool gather: winners of another shape than the window's output");
             let [y] = launch(POOL_GATHER, [x, winners], out, dims);
             y
