@@ -1,6 +1,7 @@
 //! What our WGSL kernels share on the CubeCL (wgpu) backend: a registry source filled for a float
-//! type and workgroup size, the launch grid, and one launch of a kernel over contiguous input
-//! buffers, fresh output buffers and a buffer of `u32` sizes.
+//! type and workgroup size, the launch grid, one launch of a kernel over contiguous input
+//! buffers, fresh output buffers and a buffer of `u32` sizes, and the sizes themselves (`dim`,
+//! and `nchw` for an image input).
 
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
 use burn::cubecl::prelude::KernelId;
