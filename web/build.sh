@@ -17,8 +17,14 @@ if [ ! -x "$bindgen" ] || [ "$("$bindgen" --version | awk '{print $2}')" != "$ve
   echo "installing wasm-bindgen-cli $version into $TOOLS (a few minutes, once)"
   # No --locked: a yanked transitive pin in its lock file makes that fail. Only the wasm-bindgen
   # binary, without the TLS stack its test runner downloads with (rustls; ring's C and assembly):
-  # 198 s against 239 s on 2 cores.
-  cargo install wasm-bindgen-cli --version "$version" --root "$TOOLS" --quiet --no-default-features --bin wasm-bindgen
+  # 198 s against 239 s on 2 cores. Built at opt-level 0 but for the crates that parse, hold and
+  # write the module (walrus, wasmparser, id-arena) at 1: a tool built once and run once per build,
+  # whose output does not depend on it (the same bytes); 71 s to build and 5.0 s to bind the demo,
+  # against 144 s and 3.7 s at release's opt-level 3 (BENCHMARKS.md, 2026-12-03 (night)).
+  optimised=()
+  for crate in walrus wasmparser id-arena; do optimised+=(--config "profile.release.package.$crate.opt-level=1"); done
+  cargo --config profile.release.opt-level=0 "${optimised[@]}" install wasm-bindgen-cli --version "$version" \
+    --root "$TOOLS" --quiet --no-default-features --bin wasm-bindgen
 fi
 
 cargo build -p rdarts-web --target wasm32-unknown-unknown --profile wasm
