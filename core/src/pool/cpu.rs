@@ -13,7 +13,7 @@
 //! paper's search shape the average pool's backward alone was a tenth of an S5 step's CPU time.
 
 use super::Window;
-use crate::kernels::host::{Dims, planes, planes_with};
+use crate::kernels::host::{Dims, Simd, WithSimd, planes, planes_with, simd};
 
 /// The taps `lo..hi` of window `o` along a side of `len` inputs.
 fn taps(o: usize, len: usize, win: Window) -> (usize, usize) {
@@ -94,21 +94,93 @@ pub fn avg_backward(dy: &[f32], d: Dims, win: Window) -> Vec<f32> {
     })
 }
 
+/// The winner of one window, the flat in-plane index `iy·W + ix` of its maximum: the first tap,
+/// replaced by every later tap (row-major) that exceeds it and by any NaN.
+#[inline(always)]
+fn winner(plane: &[f32], w: usize, (r0, r1): (usize, usize), (c0, c1): (usize, usize)) -> usize {
+    let mut best = (f32::NAN, usize::MAX);
+    for iy in r0..r1 {
+        for ix in c0..c1 {
+            let v = plane[iy * w + ix];
+            if best.1 == usize::MAX || v > best.0 || v.is_nan() {
+                best = (v, iy * w + ix);
+            }
+        }
+    }
+    best.1
+}
+
 /// Each window's winner, the flat in-plane index `iy·W + ix` of its maximum (as a float):
-/// `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
+/// `x: [N, C, H, W]` → `[N, C, Ho, Wo]`. At stride 1 the windows of an output row that lie
+/// wholly inside the plane's columns are done together ([`InnerWinners`]), the others one by one;
+/// the same rule, so the same winners.
 pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
-    each_window(x, d, win, |plane, (r0, r1), (c0, c1)| {
-        let mut best = (f32::NAN, usize::MAX);
+    if win.stride != 1 {
+        return each_window(x, d, win, |plane, r, c| winner(plane, d.w, r, c) as f32);
+    }
+    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
+    let wo = cols.len();
+    // Window `ox` covers columns `ox − pad .. ox − pad + size`: inside the plane from `pad` to
+    // `W + pad − size`.
+    let inner = win.pad.min(wo)..(d.w + win.pad + 1).saturating_sub(win.size).clamp(win.pad.min(wo), wo);
+    let lanes = || ((0..inner.len()).map(|j| j as f32).collect::<Vec<_>>(), vec![0.0f32; inner.len()]);
+    planes_with(d.n * d.c * rows.len() * wo, rows.len() * wo, lanes, |p, (ramp, best), out| {
+        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+        for (out_row, &r) in out.chunks_exact_mut(wo).zip(&rows) {
+            for ox in (0..inner.start).chain(inner.end..wo) {
+                out_row[ox] = winner(plane, d.w, r, cols[ox]) as f32;
+            }
+            if !inner.is_empty() {
+                let at = &mut out_row[inner.clone()];
+                simd(InnerWinners { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size, ramp, best, at });
+            }
+        }
+    })
+}
+
+/// The winners of the windows `first + pad ..` of one output row at stride 1, all inside the
+/// plane's columns, together: each tap, in the window's row-major order, is compared for all of
+/// them at once (vector lanes), by [`winner`]'s rule.
+struct InnerWinners<'a> {
+    plane: &'a [f32],
+    w: usize,
+    /// The taps' rows.
+    rows: (usize, usize),
+    /// The first window's first column.
+    first: usize,
+    size: usize,
+    /// `0, 1, 2, …` as floats, one per window.
+    ramp: &'a [f32],
+    /// The windows' maxima so far.
+    best: &'a mut [f32],
+    /// The windows' winners so far (written).
+    at: &'a mut [f32],
+}
+
+impl WithSimd for InnerWinners<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let InnerWinners { plane, w, rows: (r0, r1), first, size, ramp, best, at } = self;
+        let n = at.len();
         for iy in r0..r1 {
-            for ix in c0..c1 {
-                let v = plane[iy * d.w + ix];
-                if best.1 == usize::MAX || v > best.0 || v.is_nan() {
-                    best = (v, iy * d.w + ix);
+            for t in 0..size {
+                let start = iy * w + first + t;
+                let (taps, base) = (&plane[start..start + n], start as f32);
+                if iy == r0 && t == 0 {
+                    best.copy_from_slice(taps);
+                    at.iter_mut().zip(ramp).for_each(|(a, j)| *a = base + j);
+                    continue;
+                }
+                for (((b, a), &v), j) in best.iter_mut().zip(at.iter_mut()).zip(taps).zip(ramp) {
+                    let take = v > *b || v.is_nan();
+                    *b = if take { v } else { *b };
+                    *a = if take { base + j } else { *a };
                 }
             }
         }
-        best.1 as f32
-    })
+    }
 }
 
 /// `x` at the `winners` of its planes: `x: [N, C, H, W]`, `winners: [N, C, Ho, Wo]` → `[N, C, Ho,
