@@ -40,17 +40,82 @@ fn each_window(x: &[f32], d: Dims, win: Window, f: impl Fn(&[f32], (usize, usize
     })
 }
 
-/// Each window's mean: `x: [N, C, H, W]` → `[N, C, Ho, Wo]`.
+/// One window's mean: its taps inside the input summed row by row, then divided by their count.
+#[inline(always)]
+fn mean(plane: &[f32], w: usize, (r0, r1): (usize, usize), (c0, c1): (usize, usize)) -> f32 {
+    let mut sum = 0.0f32;
+    for iy in r0..r1 {
+        for v in &plane[iy * w + c0..iy * w + c1] {
+            sum += v;
+        }
+    }
+    sum / ((r1 - r0) * (c1 - c0)) as f32
+}
+
+/// Each window's mean: `x: [N, C, H, W]` → `[N, C, Ho, Wo]`. At stride 1 the windows of an output
+/// row that lie wholly inside the plane's columns are summed together ([`InnerMeans`]), in the
+/// same order, so to the same values.
 pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
-    each_window(x, d, win, |plane, (r0, r1), (c0, c1)| {
-        let mut sum = 0.0f32;
-        for iy in r0..r1 {
-            for v in &plane[iy * d.w + c0..iy * d.w + c1] {
-                sum += v;
+    if win.stride != 1 {
+        return each_window(x, d, win, |plane, r, c| mean(plane, d.w, r, c));
+    }
+    let (rows, cols, inner) = stride_1_windows(d, win);
+    let wo = cols.len();
+    planes(d.n * d.c * rows.len() * wo, rows.len() * wo, |p, out| {
+        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+        for (out_row, &r) in out.chunks_exact_mut(wo).zip(&rows) {
+            for ox in (0..inner.start).chain(inner.end..wo) {
+                out_row[ox] = mean(plane, d.w, r, cols[ox]);
+            }
+            if !inner.is_empty() {
+                let sums = &mut out_row[inner.clone()];
+                simd(InnerMeans { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size, sums });
             }
         }
-        sum / ((r1 - r0) * (c1 - c0)) as f32
     })
+}
+
+/// The taps' rows and columns of every window at stride 1, and the windows `ox` whose columns
+/// `ox − pad .. ox − pad + size` all lie inside the plane (from `pad` to `W + pad − size`).
+fn stride_1_windows(d: Dims, win: Window) -> (Vec<(usize, usize)>, Vec<(usize, usize)>, std::ops::Range<usize>) {
+    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
+    let wo = cols.len();
+    let start = win.pad.min(wo);
+    let inner = start..(d.w + win.pad + 1).saturating_sub(win.size).clamp(start, wo);
+    (rows, cols, inner)
+}
+
+/// The means of the windows `first + pad ..` of one output row at stride 1, all inside the
+/// plane's columns, together: [`mean`]'s sums in its order, for all of them at once.
+struct InnerMeans<'a> {
+    plane: &'a [f32],
+    w: usize,
+    /// The taps' rows.
+    rows: (usize, usize),
+    /// The first window's first column.
+    first: usize,
+    size: usize,
+    /// The means (written).
+    sums: &'a mut [f32],
+}
+
+impl WithSimd for InnerMeans<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let InnerMeans { plane, w, rows: (r0, r1), first, size, sums } = self;
+        let n = sums.len();
+        sums.fill(0.0);
+        for iy in r0..r1 {
+            for t in 0..size {
+                let start = iy * w + first + t;
+                sums.iter_mut().zip(&plane[start..start + n]).for_each(|(s, v)| *s += v);
+            }
+        }
+        let count = ((r1 - r0) * size) as f32;
+        sums.iter_mut().for_each(|s| *s /= count);
+    }
 }
 
 /// The input's gradient of the windows' means, from the output gradient `dy: [N, C, Ho, Wo]`.
@@ -118,11 +183,8 @@ pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
     if win.stride != 1 {
         return each_window(x, d, win, |plane, r, c| winner(plane, d.w, r, c) as f32);
     }
-    let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
+    let (rows, cols, inner) = stride_1_windows(d, win);
     let wo = cols.len();
-    // Window `ox` covers columns `ox − pad .. ox − pad + size`: inside the plane from `pad` to
-    // `W + pad − size`.
-    let inner = win.pad.min(wo)..(d.w + win.pad + 1).saturating_sub(win.size).clamp(win.pad.min(wo), wo);
     let lanes = || ((0..inner.len()).map(|j| j as f32).collect::<Vec<_>>(), vec![0.0f32; inner.len()]);
     planes_with(d.n * d.c * rows.len() * wo, rows.len() * wo, lanes, |p, (ramp, best), out| {
         let plane = &x[p * d.plane()..(p + 1) * d.plane()];
