@@ -69,7 +69,8 @@ pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
             }
             if !inner.is_empty() {
                 let sums = &mut out_row[inner.clone()];
-                simd(InnerMeans { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size, sums });
+                let row = InnerRow { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size };
+                simd(InnerMeans { row, sums });
             }
         }
     })
@@ -85,9 +86,10 @@ fn stride_1_windows(d: Dims, win: Window) -> (Vec<(usize, usize)>, Vec<(usize, u
     (rows, cols, inner)
 }
 
-/// The means of the windows `first + pad ..` of one output row at stride 1, all inside the
-/// plane's columns, together: [`mean`]'s sums in its order, for all of them at once.
-struct InnerMeans<'a> {
+/// The windows `first + pad ..` of one output row at stride 1 that lie wholly inside the plane's
+/// columns.
+#[derive(Clone, Copy)]
+struct InnerRow<'a> {
     plane: &'a [f32],
     w: usize,
     /// The taps' rows.
@@ -95,6 +97,22 @@ struct InnerMeans<'a> {
     /// The first window's first column.
     first: usize,
     size: usize,
+}
+
+impl<'a> InnerRow<'a> {
+    /// Each tap, in a window's row-major order: the first window's tap's in-plane index, and the
+    /// tap's values for the `n` windows.
+    #[inline(always)]
+    fn taps(self, n: usize) -> impl Iterator<Item = (usize, &'a [f32])> {
+        let InnerRow { plane, w, rows: (r0, r1), first, size } = self;
+        (r0..r1).flat_map(move |iy| (0..size).map(move |t| iy * w + first + t)).map(move |start| (start, &plane[start..start + n]))
+    }
+}
+
+/// The means of an [`InnerRow`]'s windows, together: [`mean`]'s sums in its order, for all of them
+/// at once (vector lanes).
+struct InnerMeans<'a> {
+    row: InnerRow<'a>,
     /// The means (written).
     sums: &'a mut [f32],
 }
@@ -104,16 +122,12 @@ impl WithSimd for InnerMeans<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
-        let InnerMeans { plane, w, rows: (r0, r1), first, size, sums } = self;
-        let n = sums.len();
+        let InnerMeans { row, sums } = self;
         sums.fill(0.0);
-        for iy in r0..r1 {
-            for t in 0..size {
-                let start = iy * w + first + t;
-                sums.iter_mut().zip(&plane[start..start + n]).for_each(|(s, v)| *s += v);
-            }
+        for (_, taps) in row.taps(sums.len()) {
+            sums.iter_mut().zip(taps).for_each(|(s, v)| *s += v);
         }
-        let count = ((r1 - r0) * size) as f32;
+        let count = ((row.rows.1 - row.rows.0) * row.size) as f32;
         sums.iter_mut().for_each(|s| *s /= count);
     }
 }
@@ -194,23 +208,17 @@ pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
             }
             if !inner.is_empty() {
                 let at = &mut out_row[inner.clone()];
-                simd(InnerWinners { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size, ramp, best, at });
+                let row = InnerRow { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size };
+                simd(InnerWinners { row, ramp, best, at });
             }
         }
     })
 }
 
-/// The winners of the windows `first + pad ..` of one output row at stride 1, all inside the
-/// plane's columns, together: each tap, in the window's row-major order, is compared for all of
-/// them at once (vector lanes), by [`winner`]'s rule.
+/// The winners of an [`InnerRow`]'s windows, together: each tap, in the window's row-major
+/// order, is compared for all of them at once (vector lanes), by [`winner`]'s rule.
 struct InnerWinners<'a> {
-    plane: &'a [f32],
-    w: usize,
-    /// The taps' rows.
-    rows: (usize, usize),
-    /// The first window's first column.
-    first: usize,
-    size: usize,
+    row: InnerRow<'a>,
     /// `0, 1, 2, …` as floats, one per window.
     ramp: &'a [f32],
     /// The windows' maxima so far.
@@ -224,22 +232,18 @@ impl WithSimd for InnerWinners<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
-        let InnerWinners { plane, w, rows: (r0, r1), first, size, ramp, best, at } = self;
-        let n = at.len();
-        for iy in r0..r1 {
-            for t in 0..size {
-                let start = iy * w + first + t;
-                let (taps, base) = (&plane[start..start + n], start as f32);
-                if iy == r0 && t == 0 {
-                    best.copy_from_slice(taps);
-                    at.iter_mut().zip(ramp).for_each(|(a, j)| *a = base + j);
-                    continue;
-                }
-                for (((b, a), &v), j) in best.iter_mut().zip(at.iter_mut()).zip(taps).zip(ramp) {
-                    let take = v > *b || v.is_nan();
-                    *b = if take { v } else { *b };
-                    *a = if take { base + j } else { *a };
-                }
+        let InnerWinners { row, ramp, best, at } = self;
+        for (k, (start, taps)) in row.taps(at.len()).enumerate() {
+            let base = start as f32;
+            if k == 0 {
+                best.copy_from_slice(taps);
+                at.iter_mut().zip(ramp).for_each(|(a, j)| *a = base + j);
+                continue;
+            }
+            for (((b, a), &v), j) in best.iter_mut().zip(at.iter_mut()).zip(taps).zip(ramp) {
+                let take = v > *b || v.is_nan();
+                *b = if take { v } else { *b };
+                *a = if take { base + j } else { *a };
             }
         }
     }
