@@ -21,8 +21,11 @@ fn taps(o: usize, len: usize, win: Window) -> (usize, usize) {
     (start.max(0) as usize, (start + win.size as isize).min(len as isize) as usize)
 }
 
+/// The taps `lo..hi` of every window along a side.
+type SideTaps = Vec<(usize, usize)>;
+
 /// The taps of every window along a side of `len` inputs.
-fn all_taps(len: usize, win: Window) -> Vec<(usize, usize)> {
+fn all_taps(len: usize, win: Window) -> SideTaps {
     (0..win.out_len(len)).map(|o| taps(o, len, win)).collect()
 }
 
@@ -78,7 +81,7 @@ pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
 
 /// The taps' rows and columns of every window at stride 1, and the windows `ox` whose columns
 /// `ox − pad .. ox − pad + size` all lie inside the plane (from `pad` to `W + pad − size`).
-fn stride_1_windows(d: Dims, win: Window) -> (Vec<(usize, usize)>, Vec<(usize, usize)>, std::ops::Range<usize>) {
+fn stride_1_windows(d: Dims, win: Window) -> (SideTaps, SideTaps, std::ops::Range<usize>) {
     let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
     let wo = cols.len();
     let start = win.pad.min(wo);
