@@ -21,11 +21,8 @@ fn taps(o: usize, len: usize, win: Window) -> (usize, usize) {
     (start.max(0) as usize, (start + win.size as isize).min(len as isize) as usize)
 }
 
-/// The taps `lo..hi` of every window along a side.
-type SideTaps = Vec<(usize, usize)>;
-
 /// The taps of every window along a side of `len` inputs.
-fn all_taps(len: usize, win: Window) -> SideTaps {
+fn all_taps(len: usize, win: Window) -> Vec<(usize, usize)> {
     (0..win.out_len(len)).map(|o| taps(o, len, win)).collect()
 }
 
@@ -62,31 +59,37 @@ pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
     if win.stride != 1 {
         return each_window(x, d, win, |plane, r, c| mean(plane, d.w, r, c));
     }
-    let (rows, cols, inner) = stride_1_windows(d, win);
-    let wo = cols.len();
-    planes(d.n * d.c * rows.len() * wo, rows.len() * wo, |p, out| {
-        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
-        for (out_row, &r) in out.chunks_exact_mut(wo).zip(&rows) {
-            for ox in (0..inner.start).chain(inner.end..wo) {
-                out_row[ox] = mean(plane, d.w, r, cols[ox]);
-            }
-            if !inner.is_empty() {
-                let sums = &mut out_row[inner.clone()];
-                let row = InnerRow { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size };
-                simd(InnerMeans { row, sums });
-            }
-        }
-    })
+    stride_1_rows(x, d, win, || (), mean, |row, _, sums| simd(InnerMeans { row, sums }))
 }
 
-/// The taps' rows and columns of every window at stride 1, and the windows `ox` whose columns
-/// `ox − pad .. ox − pad + size` all lie inside the plane (from `pad` to `W + pad − size`).
-fn stride_1_windows(d: Dims, win: Window) -> (SideTaps, SideTaps, std::ops::Range<usize>) {
+/// `[N, C, Ho, Wo]` at stride 1, each output row by `one(plane, W, taps' rows, taps' columns)` for
+/// the windows that reach past the plane's columns, and by `inner(row, scratch, out)` for the
+/// others (`ox` from `pad` to `W + pad − size`, whose columns `ox − pad .. ox − pad + size` all lie
+/// inside), all at once; `init` makes each worker's scratch.
+fn stride_1_rows<S>(
+    x: &[f32],
+    d: Dims,
+    win: Window,
+    init: impl Fn() -> S + Send + Sync,
+    one: impl Fn(&[f32], usize, (usize, usize), (usize, usize)) -> f32 + Send + Sync,
+    inner_row: impl Fn(InnerRow<'_>, &mut S, &mut [f32]) + Send + Sync,
+) -> Vec<f32> {
     let (rows, cols) = (all_taps(d.h, win), all_taps(d.w, win));
     let wo = cols.len();
     let start = win.pad.min(wo);
     let inner = start..(d.w + win.pad + 1).saturating_sub(win.size).clamp(start, wo);
-    (rows, cols, inner)
+    planes_with(d.n * d.c * rows.len() * wo, rows.len() * wo, init, |p, scratch, out| {
+        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
+        for (out_row, &r) in out.chunks_exact_mut(wo).zip(&rows) {
+            for ox in (0..inner.start).chain(inner.end..wo) {
+                out_row[ox] = one(plane, d.w, r, cols[ox]);
+            }
+            if !inner.is_empty() {
+                let row = InnerRow { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size };
+                inner_row(row, scratch, &mut out_row[inner.clone()]);
+            }
+        }
+    })
 }
 
 /// The windows `first + pad ..` of one output row at stride 1 that lie wholly inside the plane's
@@ -200,21 +203,13 @@ pub fn winners(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
     if win.stride != 1 {
         return each_window(x, d, win, |plane, r, c| winner(plane, d.w, r, c) as f32);
     }
-    let (rows, cols, inner) = stride_1_windows(d, win);
-    let wo = cols.len();
-    let lanes = || ((0..inner.len()).map(|j| j as f32).collect::<Vec<_>>(), vec![0.0f32; inner.len()]);
-    planes_with(d.n * d.c * rows.len() * wo, rows.len() * wo, lanes, |p, (ramp, best), out| {
-        let plane = &x[p * d.plane()..(p + 1) * d.plane()];
-        for (out_row, &r) in out.chunks_exact_mut(wo).zip(&rows) {
-            for ox in (0..inner.start).chain(inner.end..wo) {
-                out_row[ox] = winner(plane, d.w, r, cols[ox]) as f32;
-            }
-            if !inner.is_empty() {
-                let at = &mut out_row[inner.clone()];
-                let row = InnerRow { plane, w: d.w, rows: r, first: inner.start - win.pad, size: win.size };
-                simd(InnerWinners { row, ramp, best, at });
-            }
-        }
+    // Each worker's `0, 1, 2, …` as floats and maxima so far, as many as a row has windows.
+    let wo = win.out_len(d.w);
+    let lanes = || ((0..wo).map(|j| j as f32).collect::<Vec<_>>(), vec![0.0f32; wo]);
+    let one = |plane: &[f32], w, r, c| winner(plane, w, r, c) as f32;
+    stride_1_rows(x, d, win, lanes, one, |row, (ramp, best), at| {
+        let n = at.len();
+        simd(InnerWinners { row, ramp: &ramp[..n], best: &mut best[..n], at });
     })
 }
 
