@@ -19,8 +19,8 @@ if [ ! -x "$bindgen" ] || [ "$("$bindgen" --version | awk '{print $2}')" != "$ve
   # binary, without the TLS stack its test runner downloads with (rustls; ring's C and assembly):
   # 198 s against 239 s on 2 cores. Built at opt-level 0 but for the crates that parse, hold and
   # write the module (walrus, wasmparser, id-arena) at 1: a tool built once and run once per build,
-  # whose output does not depend on it (the same bytes); 71 s to build and 5.0 s to bind the demo,
-  # against 144 s and 3.7 s at release's opt-level 3 (BENCHMARKS.md, 2026-12-03 (night)).
+  # whose output does not depend on it (the same bytes); 79 s to build and 5.0 s to bind the demo,
+  # against 146 s and 3.7 s at release's opt-level 3 (BENCHMARKS.md, 2026-12-03 (night)).
   optimised=()
   for crate in walrus wasmparser id-arena; do optimised+=(--config "profile.release.package.$crate.opt-level=1"); done
   cargo --config profile.release.opt-level=0 "${optimised[@]}" install wasm-bindgen-cli --version "$version" \
