@@ -78,7 +78,11 @@ fn wait_for(cond: impl Fn() -> bool, limit: Duration) -> bool {
 #[test]
 fn killed_and_resumed_search_equals_an_uninterrupted_one() {
     let reference = tmp("reference");
+    let started = Instant::now();
     let out = Command::new(BIN).args(search_args(&reference)).output().unwrap();
+    // An upper bound on one epoch under this machine's present load (the run has 6; start-up and
+    // the final report are counted in too).
+    let epoch = started.elapsed() / 6;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = outcome(&reference);
     assert_eq!(expected.0.len(), 6);
@@ -87,26 +91,39 @@ fn killed_and_resumed_search_equals_an_uninterrupted_one() {
     let run_s = run.display().to_string();
     // Resumed runs read their steps in groups of 3 (results do not depend on it).
     let resume_args: Vec<String> = ["resume", "--quiet", "--backend", "cpu", "--read-every", "3", &run_s].iter().map(|s| s.to_string()).collect();
+    let newest = || checkpoints(&run).last().cloned();
     let mut rng = Rng::new(42);
     let mut child = spawn(&search_args(&run));
-    assert!(wait_for(|| !checkpoints(&run).is_empty(), Duration::from_secs(120)), "no first checkpoint");
+    // The newest checkpoint when the running process started.
+    let mut from = None;
     let mut kills = 0;
     loop {
-        // A random point within the next ~2 epochs.
-        std::thread::sleep(Duration::from_millis(200 + (rng.uniform() * 3000.0) as u64));
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                assert!(status.success(), "rdarts failed: {}", String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr));
-                break;
-            }
-            None => {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-                assert_all_checkpoints_intact(&run);
-                child = spawn(&resume_args);
-            }
+        // Each process makes progress before it is killed: it writes a checkpoint newer than the one
+        // it started from. Then it dies at a random point within about the next epoch. Kill points
+        // are thus spread over the run, and a run of 6 epochs is interrupted more than once however
+        // fast or loaded the machine is (a fixed sleep is not: a fast search can end before it).
+        let waiting = Instant::now();
+        let mut status = child.try_wait().unwrap();
+        while status.is_none() && newest() <= from {
+            assert!(waiting.elapsed() < Duration::from_secs(120), "no new checkpoint within 2 minutes");
+            std::thread::sleep(Duration::from_millis(10));
+            status = child.try_wait().unwrap();
         }
+        if status.is_none() {
+            std::thread::sleep(epoch.mul_f64(rng.uniform()));
+            status = child.try_wait().unwrap();
+        }
+        if let Some(status) = status {
+            assert!(status.success(), "rdarts failed: {}", String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr));
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        assert_all_checkpoints_intact(&run);
+        from = newest();
+        eprintln!("kill {kills}: newest checkpoint {:?}", from.as_ref().and_then(|p| p.file_name()));
+        child = spawn(&resume_args);
         if kills >= 4 {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
