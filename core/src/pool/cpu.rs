@@ -63,7 +63,7 @@ pub fn avg_forward(x: &[f32], d: Dims, win: Window) -> Vec<f32> {
 }
 
 /// `[N, C, Ho, Wo]` at stride 1, each output row by `one(plane, W, taps' rows, taps' columns)` for
-/// the windows that reach past the plane's columns, and by `inner(row, scratch, out)` for the
+/// the windows that reach past the plane's columns, and by `inner_row(row, scratch, out)` for the
 /// others (`ox` from `pad` to `W + pad − size`, whose columns `ox − pad .. ox − pad + size` all lie
 /// inside), all at once; `init` makes each worker's scratch.
 fn stride_1_rows<S>(
